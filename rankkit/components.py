@@ -1,0 +1,178 @@
+"""Component specifications and the protocols components implement.
+
+Plugins describe what they offer with :class:`ComponentSpec` objects; the
+registry validates user parameters against each spec's :class:`Param` schema
+before calling the factory, so a typo in a TOML file is caught with the list of
+valid choices instead of surfacing as a ``TypeError`` deep inside a backend.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rankkit.datasets.base import Dataset
+    from rankkit.types import Query, Ranking
+
+ComponentKind = Literal["retriever", "reranker", "scorer", "trainer", "index_builder", "dataset_provider"]
+KINDS: tuple[ComponentKind, ...] = ("retriever", "reranker", "scorer", "trainer", "index_builder", "dataset_provider")
+
+_REQUIRED = object()
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a component factory.
+
+    Attributes:
+        name: Keyword the factory takes.
+        type: Expected Python type (``int``, ``float``, ``str``, ``bool``, ``list``, ``dict``).
+        default: Default value; leave unset for a required parameter.
+        help: One line for ``rankkit plugins`` and error messages.
+        choices: Allowed values, when the parameter is an enumeration.
+    """
+
+    name: str
+    type: type
+    default: Any = _REQUIRED
+    help: str = ""
+    choices: tuple[Any, ...] | None = None
+
+    @property
+    def required(self) -> bool:
+        """Whether the parameter has no default."""
+        return self.default is _REQUIRED
+
+    def describe(self) -> str:
+        """``name: type = default`` for error messages and listings."""
+        text = f"{self.name}: {self.type.__name__}"
+        if not self.required:
+            text += f" = {self.default!r}"
+        if self.choices:
+            text += f" (one of {', '.join(map(repr, self.choices))})"
+        return text
+
+
+@dataclass(frozen=True)
+class ComponentSpec:
+    """What a plugin registers: a named factory with a parameter schema.
+
+    The factory must import its heavy dependencies inside its body, so that
+    registering a component costs nothing.
+
+    Attributes:
+        kind: One of :data:`KINDS`.
+        name: The name users write (``"bm25"``, ``"cross-encoder"``).
+        factory: Called with the validated parameters; returns the component.
+        summary: One line shown by ``rankkit plugins``.
+        params: The factory's parameter schema.
+    """
+
+    kind: ComponentKind
+    name: str
+    factory: Callable[..., Any]
+    summary: str
+    params: tuple[Param, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"ComponentSpec {self.name!r}: kind must be one of {KINDS}, got {self.kind!r}")
+
+
+def fingerprint(kind: str, name: str, params: Mapping[str, Any]) -> str:
+    """A stable hash of a component's kind, name and parameters.
+
+    Caches and run manifests key on it. Paths are hashed as given; values must
+    be JSON-serialisable (others are hashed by ``repr``).
+
+    Returns:
+        16 hex characters.
+    """
+    payload = json.dumps({"kind": kind, "name": name, "params": params}, sort_keys=True, default=_json_default)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return repr(value)
+
+
+@runtime_checkable
+class Retriever(Protocol):
+    """Maps queries to rankings from an index."""
+
+    fingerprint: str
+
+    def retrieve(self, queries: Sequence[Query], k: int) -> list[Ranking]:
+        """Return the top ``k`` documents for each query, in query order."""
+        ...  # pragma: no cover
+
+
+@runtime_checkable
+class Reranker(Protocol):
+    """Reorders rankings as a whole (listwise, setwise or score-based)."""
+
+    fingerprint: str
+
+    def rerank(self, queries: Sequence[Query], rankings: Sequence[Ranking]) -> list[Ranking]:
+        """Return one reordered ranking per input ranking, in the same order."""
+        ...  # pragma: no cover
+
+
+@runtime_checkable
+class Scorer(Protocol):
+    """Gives each (query text, document text) pair a relevance score."""
+
+    fingerprint: str
+
+    def score(self, query: str, documents: Sequence[str]) -> np.ndarray:
+        """Score ``documents`` against ``query``; returns one float per document."""
+        ...  # pragma: no cover
+
+
+@runtime_checkable
+class DocStore(Protocol):
+    """Gives document texts by id."""
+
+    def get_many(self, doc_ids: Sequence[str]) -> list[str]:
+        """Texts of ``doc_ids``; raises :class:`~rankkit.errors.MissingDocumentError` for a missing id."""
+        ...  # pragma: no cover
+
+
+@runtime_checkable
+class IndexBuilder(Protocol):
+    """Builds an index for a dataset into a directory."""
+
+    version: str
+
+    def build(self, dataset: Dataset, target: Path) -> dict[str, Any]:
+        """Build into ``target`` (an empty directory) and return statistics for the manifest."""
+        ...  # pragma: no cover
+
+
+@runtime_checkable
+class DatasetProvider(Protocol):
+    """Resolves dataset names (``beir/scifact/test``) to datasets."""
+
+    def resolve(self, name: str) -> Dataset | None:
+        """Return the dataset, or ``None`` when this provider does not know the name."""
+        ...  # pragma: no cover
+
+
+@runtime_checkable
+class Trainer(Protocol):
+    """Fits a scorer or reranker and saves it to a directory."""
+
+    def train(self, dataset: Dataset, output: Path) -> Path:
+        """Train on ``dataset`` and return the directory of the saved model."""
+        ...  # pragma: no cover

@@ -1,0 +1,61 @@
+"""Atomic file output and content checksums."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
+    """Write a file atomically: into a temporary sibling, then rename over the target.
+
+    A crash or an exception inside the block leaves the old file (or no file) in
+    place, never a half-written one.
+
+    Args:
+        path: The file to write.
+        mode: ``"w"`` for text or ``"wb"`` for bytes.
+        encoding: Text encoding; ignored in binary mode.
+
+    Yields:
+        The open temporary file.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        kwargs = {} if "b" in mode else {"encoding": encoding, "newline": "\n"}
+        with os.fdopen(fd, mode, **kwargs) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def file_checksum(*paths: str | Path, chunk_size: int = 1 << 20) -> str:
+    """SHA-256 over the bytes of one or more files, in the given order.
+
+    Args:
+        *paths: Files to hash.
+        chunk_size: Read size in bytes.
+
+    Returns:
+        The hex digest.
+    """
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(str(Path(path).name).encode())
+        with open(path, "rb") as handle:
+            while chunk := handle.read(chunk_size):
+                digest.update(chunk)
+    return digest.hexdigest()

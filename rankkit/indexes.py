@@ -1,0 +1,274 @@
+"""Index manifests, the index cache, and atomic, idempotent builds.
+
+An index manifest is a small TOML file (``indexes/scifact-bm25.toml``)::
+
+    dataset = "beir-scifact"
+    builder = "bm25"
+    [params]
+    threads = 2
+
+Built indexes live outside git, in ``$RANKKIT_INDEX_DIR`` (default
+``<cache>/indexes``), one folder per manifest name. A folder counts as built
+only when it holds ``rankkit-index.json`` whose key matches the manifest: the
+builder writes into a temporary sibling that is renamed into place after the
+builder returns, so a crash or Ctrl-C never leaves a half-built index that
+looks complete. Building the same manifest twice is a no-op; a changed
+dataset, parameter or builder version rebuilds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rankkit.components import fingerprint
+from rankkit.config import cache_dir, load_toml, require
+from rankkit.errors import ConfigError, IndexStateError
+from rankkit.files import atomic_write
+from rankkit.registry import validate_params
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rankkit.registry import Registry
+
+INDEX_DIR_ENV = "RANKKIT_INDEX_DIR"
+STAMP = "rankkit-index.json"
+_BUILDING = ".building-"
+
+
+def index_root() -> Path:
+    """Where built indexes live: ``$RANKKIT_INDEX_DIR`` or ``<cache>/indexes``."""
+    value = os.environ.get(INDEX_DIR_ENV)
+    return Path(value).expanduser() if value else cache_dir() / "indexes"
+
+
+@dataclass(frozen=True)
+class IndexManifest:
+    """What to build: a dataset, a builder and its parameters.
+
+    Attributes:
+        name: Index name (the manifest file's stem unless given).
+        dataset: Dataset name, resolved like any other.
+        builder: Name of an ``index_builder`` component.
+        params: Builder parameters.
+        source: The TOML file it came from.
+    """
+
+    name: str
+    dataset: str
+    builder: str
+    params: dict[str, Any] = field(default_factory=dict)
+    source: Path | None = None
+
+    @classmethod
+    def load(cls, path: str | Path) -> IndexManifest:
+        """Read a manifest TOML file.
+
+        Raises:
+            ConfigError: Naming the file and the bad key.
+        """
+        path = Path(path)
+        data = load_toml(path)
+        unknown = set(data) - {"name", "dataset", "builder", "params", "description"}
+        if unknown:
+            raise ConfigError(f"{path}: unknown key(s) {sorted(unknown)}; valid: name, dataset, builder, params, description")
+        params = data.get("params", {})
+        if not isinstance(params, dict):
+            raise ConfigError(f"{path}: [params] must be a table")
+        return cls(
+            name=data.get("name", path.stem),
+            dataset=require(data, "dataset", str, str(path)),
+            builder=require(data, "builder", str, str(path)),
+            params=params,
+            source=path,
+        )
+
+    def where(self) -> str:
+        """How this manifest is named in errors."""
+        return str(self.source) if self.source else f"index {self.name!r}"
+
+
+@dataclass(frozen=True)
+class BuiltIndex:
+    """A complete index on disk and the stamp written when it was built."""
+
+    path: Path
+    stamp: dict[str, Any]
+
+    @property
+    def size_bytes(self) -> int:
+        """Total size of the index folder."""
+        return sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
+
+
+def read_stamp(path: Path) -> dict[str, Any] | None:
+    """The build stamp of an index folder, or ``None`` when it is absent or unreadable."""
+    try:
+        return json.loads((path / STAMP).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def build_key(manifest: IndexManifest, builder_version: str, corpus_checksum: str, params: dict[str, Any]) -> str:
+    """The key that decides whether an existing index is still valid."""
+    return fingerprint(
+        "index", manifest.builder, {"version": builder_version, "corpus": corpus_checksum, "params": params}
+    )
+
+
+def ensure_index(
+    manifest: IndexManifest, registry: Registry, root: Path | None = None, force: bool = False
+) -> BuiltIndex:
+    """Build the index unless an identical one exists.
+
+    Args:
+        manifest: What to build.
+        registry: Where the builder and the dataset come from.
+        root: Index cache; defaults to :func:`index_root`.
+        force: Rebuild even when the existing index matches.
+
+    Returns:
+        The built index.
+    """
+    from rankkit.datasets import resolve_dataset
+
+    root = root or index_root()
+    target = root / manifest.name
+    component = registry.get("index_builder", manifest.builder)
+    params = validate_params(component.spec, manifest.params, where=manifest.where())
+    builder = registry.build("index_builder", manifest.builder, **params)
+    dataset = resolve_dataset(manifest.dataset, registry)
+    corpus = dataset.corpus_checksum()
+    key = build_key(manifest, builder.version, corpus, params)
+    stamp = read_stamp(target)
+    if stamp and stamp.get("key") == key and not force:
+        return BuiltIndex(target, stamp)
+    _remove_stale_builds(root, manifest.name)
+    staging = root / f"{_BUILDING}{manifest.name}-{os.getpid()}"
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    started = time.time()
+    try:
+        stats = builder.build(dataset, staging)
+        stamp = {
+            "name": manifest.name,
+            "key": key,
+            "dataset": manifest.dataset,
+            "corpus_checksum": corpus,
+            "builder": manifest.builder,
+            "builder_version": builder.version,
+            "params": params,
+            "stats": stats,
+            "build_seconds": round(time.time() - started, 3),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        with atomic_write(staging / STAMP) as handle:
+            json.dump(stamp, handle, indent=2, sort_keys=True, default=str)
+        _swap_into_place(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return BuiltIndex(target, stamp)
+
+
+def _swap_into_place(staging: Path, target: Path) -> None:
+    if target.exists():
+        trash = target.with_name(f"{_BUILDING}{target.name}-old-{os.getpid()}")
+        os.replace(target, trash)
+        os.replace(staging, target)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(staging, target)
+
+
+def _remove_stale_builds(root: Path, name: str) -> None:
+    for leftover in root.glob(f"{_BUILDING}{name}-*"):
+        pid = leftover.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and _pid_alive(int(pid)) and int(pid) != os.getpid():
+            raise IndexStateError(f"index {name!r} is being built by process {pid} ({leftover}); wait for it to finish")
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # pragma: no cover
+        return True
+    return True
+
+
+def find_manifest(name: str, search: list[Path]) -> IndexManifest:
+    """Find the manifest for an index name or path.
+
+    Args:
+        name: A path to a ``.toml`` file, or a manifest name looked up as ``<dir>/<name>.toml``.
+        search: Folders to look in.
+
+    Raises:
+        ConfigError: Listing the manifests that exist.
+    """
+    direct = Path(name)
+    if direct.suffix == ".toml" and direct.is_file():
+        return IndexManifest.load(direct)
+    for folder in search:
+        candidate = folder / f"{name}.toml"
+        if candidate.is_file():
+            return IndexManifest.load(candidate)
+    known = sorted({p.stem for folder in search if folder.is_dir() for p in folder.glob("*.toml")})
+    raise ConfigError(
+        f"no index manifest {name!r} in {', '.join(map(str, search)) or 'any folder'}; "
+        f"known: {', '.join(known) or 'none'}"
+    )
+
+
+@dataclass(frozen=True)
+class IndexStatus:
+    """One row of ``rankkit index list``."""
+
+    name: str
+    status: str
+    path: Path
+    size_bytes: int
+    documents: int | None
+    builder: str
+
+
+def list_indexes(manifest_dirs: list[Path], root: Path | None = None) -> list[IndexStatus]:
+    """Status of every manifest and every built index.
+
+    Status is ``built``, ``missing`` (manifest, no index), ``incomplete``
+    (a leftover of an interrupted build) or ``orphan`` (built, no manifest).
+    Whether a built index is stale against its dataset is decided at build
+    time, when the dataset is hashed.
+    """
+    root = root or index_root()
+    manifests = {p.stem: p for folder in manifest_dirs if folder.is_dir() for p in sorted(folder.glob("*.toml"))}
+    rows: list[IndexStatus] = []
+    names = sorted(set(manifests) | {p.name for p in root.glob("*") if p.is_dir() and not p.name.startswith(".")})
+    for name in names:
+        path = root / name
+        stamp = read_stamp(path)
+        builder = (stamp or {}).get("builder") or (_safe_builder(manifests[name]) if name in manifests else "?")
+        if stamp:
+            status = "built" if name in manifests else "orphan"
+            docs = (stamp.get("stats") or {}).get("documents")
+            rows.append(IndexStatus(name, status, path, BuiltIndex(path, stamp).size_bytes, docs, builder))
+        else:
+            rows.append(IndexStatus(name, "missing", path, 0, None, builder))
+    for leftover in sorted(root.glob(f"{_BUILDING}*")):
+        rows.append(IndexStatus(leftover.name, "incomplete", leftover, 0, None, "?"))
+    return rows
+
+
+def _safe_builder(path: Path) -> str:
+    try:
+        return IndexManifest.load(path).builder
+    except ConfigError:
+        return "?"
