@@ -1,0 +1,214 @@
+"""The ``rankkit`` command line: ``plugins | datasets | index | run | eval`` (plugins add more)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from rankkit.errors import RankkitError
+from rankkit.plugins import DISABLE_AUTOLOAD_ENV, DISABLE_PLUGINS_ENV, PluginSettings, load_plugins
+from rankkit.registry import Registry
+
+HELP = f"""rankkit: retrievers, rerankers and scorers as plugins, TREC-style experiments.
+
+\b
+Plugins load from the `rankkit` entry-point group. Block one with
+--disable-plugin NAME (or {DISABLE_PLUGINS_ENV}=a,b); stop autoloading with
+{DISABLE_AUTOLOAD_ENV}=1. Datasets resolve in $RANKKIT_DATA first.
+"""
+
+
+def _registry(ctx: click.Context) -> Registry:
+    return ctx.find_root().obj
+
+
+def _fail(error: RankkitError) -> click.ClickException:
+    return click.ClickException(str(error))
+
+
+@click.group(help=HELP, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--disable-plugin", "disabled", multiple=True, metavar="NAME", help="Do not load this plugin (repeatable).")
+@click.option("--strict", is_flag=True, help="Fail when any plugin fails to load, instead of warning.")
+@click.version_option(package_name="rankkit")
+def cli(disabled: Sequence[str], strict: bool) -> None:
+    """Root group; plugin options are applied in :func:`main` before parsing."""
+
+
+@cli.command("plugins")
+@click.option("--json", "as_json", is_flag=True, help="Print the components as a JSON list.")
+@click.pass_context
+def plugins_command(ctx: click.Context, as_json: bool) -> None:
+    """List every component: kind, name, plugin, distribution version and summary."""
+    registry = _registry(ctx)
+    try:
+        components = registry.all_components()
+    except RankkitError as error:
+        raise _fail(error) from None
+    if as_json:
+        payload = {"components": [c.as_dict() for c in components], "failures": [f.message for f in registry.failures]}
+        click.echo(json.dumps(payload, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="rankkit components")
+    for column in ("kind", "name", "plugin", "distribution", "summary"):
+        table.add_column(column)
+    for c in components:
+        table.add_row(c.kind, c.name, c.origin.name, f"{c.origin.distribution} {c.origin.version}", c.spec.summary)
+    Console().print(table)
+
+
+@cli.command("datasets")
+def datasets_command() -> None:
+    """List the datasets in the offline mirror ($RANKKIT_DATA)."""
+    from rankkit.datasets.mirror import DATA_ENV, available, mirror_root
+
+    root = mirror_root()
+    if root is None or not root.is_dir():
+        raise click.ClickException(f"{DATA_ENV} is not set to a folder; set it to your offline dataset mirror")
+    for name in available(root):
+        click.echo(name)
+
+
+@cli.group("index")
+def index_group() -> None:
+    """Build and list indexes described by manifests (indexes/*.toml)."""
+
+
+@index_group.command("build")
+@click.argument("manifests", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Rebuild even when an identical index exists.")
+@click.pass_context
+def index_build(ctx: click.Context, manifests: Sequence[Path], force: bool) -> None:
+    """Build the index of each MANIFEST (a no-op when it is already built and unchanged)."""
+    from rankkit.indexes import IndexManifest, ensure_index
+
+    registry = _registry(ctx)
+    for path in manifests:
+        try:
+            built = ensure_index(IndexManifest.load(path), registry, force=force)
+        except RankkitError as error:
+            raise _fail(error) from None
+        docs = (built.stamp.get("stats") or {}).get("documents")
+        click.echo(f"{built.path} ({docs} documents, built {built.stamp.get('created')})")
+
+
+@index_group.command("list")
+@click.option("--manifests", "manifest_dir", default="indexes", show_default=True, type=click.Path(path_type=Path),
+              help="Folder of index manifests.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def index_list(manifest_dir: Path, as_json: bool) -> None:
+    """Show manifests and built indexes with status and size."""
+    from rankkit.indexes import index_root, list_indexes
+
+    rows = list_indexes([manifest_dir])
+    if as_json:
+        click.echo(json.dumps([{**vars(r), "path": str(r.path)} for r in rows], indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"indexes in {index_root()}")
+    for column in ("name", "status", "builder", "documents", "size", "path"):
+        table.add_column(column)
+    for r in rows:
+        size = f"{r.size_bytes / 1e6:.1f} MB" if r.size_bytes else "-"
+        table.add_row(r.name, r.status, r.builder, str(r.documents or "-"), size, str(r.path))
+    Console().print(table)
+
+
+@cli.command("run")
+@click.argument("experiment", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--output", "-o", type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder (default: runs/<experiment name>).")
+@click.option("--check", is_flag=True, help="Fail (exit 1) when a result drifts from the file's [expected] numbers.")
+@click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+@click.option("--no-cache", is_flag=True, help="Do not use the on-disk score cache.")
+@click.pass_context
+def run_command(ctx: click.Context, experiment: Path, output: Path | None, check: bool, no_progress: bool, no_cache: bool) -> None:
+    """Run an EXPERIMENT file end to end: indexes, pipelines, runs, evaluation, report.
+
+    An interrupted run resumes from its last finished query batch.
+    """
+    from rankkit.experiment import ExperimentRunner, load_experiment
+
+    try:
+        config = load_experiment(experiment)
+        runner = ExperimentRunner(config, _registry(ctx), output, progress=not no_progress, use_cache=not no_cache)
+        result = runner.run()
+    except RankkitError as error:
+        raise _fail(error) from None
+    if result.results:
+        from rich.console import Console
+
+        from rankkit.evaluation.report import render_console
+
+        render_console(result.results, result.comparison, Console())
+    click.echo(f"runs, report and manifest in {result.output}")
+    if result.report:
+        click.echo(f"report: {result.report}")
+    if check:
+        if result.drifts:
+            lines = "\n  ".join(map(str, result.drifts))
+            raise click.ClickException(f"{len(result.drifts)} result(s) drifted from {experiment}:\n  {lines}")
+        checked = sum(len(v) for v in config.expected.values())
+        click.echo(f"check passed: {checked} expected number(s) reproduced within ±{config.tolerance:g}")
+
+
+def build_cli(registry: Registry) -> click.Group:
+    """A fresh ``rankkit`` group: the core commands plus every plugin's (``rankkit_cli``).
+
+    Raises:
+        PluginError: When a plugin fails while adding its commands.
+    """
+    from rankkit.evaluation.cli import eval_command
+
+    group = copy.copy(cli)
+    group.commands = dict(cli.commands)
+    group.add_command(eval_command, "eval")
+    registry.add_cli_commands(group)
+    return group
+
+
+def _settings_from_argv(argv: Sequence[str]) -> PluginSettings:
+    disabled: list[str] = []
+    strict = False
+    args = iter(argv)
+    for arg in args:
+        if arg == "--":
+            break
+        if arg == "--disable-plugin":
+            disabled.append(next(args, ""))
+        elif arg.startswith("--disable-plugin="):
+            disabled.append(arg.split("=", 1)[1])
+        elif arg == "--strict":
+            strict = True
+    return PluginSettings.from_env(disabled=[d for d in disabled if d], strict=strict)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``rankkit`` command."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        registry = Registry(load_plugins(_settings_from_argv(args)))
+    except RankkitError as error:
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(1)
+    for failure in registry.failures:
+        click.echo(f"warning: {failure.message}", err=True)
+    try:
+        group = build_cli(registry)
+    except RankkitError as error:
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(1)
+    group.main(args=args, prog_name="rankkit", obj=registry)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

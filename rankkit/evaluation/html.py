@@ -1,0 +1,205 @@
+"""The self-contained HTML evaluation report: tables, significance marks and embedded plots."""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from rankkit.evaluation.plots import delta_plot_png, png_data_uri, query_deltas
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rankkit.evaluation.evaluate import EvalResult
+    from rankkit.evaluation.significance import Comparison
+
+#: Marks a value that differs significantly from the baseline after correction.
+SIG_MARK = "†"
+
+CSS = """
+body { font-family: -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
+       margin: 2rem auto; max-width: 1200px; padding: 0 1.5rem; color: #212121; line-height: 1.45; }
+h1 { font-size: 1.6rem; margin-bottom: .2rem; }
+h2 { font-size: 1.2rem; margin-top: 2.2rem; border-bottom: 1px solid #e0e0e0; padding-bottom: .3rem; }
+h3 { font-size: 1rem; margin: 1.4rem 0 .4rem; }
+table { border-collapse: collapse; margin: .6rem 0; font-size: .9rem; }
+th, td { padding: .35rem .7rem; border-bottom: 1px solid #e6e6e6; text-align: right;
+         font-variant-numeric: tabular-nums; white-space: nowrap; }
+th { background: #f5f5f5; font-weight: 600; }
+th:first-child, td:first-child { text-align: left; }
+tr.baseline td { background: #fafafa; font-style: italic; }
+td.best { font-weight: 700; }
+.delta { font-size: .78rem; margin-left: .35rem; }
+.up { color: #2e7d32; } .down { color: #c62828; } .same { color: #757575; }
+.sig { color: #1565c0; font-weight: 700; margin-left: .1rem; }
+.legend, .meta { color: #555; font-size: .85rem; }
+.meta td, .meta th { text-align: left; border: none; padding: .1rem .8rem .1rem 0; background: none; }
+.plots { display: grid; grid-template-columns: repeat(auto-fill, minmax(540px, 1fr)); gap: .8rem; }
+.plots figure { margin: 0; border: 1px solid #eee; border-radius: 4px; padding: .3rem; }
+.plots img { width: 100%; height: auto; display: block; }
+.plots figcaption { font-size: .8rem; color: #555; text-align: center; }
+"""
+
+
+def _fmt(value: float, digits: int = 4) -> str:
+    return "–" if value != value else f"{value:.{digits}f}"
+
+
+def _fmt_p(value: float) -> str:
+    if value != value:
+        return "–"
+    return "&lt; 0.0001" if value < 1e-4 else f"{value:.4f}"
+
+
+def _delta_span(delta: float) -> str:
+    cls = "up" if delta > 0 else "down" if delta < 0 else "same"
+    return f'<span class="delta {cls}">{delta:+.4f}</span>'
+
+
+def _esc(text: object) -> str:
+    return html.escape(str(text))
+
+
+def results_table(results: Mapping[str, EvalResult], comparison: Comparison | None) -> str:
+    """The aggregate table: systems × measures, best bold, deltas and significance marks."""
+    measures = next(iter(results.values())).measures if results else []
+    best = {m: max((r.aggregate.get(m, float("-inf")) for r in results.values()), default=0.0) for m in measures}
+    head = "".join(f"<th>{_esc(m)}</th>" for m in measures)
+    rows = []
+    for name, result in results.items():
+        is_base = comparison is not None and name == comparison.baseline
+        label = _esc(name) + (" (baseline)" if is_base else "")
+        cells = []
+        for m in measures:
+            value = result.aggregate.get(m, float("nan"))
+            extra = ""
+            row = comparison.row(name, m) if comparison is not None else None
+            if row is not None:
+                mark = f'<span class="sig" title="significant">{SIG_MARK}</span>' if row["significant"] else ""
+                extra = mark + _delta_span(float(value - comparison_base(results, comparison, m)))
+            cls = ' class="best"' if value == best[m] and len(results) > 1 else ""
+            cells.append(f"<td{cls}>{_fmt(value)}{extra}</td>")
+        rows.append(f'<tr{" class=baseline" if is_base else ""}><td>{label}</td>{"".join(cells)}</tr>')
+    return f"<table><thead><tr><th>system</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def comparison_base(results: Mapping[str, EvalResult], comparison: Comparison, measure: str) -> float:
+    """The baseline's aggregate value of a measure."""
+    return results[comparison.baseline].aggregate.get(measure, float("nan"))
+
+
+def wins_table(comparison: Comparison) -> str:
+    """Per-query improved / degraded / unchanged counts, systems × measures."""
+    frame = comparison.frame
+    measures = list(dict.fromkeys(frame["measure"]))
+    head = "".join(f"<th>{_esc(m)}</th>" for m in measures)
+    rows = []
+    for system in dict.fromkeys(frame["system"]):
+        cells = []
+        for m in measures:
+            r = comparison.row(system, m)
+            if r is None:
+                cells.append("<td>–</td>")
+                continue
+            cells.append(
+                f'<td><span class="up">▲ {r["improved"]}</span> &nbsp;<span class="down">▼ {r["degraded"]}</span>'
+                f' &nbsp;<span class="same">= {r["unchanged"]}</span></td>'
+            )
+        rows.append(f"<tr><td>{_esc(system)}</td>{''.join(cells)}</tr>")
+    return f"<table><thead><tr><th>system</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def details_table(comparison: Comparison) -> str:
+    """Every comparison with its means, delta, raw and adjusted p-values."""
+    rows = []
+    for r in comparison.frame.to_dict("records"):
+        sig = f'<span class="sig">{SIG_MARK}</span>' if r["significant"] else ""
+        rows.append(
+            f"<tr><td>{_esc(r['system'])}</td><td>{_esc(r['measure'])}</td><td>{r['n_queries']}</td>"
+            f"<td>{_fmt(r['mean'])}</td><td>{_fmt(r['baseline_mean'])}</td><td>{_delta_span(r['delta'])}</td>"
+            f"<td>{_fmt_p(r['p_value'])}</td><td>{_fmt_p(r['p_adjusted'])}{sig}</td></tr>"
+        )
+    head = "".join(
+        f"<th>{h}</th>" for h in ("system", "measure", "queries", "mean", "baseline", "Δ", "p", "p (adjusted)")
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def plots_section(results: Mapping[str, EvalResult], comparison: Comparison) -> str:
+    """Sorted per-query delta bar charts, one per measure × system, as embedded PNGs."""
+    base = results[comparison.baseline]
+    parts = []
+    for measure in base.measures:
+        figures = []
+        for system, result in results.items():
+            if system == comparison.baseline or measure not in result.aggregate:
+                continue
+            deltas = query_deltas(result, base, measure)
+            png = delta_plot_png(deltas, f"{system} − {comparison.baseline}: {measure}")
+            row = comparison.row(system, measure) or {}
+            caption = (
+                f"▲ {row.get('improved', 0)} improved, ▼ {row.get('degraded', 0)} degraded, "
+                f"= {row.get('unchanged', 0)} unchanged; p (adjusted) = {_fmt_p(row.get('p_adjusted', float('nan')))}"
+            )
+            figures.append(
+                f'<figure><img class="delta-plot" alt="per-query {_esc(measure)} differences, '
+                f'{_esc(system)} vs {_esc(comparison.baseline)}" src="{png_data_uri(png)}">'
+                f"<figcaption>{caption}</figcaption></figure>"
+            )
+        if figures:
+            parts.append(f'<h3>{_esc(measure)}</h3><div class="plots">{"".join(figures)}</div>')
+    return "".join(parts)
+
+
+def metadata_table(metadata: Mapping[str, Any]) -> str:
+    """Metadata as a compact key/value table (non-string values as JSON)."""
+    rows = []
+    for key, value in metadata.items():
+        shown = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
+        rows.append(f"<tr><th>{_esc(key)}</th><td>{_esc(shown)}</td></tr>")
+    return f'<table class="meta">{"".join(rows)}</table>' if rows else ""
+
+
+def render_html(
+    results: Mapping[str, EvalResult],
+    comparison: Comparison | None,
+    title: str,
+    metadata: Mapping[str, Any] | None = None,
+) -> str:
+    """The whole report as one self-contained HTML document (no external resources).
+
+    Args:
+        results: Evaluation results by system name.
+        comparison: Significance tests against a baseline, or ``None``.
+        title: The page title.
+        metadata: Extra key/value facts shown under the title.
+
+    Returns:
+        The HTML text.
+    """
+    queries = {q for r in results.values() for q in r.per_query["query_id"].unique().tolist()}
+    summary = f"{len(results)} system(s), {len(queries)} judged queries"
+    body = [f"<h1>{_esc(title)}</h1>", f'<p class="legend">{summary}</p>', metadata_table(metadata or {})]
+    body.append("<h2>Results</h2>")
+    body.append(results_table(results, comparison))
+    if comparison is not None and len(comparison.frame):
+        body.append(
+            f'<p class="legend"><span class="sig">{SIG_MARK}</span> significant difference from the baseline: '
+            f"{_esc(comparison.describe())}. Small numbers are the difference from the baseline; "
+            "bold marks the best value per measure.</p>"
+        )
+        body.append("<h2>Per-query wins and losses against the baseline</h2>")
+        body.append(wins_table(comparison))
+        body.append('<p class="legend">▲ queries improved, ▼ queries degraded, = queries unchanged.</p>')
+        body.append("<h2>Significance tests</h2>")
+        body.append(details_table(comparison))
+        body.append("<h2>Per-query differences against the baseline</h2>")
+        body.append(
+            '<p class="legend">Each bar is one query: system minus baseline, sorted from the largest gain '
+            "to the largest loss.</p>"
+        )
+        body.append(plots_section(results, comparison))
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{_esc(title)}</title><style>{CSS}</style></head>\n<body>\n" + "\n".join(body) + "\n</body></html>\n"
+    )

@@ -1,0 +1,239 @@
+"""Experiment files (TOML): parsing and validation with file and key in every error.
+
+The format (DESIGN.md §5)::
+
+    dataset = "beir-scifact/test"
+
+    [pipelines.bm25]
+    stages = [{ retriever = "bm25", index = "scifact-bm25", k = 1000 }]
+
+    [pipelines.hybrid]
+    fusion = "rrf"              # or "combsum"
+    of = ["bm25", "dense"]
+
+    [evaluation]
+    measures = ["nDCG@10", "RR@10", "R@100", "AP"]
+    baseline = "bm25"
+    test = "paired-t"           # or "wilcoxon"
+    correction = "holm"         # or "bonferroni", "none"
+
+    [expected]
+    tolerance = 1e-4
+    [expected.bm25]
+    "nDCG@10" = 0.6789
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rankkit.config import load_toml, require
+from rankkit.errors import ConfigError
+
+STAGE_KINDS = ("retriever", "reranker", "scorer", "cutoff")
+#: Keys a retriever stage takes besides the component's own parameters.
+RETRIEVER_STAGE_KEYS = ("k",)
+#: Keys a scorer stage takes besides the component's own parameters (Elasticsearch rescore semantics).
+SCORER_STAGE_KEYS = ("window", "query_weight", "rescore_query_weight", "score_mode", "cache")
+FUSION_METHODS = ("rrf", "combsum")
+TESTS = ("paired-t", "wilcoxon")
+CORRECTIONS = ("holm", "bonferroni", "none")
+_TOP_KEYS = ("name", "description", "dataset", "pipelines", "evaluation", "expected", "settings")
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    """One stage of a pipeline as written in the file.
+
+    Attributes:
+        kind: ``retriever``, ``reranker``, ``scorer`` or ``cutoff``.
+        component: The component name (empty for a cutoff).
+        params: Everything else in the stage table.
+        where: ``file: pipelines.<name>.stages[i]`` for error messages.
+    """
+
+    kind: str
+    component: str
+    params: dict[str, Any]
+    where: str
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """A named pipeline: a list of stages, or a fusion of other pipelines."""
+
+    name: str
+    stages: tuple[StageConfig, ...] = ()
+    fusion: str | None = None
+    of: tuple[str, ...] = ()
+    fusion_params: dict[str, Any] = field(default_factory=dict)
+    where: str = ""
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """The ``[evaluation]`` table."""
+
+    measures: tuple[str, ...] = ("nDCG@10", "RR@10", "R@100", "AP")
+    baseline: str | None = None
+    test: str = "paired-t"
+    correction: str = "holm"
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """A parsed, validated experiment file."""
+
+    path: Path
+    name: str
+    dataset: str
+    pipelines: dict[str, PipelineConfig]
+    evaluation: EvaluationConfig
+    expected: dict[str, dict[str, float]]
+    tolerance: float
+    batch_size: int
+    description: str = ""
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def index_dirs(self) -> list[Path]:
+        """Folders searched for index manifests: ``indexes/`` beside and above the file, then ``./indexes``."""
+        here = self.path.resolve().parent
+        return list(dict.fromkeys([here / "indexes", here.parent / "indexes", Path.cwd() / "indexes"]))
+
+
+def load_experiment(path: str | Path) -> ExperimentConfig:
+    """Read and validate an experiment file (structure only; components are checked when planning).
+
+    Raises:
+        ConfigError: Naming the file, the key and the valid choices.
+    """
+    path = Path(path)
+    data = load_toml(path)
+    where = str(path)
+    _no_unknown(data, _TOP_KEYS, where)
+    dataset = require(data, "dataset", str, where)
+    tables = require(data, "pipelines", dict, where)
+    if not tables:
+        raise ConfigError(f"{where}: [pipelines] is empty; define at least one pipeline")
+    pipelines = {name: _pipeline(name, table, where) for name, table in tables.items()}
+    for pipeline in pipelines.values():
+        for other in pipeline.of:
+            if other not in pipelines or other == pipeline.name:
+                raise ConfigError(
+                    f"{pipeline.where}: 'of' names unknown pipeline {other!r}; pipelines: {', '.join(pipelines)}"
+                )
+    evaluation = _evaluation(data.get("evaluation", {}), where, pipelines)
+    expected, tolerance = _expected(data.get("expected", {}), where, pipelines)
+    settings = data.get("settings", {})
+    _no_unknown(settings, ("batch_size",), f"{where}: [settings]")
+    batch_size = settings.get("batch_size", 50)
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError(f"{where}: [settings] batch_size must be a positive integer, got {batch_size!r}")
+    return ExperimentConfig(
+        path=path,
+        name=str(data.get("name", path.stem)),
+        dataset=dataset,
+        pipelines=pipelines,
+        evaluation=evaluation,
+        expected=expected,
+        tolerance=tolerance,
+        batch_size=batch_size,
+        description=str(data.get("description", "")),
+        raw=data,
+    )
+
+
+def _no_unknown(table: dict[str, Any], valid: tuple[str, ...], where: str) -> None:
+    unknown = sorted(set(table) - set(valid))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; valid keys: {', '.join(valid)}")
+
+
+def _pipeline(name: str, table: Any, file: str) -> PipelineConfig:
+    where = f"{file}: pipelines.{name}"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: must be a table with 'stages' or 'fusion'")
+    if "fusion" in table:
+        method = table["fusion"]
+        if method not in FUSION_METHODS:
+            raise ConfigError(f"{where}.fusion: {method!r} is not one of {', '.join(FUSION_METHODS)}")
+        of = table.get("of")
+        if not isinstance(of, list) or len(of) < 2 or not all(isinstance(o, str) for o in of):
+            raise ConfigError(f"{where}.of: list the names of at least two pipelines to fuse")
+        allowed = ("k", "depth") if method == "rrf" else ("weights", "normalization")
+        params = {k: v for k, v in table.items() if k not in ("fusion", "of")}
+        _no_unknown(params, allowed, f"{where} ({method})")
+        return PipelineConfig(name, fusion=method, of=tuple(of), fusion_params=params, where=where)
+    _no_unknown(table, ("stages", "description"), where)
+    stages = table.get("stages")
+    if not isinstance(stages, list) or not stages:
+        raise ConfigError(f"{where}: 'stages' must be a non-empty list of stage tables")
+    parsed = tuple(_stage(stage, f"{where}.stages[{i}]") for i, stage in enumerate(stages))
+    if parsed[0].kind != "retriever":
+        raise ConfigError(f"{where}.stages[0]: the first stage must be a retriever, got a {parsed[0].kind}")
+    for stage in parsed[1:]:
+        if stage.kind == "retriever":
+            raise ConfigError(f"{stage.where}: only the first stage may be a retriever (fuse retrievers with 'fusion')")
+    return PipelineConfig(name, stages=parsed, where=where)
+
+
+def _stage(table: Any, where: str) -> StageConfig:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: a stage must be a table like {{ retriever = \"bm25\", ... }}")
+    kinds = [k for k in STAGE_KINDS if k in table]
+    if len(kinds) != 1:
+        raise ConfigError(f"{where}: a stage needs exactly one of {', '.join(STAGE_KINDS)}; got {kinds or 'none'}")
+    kind = kinds[0]
+    params = {k: v for k, v in table.items() if k != kind}
+    if kind == "cutoff":
+        if not isinstance(table["cutoff"], int) or table["cutoff"] < 1 or params:
+            raise ConfigError(f"{where}: a cutoff stage is {{ cutoff = K }} with a positive integer K")
+        return StageConfig(kind, "", {"k": table["cutoff"]}, where)
+    if not isinstance(table[kind], str):
+        raise ConfigError(f"{where}.{kind}: must be a component name (string)")
+    return StageConfig(kind, table[kind], params, where)
+
+
+def _evaluation(table: Any, file: str, pipelines: dict[str, PipelineConfig]) -> EvaluationConfig:
+    where = f"{file}: [evaluation]"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where} must be a table")
+    _no_unknown(table, ("measures", "baseline", "test", "correction"), where)
+    measures = table.get("measures", list(EvaluationConfig.measures))
+    if isinstance(measures, str):
+        measures = measures.replace(",", " ").split()
+    if not isinstance(measures, list) or not measures or not all(isinstance(m, str) for m in measures):
+        raise ConfigError(f"{where}: measures must be a list like [\"nDCG@10\", \"AP\"]")
+    baseline = table.get("baseline")
+    if baseline is not None and baseline not in pipelines:
+        raise ConfigError(f"{where}: baseline {baseline!r} is not a pipeline; pipelines: {', '.join(pipelines)}")
+    test = table.get("test", "paired-t")
+    if test not in TESTS:
+        raise ConfigError(f"{where}: test {test!r} is not one of {', '.join(TESTS)}")
+    correction = table.get("correction", "holm")
+    if correction not in CORRECTIONS:
+        raise ConfigError(f"{where}: correction {correction!r} is not one of {', '.join(CORRECTIONS)}")
+    return EvaluationConfig(tuple(measures), baseline, test, correction)
+
+
+def _expected(table: Any, file: str, pipelines: dict[str, PipelineConfig]) -> tuple[dict[str, dict[str, float]], float]:
+    where = f"{file}: [expected]"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where} must be a table")
+    tolerance = table.get("tolerance", 1e-4)
+    if not isinstance(tolerance, (int, float)) or isinstance(tolerance, bool) or tolerance < 0:
+        raise ConfigError(f"{where}: tolerance must be a non-negative number, got {tolerance!r}")
+    expected: dict[str, dict[str, float]] = {}
+    for name, values in table.items():
+        if name == "tolerance":
+            continue
+        if name not in pipelines or not isinstance(values, dict):
+            raise ConfigError(f"{where}: {name!r} is not a pipeline table; pipelines: {', '.join(pipelines)}")
+        for measure, value in values.items():
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise ConfigError(f"{where}.{name}: {measure!r} must be a number, got {value!r}")
+        expected[name] = {m: float(v) for m, v in values.items()}
+    return expected, float(tolerance)

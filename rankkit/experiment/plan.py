@@ -1,0 +1,174 @@
+"""From an experiment's stage tables to pipeline stages: components, indexes, caches."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rankkit.cache import CachedScorer, ScoreCache
+from rankkit.components import fingerprint
+from rankkit.datasets.base import Dataset
+from rankkit.errors import ConfigError, RankkitError
+from rankkit.experiment.config import (
+    RETRIEVER_STAGE_KEYS,
+    SCORER_STAGE_KEYS,
+    ExperimentConfig,
+    PipelineConfig,
+    StageConfig,
+)
+from rankkit.indexes import BuiltIndex, ensure_index, find_manifest
+from rankkit.pipeline import Cutoff, Fusion, RerankerStage, RetrieverStage, ScorerReranker, Sequential, Stage
+from rankkit.registry import Registry
+from rankkit.rescore import RescoreSettings
+from rankkit.types import Query, Ranking, Run
+
+#: Parameters the experiment fills in for a component that declares them and the stage leaves unset.
+CONTEXT_PARAMS = ("dataset",)
+
+
+@dataclass
+class PlanContext:
+    """What planning needs besides the config."""
+
+    registry: Registry
+    dataset: Dataset
+    score_cache: ScoreCache | None = None
+    on_index: Callable[[str], None] = lambda name: None
+    indexes: dict[str, BuiltIndex] = field(default_factory=dict)
+
+
+def _split(params: dict[str, Any], keys: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    stage = {k: params[k] for k in keys if k in params}
+    rest = {k: v for k, v in params.items() if k not in keys}
+    return stage, rest
+
+
+def _component_params(stage: StageConfig, kind: str, params: dict[str, Any], ctx: PlanContext, config: ExperimentConfig) -> dict[str, Any]:
+    try:
+        spec = ctx.registry.get(kind, stage.component).spec  # type: ignore[arg-type]
+    except RankkitError as error:
+        raise ConfigError(f"{stage.where}.{kind}: {error}") from None
+    names = {p.name for p in spec.params}
+    for key in CONTEXT_PARAMS:
+        if key in names and key not in params:
+            params[key] = config.dataset
+    if "index" in params and "index" in names:
+        built = _index(params["index"], stage, ctx, config)
+        params["index"] = str(built.path)
+    return params
+
+
+def _index(name: Any, stage: StageConfig, ctx: PlanContext, config: ExperimentConfig) -> BuiltIndex:
+    if not isinstance(name, str):
+        raise ConfigError(f"{stage.where}.index: must be an index manifest name or path, got {name!r}")
+    if name not in ctx.indexes:
+        if Path(name).is_dir() and not name.endswith(".toml"):
+            from rankkit.indexes import read_stamp
+
+            stamp = read_stamp(Path(name)) or {}
+            ctx.indexes[name] = BuiltIndex(Path(name), stamp)
+        else:
+            try:
+                manifest = find_manifest(name, config.index_dirs)
+            except ConfigError as error:
+                raise ConfigError(f"{stage.where}.index: {error}") from None
+            ctx.on_index(manifest.name)
+            ctx.indexes[name] = ensure_index(manifest, ctx.registry)
+    return ctx.indexes[name]
+
+
+def build_stage(stage: StageConfig, ctx: PlanContext, config: ExperimentConfig) -> Stage:
+    """One stage object for one stage table.
+
+    Raises:
+        ConfigError: For an unknown component or bad parameters, naming file and key.
+    """
+    if stage.kind == "cutoff":
+        return Cutoff(stage.params["k"])
+    if stage.kind == "retriever":
+        extra, params = _split(dict(stage.params), RETRIEVER_STAGE_KEYS)
+        params = _component_params(stage, "retriever", params, ctx, config)
+        k = extra.get("k", 1000)
+        if not isinstance(k, int) or k < 1:
+            raise ConfigError(f"{stage.where}.k: must be a positive integer, got {k!r}")
+        return RetrieverStage(_build(ctx, "retriever", stage, params), k)
+    if stage.kind == "reranker":
+        params = _component_params(stage, "reranker", dict(stage.params), ctx, config)
+        return RerankerStage(_build(ctx, "reranker", stage, params))
+    extra, params = _split(dict(stage.params), SCORER_STAGE_KEYS)
+    params = _component_params(stage, "scorer", params, ctx, config)
+    scorer = _build(ctx, "scorer", stage, params)
+    if ctx.score_cache is not None and extra.pop("cache", True):
+        scorer = CachedScorer(scorer, ctx.score_cache)
+    try:
+        settings = RescoreSettings(
+            window_size=extra.get("window", 100),
+            query_weight=float(extra.get("query_weight", 1.0)),
+            rescore_query_weight=float(extra.get("rescore_query_weight", 1.0)),
+            score_mode=extra.get("score_mode", "total"),
+        )
+    except (RankkitError, TypeError, ValueError) as error:
+        raise ConfigError(f"{stage.where}: {error}") from None
+    return ScorerReranker(scorer, ctx.dataset.doc_store(), settings)
+
+
+def _build(ctx: PlanContext, kind: str, stage: StageConfig, params: dict[str, Any]) -> Any:
+    try:
+        return ctx.registry.build(kind, stage.component, **params)  # type: ignore[arg-type]
+    except ConfigError as error:
+        raise ConfigError(f"{stage.where}: {error}") from None
+
+
+class RunLookup(Stage):
+    """A first stage that serves rankings of a finished run (used to fuse finished pipelines)."""
+
+    def __init__(self, run: Run, of: str) -> None:
+        self._run = run
+        self.fingerprint = of
+
+    def transform(self, queries: Sequence[Query], rankings: Sequence[Ranking] | None) -> list[Ranking]:
+        return [self._run.get(q.query_id, Ranking.empty(q.query_id)) for q in queries]
+
+
+def build_pipeline(pipeline: PipelineConfig, ctx: PlanContext, config: ExperimentConfig, finished: dict[str, Run], fingerprints: dict[str, str]) -> Stage:
+    """The compiled stage of one pipeline; fusions read the finished runs they fuse."""
+    if pipeline.fusion:
+        lookups = [RunLookup(finished[name], fingerprints[name]) for name in pipeline.of]
+        params = dict(pipeline.fusion_params)
+        try:
+            return Fusion(lookups, pipeline.fusion, **params).compile()
+        except (TypeError, ValueError) as error:
+            raise ConfigError(f"{pipeline.where}: {error}") from None
+    return Sequential([build_stage(s, ctx, config) for s in pipeline.stages]).compile()
+
+
+def pipeline_order(config: ExperimentConfig) -> list[str]:
+    """Pipelines in dependency order: fusions after what they fuse.
+
+    Raises:
+        ConfigError: On a cycle of fusions.
+    """
+    order: list[str] = []
+    visiting: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in order:
+            return
+        if name in visiting:
+            raise ConfigError(f"{config.path}: pipelines.{name} fuses itself through a cycle")
+        visiting.add(name)
+        for other in config.pipelines[name].of:
+            visit(other)
+        visiting.discard(name)
+        order.append(name)
+
+    for name in config.pipelines:
+        visit(name)
+    return order
+
+
+def config_hash(config: ExperimentConfig) -> str:
+    """A stable hash of the experiment file's content."""
+    return fingerprint("experiment", config.name, config.raw)

@@ -1,0 +1,223 @@
+"""Running an experiment file end to end: indexes, pipelines, runs, evaluation, report, manifest."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rankkit.cache import ScoreCache
+from rankkit.components import fingerprint
+from rankkit.config import cache_dir
+from rankkit.datasets import resolve_dataset
+from rankkit.experiment.checkpoint import Checkpoint
+from rankkit.experiment.config import ExperimentConfig
+from rankkit.experiment.plan import PlanContext, build_pipeline, config_hash, pipeline_order
+from rankkit.files import atomic_write
+from rankkit.pipeline import Stage, batched
+from rankkit.registry import Registry
+from rankkit.trec import read_run, write_run
+from rankkit.types import Query, Run
+
+
+@dataclass(frozen=True)
+class Drift:
+    """An expected number that the run did not reproduce."""
+
+    pipeline: str
+    measure: str
+    expected: float
+    actual: float | None
+    tolerance: float
+
+    def __str__(self) -> str:
+        actual = "not computed" if self.actual is None else f"{self.actual:.4f}"
+        return f"{self.pipeline} {self.measure}: expected {self.expected:.4f} ± {self.tolerance:g}, got {actual}"
+
+
+@dataclass
+class PipelineOutcome:
+    """What happened to one pipeline."""
+
+    name: str
+    run_path: Path
+    fingerprint: str
+    seconds: float
+    batches: int
+    resumed_batches: int
+    reused: bool
+
+
+@dataclass
+class ExperimentResult:
+    """Everything an experiment produced."""
+
+    output: Path
+    outcomes: dict[str, PipelineOutcome]
+    results: dict[str, Any] = field(default_factory=dict)
+    comparison: Any = None
+    report: Path | None = None
+    manifest: Path | None = None
+    drifts: list[Drift] = field(default_factory=list)
+
+
+class ExperimentRunner:
+    """Runs one experiment; resumable at query-batch granularity.
+
+    Args:
+        config: The parsed experiment.
+        registry: Where components come from.
+        output: Output folder (default ``runs/<experiment name>``).
+        progress: Show progress bars.
+        use_cache: Cache scorer scores in ``<cache>/scores.sqlite``.
+    """
+
+    def __init__(
+        self,
+        config: ExperimentConfig,
+        registry: Registry,
+        output: Path | None = None,
+        progress: bool = True,
+        use_cache: bool = True,
+    ) -> None:
+        self.config = config
+        self.registry = registry
+        self.output = Path(output) if output else Path("runs") / config.name
+        self.progress = progress
+        self.use_cache = use_cache
+        self.log: list[str] = []
+
+    def _say(self, message: str) -> None:
+        self.log.append(message)
+        if self.progress:
+            from tqdm.auto import tqdm
+
+            tqdm.write(message)
+
+    def run(self) -> ExperimentResult:
+        """Build missing indexes, run every pipeline, evaluate, report and write the manifest."""
+        config = self.config
+        dataset = resolve_dataset(config.dataset, self.registry)
+        queries = dataset.queries()
+        if not queries:
+            raise ValueError(f"{config.path}: dataset {config.dataset!r} has no queries")
+        cache = ScoreCache(cache_dir() / "scores.sqlite") if self.use_cache else None
+        ctx = PlanContext(self.registry, dataset, cache, on_index=lambda n: self._say(f"index {n}: checking / building"))
+        data_key = dataset.checksum()
+        runs: dict[str, Run] = {}
+        fingerprints: dict[str, str] = {}
+        outcomes: dict[str, PipelineOutcome] = {}
+        try:
+            for name in pipeline_order(config):
+                stage = build_pipeline(config.pipelines[name], ctx, config, runs, fingerprints)
+                fingerprints[name] = stage.fingerprint
+                outcome, run = self._run_pipeline(name, stage, queries, data_key)
+                runs[name], outcomes[name] = run, outcome
+        finally:
+            if cache is not None:
+                cache.close()
+        result = ExperimentResult(self.output, outcomes)
+        qrels = dataset.qrels()
+        if qrels is not None:
+            self._evaluate(result, runs, qrels)
+        result.manifest = self._write_manifest(result, dataset, ctx, fingerprints)
+        return result
+
+    def _run_pipeline(self, name: str, stage: Stage, queries: list[Query], data_key: str) -> tuple[PipelineOutcome, Run]:
+        qhash = hashlib.sha256("\n".join(f"{q.query_id}\t{q.text}" for q in queries).encode()).hexdigest()
+        key = fingerprint("run", name, {"stage": stage.fingerprint, "data": data_key, "queries": qhash, "batch": self.config.batch_size})
+        run_path = self.output / "runs" / f"{name}.trec"
+        stamp_path = run_path.with_suffix(".json")
+        if run_path.is_file() and stamp_path.is_file() and json.loads(stamp_path.read_text()).get("key") == key:
+            self._say(f"pipeline {name}: up to date ({run_path})")
+            run = read_run(run_path, name)
+            return PipelineOutcome(name, run_path, stage.fingerprint, 0.0, 0, 0, True), run
+        checkpoint = Checkpoint(self.output / ".checkpoints" / f"{name}.jsonl", key)
+        done = checkpoint.load()
+        batches = list(batched(queries, self.config.batch_size))
+        if done:
+            self._say(f"pipeline {name}: resuming, {len(done)}/{len(batches)} query batches already done")
+        started = time.perf_counter()
+        rankings = []
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(queries), desc=name, unit="q", disable=not self.progress, leave=True)
+        try:
+            for index, batch in enumerate(batches):
+                if index in done:
+                    out = done[index]
+                else:
+                    out = stage(batch)
+                    checkpoint.append(index, out)
+                rankings.extend(out)
+                bar.update(len(batch))
+        finally:
+            bar.close()
+            checkpoint.close()
+        run = Run(rankings, name)
+        write_run(run, run_path)
+        seconds = time.perf_counter() - started
+        with atomic_write(stamp_path) as handle:
+            json.dump({"key": key, "fingerprint": stage.fingerprint, "pipeline": repr(stage), "seconds": seconds}, handle, indent=2)
+        checkpoint.remove()
+        return PipelineOutcome(name, run_path, stage.fingerprint, seconds, len(batches), len(done), False), run
+
+    def _evaluate(self, result: ExperimentResult, runs: dict[str, Run], qrels: Any) -> None:
+        from rankkit.evaluation import compare, evaluate, parse_measures, write_report
+
+        evaluation = self.config.evaluation
+        measures = parse_measures(list(evaluation.measures))
+        result.results = {name: evaluate(run, qrels, measures) for name, run in runs.items()}
+        if evaluation.baseline and len(runs) > 1:
+            result.comparison = compare(result.results, evaluation.baseline, evaluation.test, evaluation.correction)
+        result.report = write_report(
+            self.output / "report",
+            result.results,
+            result.comparison,
+            title=f"{self.config.name} — {self.config.dataset}",
+            metadata={"experiment": str(self.config.path), "dataset": self.config.dataset},
+        )
+        result.drifts = check_expected(self.config, result.results)
+
+    def _write_manifest(self, result: ExperimentResult, dataset: Any, ctx: PlanContext, fingerprints: dict[str, str]) -> Path:
+        manifest = {
+            "experiment": self.config.name,
+            "config": str(self.config.path),
+            "config_hash": config_hash(self.config),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "python": platform.python_version(),
+            "plugins": {n: {"distribution": o.distribution, "version": o.version} for n, o in self.registry.origins.items()},
+            "dataset": {"name": self.config.dataset, "checksum": dataset.checksum()},
+            "indexes": {
+                n: {"path": str(b.path), "key": b.stamp.get("key"), "builder": b.stamp.get("builder"),
+                    "builder_version": b.stamp.get("builder_version"), "documents": (b.stamp.get("stats") or {}).get("documents")}
+                for n, b in ctx.indexes.items()
+            },
+            "pipelines": {
+                n: {"fingerprint": fingerprints[n], "run": str(o.run_path), "seconds": round(o.seconds, 3),
+                    "reused": o.reused, "resumed_batches": o.resumed_batches}
+                for n, o in result.outcomes.items()
+            },
+            "results": {n: r.aggregate for n, r in result.results.items()},
+            "drifts": [str(d) for d in result.drifts],
+        }
+        path = self.output / "manifest.json"
+        with atomic_write(path) as handle:
+            json.dump(manifest, handle, indent=2, sort_keys=True, default=str)
+        return path
+
+
+def check_expected(config: ExperimentConfig, results: dict[str, Any]) -> list[Drift]:
+    """Compare aggregate results with the experiment's ``[expected]`` numbers."""
+    drifts = []
+    for pipeline, values in config.expected.items():
+        aggregate = results[pipeline].aggregate if pipeline in results else {}
+        for measure, expected in values.items():
+            actual = aggregate.get(measure)
+            if actual is None or abs(actual - expected) > config.tolerance:
+                drifts.append(Drift(pipeline, measure, expected, actual, config.tolerance))
+    return drifts

@@ -1,0 +1,137 @@
+"""Contract tests and fixtures that plugin authors reuse (a pytest plugin).
+
+Subclass a contract and provide its fixtures; pytest collects the inherited
+tests::
+
+    from rankkit.testing import ScorerContract
+
+    class TestMyScorer(ScorerContract):
+        @pytest.fixture
+        def scorer(self):
+            return MyScorer(...)
+
+The module is registered as a pytest plugin (``pytest11`` entry point) for
+its fixtures; importing it does no work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from rankkit.plugins import PluginSettings, load_plugins
+from rankkit.registry import Registry
+from rankkit.types import Query, Ranking, trec_order
+
+SAMPLE_QUERIES = (
+    Query("q1", "effects of vitamin d on bone density"),
+    Query("q2", "neural ranking models for retrieval"),
+)
+SAMPLE_DOCUMENTS = (
+    "Vitamin D supplementation increased bone mineral density in older adults.",
+    "Neural rankers reorder candidate documents retrieved by BM25.",
+    "The aerodynamics of a wing in a propeller slipstream.",
+)
+
+
+@pytest.fixture
+def rankkit_registry() -> Registry:
+    """A fresh registry with every installed plugin (no state shared between tests)."""
+    return Registry(load_plugins(PluginSettings(strict=False)))
+
+
+@pytest.fixture
+def rankkit_core_registry() -> Registry:
+    """A fresh registry with only the core's own components."""
+    return Registry(load_plugins(PluginSettings(autoload=False)))
+
+
+def assert_valid_ranking(ranking: Ranking, query_id: str, k: int | None = None) -> None:
+    """Check the invariants every ranking must hold."""
+    assert isinstance(ranking, Ranking), f"expected a rankkit Ranking, got {type(ranking).__name__}"
+    assert ranking.query_id == query_id, f"ranking for {ranking.query_id!r} where {query_id!r} was asked"
+    assert ranking.scores.dtype == np.float32
+    assert len(set(ranking.doc_ids.tolist())) == len(ranking), "a document appears twice in one ranking"
+    assert np.array_equal(trec_order(ranking.doc_ids, ranking.scores), np.arange(len(ranking))), "not in trec_eval order"
+    assert np.isfinite(ranking.scores).all(), "non-finite scores"
+    if k is not None:
+        assert len(ranking) <= k, f"asked for {k} documents, got {len(ranking)}"
+
+
+class RetrieverContract:
+    """Tests every retriever must pass. Provide a ``retriever`` fixture (and optionally ``queries``)."""
+
+    k = 10
+
+    @pytest.fixture
+    def queries(self) -> Sequence[Query]:
+        """Queries to retrieve for; override with ones your index can answer."""
+        return SAMPLE_QUERIES
+
+    def test_one_ranking_per_query_in_order(self, retriever, queries):
+        rankings = retriever.retrieve(list(queries), self.k)
+        assert [r.query_id for r in rankings] == [q.query_id for q in queries]
+        for ranking, query in zip(rankings, queries):
+            assert_valid_ranking(ranking, query.query_id, self.k)
+
+    def test_deterministic(self, retriever, queries):
+        assert retriever.retrieve(list(queries), self.k) == retriever.retrieve(list(queries), self.k)
+
+    def test_cutoff_is_a_prefix(self, retriever, queries):
+        full = retriever.retrieve(list(queries), self.k)
+        short = retriever.retrieve(list(queries), 3)
+        for a, b in zip(full, short):
+            assert b.doc_ids.tolist() == a.doc_ids[: len(b)].tolist()
+
+    def test_no_queries(self, retriever):
+        assert retriever.retrieve([], self.k) == []
+
+    def test_has_fingerprint(self, retriever):
+        assert isinstance(retriever.fingerprint, str) and retriever.fingerprint
+
+
+class ScorerContract:
+    """Tests every scorer must pass. Provide a ``scorer`` fixture."""
+
+    def test_one_finite_score_per_document(self, scorer):
+        scores = np.asarray(scorer.score(SAMPLE_QUERIES[0].text, list(SAMPLE_DOCUMENTS)))
+        assert scores.shape == (len(SAMPLE_DOCUMENTS),)
+        assert np.isfinite(scores).all()
+
+    def test_deterministic_and_order_independent(self, scorer):
+        docs = list(SAMPLE_DOCUMENTS)
+        forward = np.asarray(scorer.score(SAMPLE_QUERIES[0].text, docs), dtype=np.float64)
+        backward = np.asarray(scorer.score(SAMPLE_QUERIES[0].text, docs[::-1]), dtype=np.float64)
+        np.testing.assert_allclose(forward, backward[::-1], rtol=1e-5, atol=1e-6)
+
+    def test_no_documents(self, scorer):
+        assert len(np.asarray(scorer.score(SAMPLE_QUERIES[0].text, []))) == 0
+
+    def test_has_fingerprint(self, scorer):
+        assert isinstance(scorer.fingerprint, str) and scorer.fingerprint
+
+
+class RerankerContract:
+    """Tests every reranker must pass. Provide a ``reranker`` fixture; input rankings carry texts."""
+
+    @pytest.fixture
+    def candidates(self) -> list[Ranking]:
+        """Input rankings (with texts) for the sample queries."""
+        ids = [f"d{i}" for i in range(len(SAMPLE_DOCUMENTS))]
+        scores = np.arange(len(ids), 0, -1, dtype=np.float32)
+        return [Ranking(q.query_id, ids, scores, SAMPLE_DOCUMENTS) for q in SAMPLE_QUERIES]
+
+    def test_permutes_each_ranking(self, reranker, candidates):
+        out = reranker.rerank(list(SAMPLE_QUERIES), candidates)
+        assert len(out) == len(candidates)
+        for before, after in zip(candidates, out):
+            assert_valid_ranking(after, before.query_id)
+            assert sorted(after.doc_ids.tolist()) == sorted(before.doc_ids.tolist())
+
+    def test_deterministic(self, reranker, candidates):
+        assert reranker.rerank(list(SAMPLE_QUERIES), candidates) == reranker.rerank(list(SAMPLE_QUERIES), candidates)
+
+    def test_has_fingerprint(self, reranker):
+        assert isinstance(reranker.fingerprint, str) and reranker.fingerprint

@@ -1,0 +1,1 @@
+"""An example third-party rankkit plugin (installed into the test environment)."""
