@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -147,7 +148,7 @@ def run_command(ctx: click.Context, experiment: Path, output: Path | None, check
     if result.results:
         from rich.console import Console
 
-        from rankkit.evaluation.report import render_console
+        from rankkit.evaluation.console import render_console
 
         render_console(result.results, result.comparison, Console())
     click.echo(f"runs, report and manifest in {result.output}")
@@ -192,9 +193,26 @@ def _settings_from_argv(argv: Sequence[str]) -> PluginSettings:
     return PluginSettings.from_env(disabled=[d for d in disabled if d], strict=strict)
 
 
+class _TqdmHandler(logging.Handler):
+    """Writes log records above progress bars instead of through them."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from tqdm.auto import tqdm
+
+        tqdm.write(self.format(record), file=sys.stderr)
+
+
+def _configure_logging() -> None:
+    logger = logging.getLogger("rankkit")
+    if not any(isinstance(h, _TqdmHandler) for h in logger.handlers):
+        logger.addHandler(_TqdmHandler())
+    logger.setLevel(logging.INFO)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``rankkit`` command."""
     args = list(sys.argv[1:] if argv is None else argv)
+    _configure_logging()
     try:
         registry = Registry(load_plugins(_settings_from_argv(args)))
     except RankkitError as error:

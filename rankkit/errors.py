@@ -69,3 +69,7 @@ class IndexStateError(RankkitError):
 
 class JavaNotFoundError(RankkitError):
     """No JDK of the required version could be found."""
+
+
+class DependencyError(RankkitError):
+    """An installed package (or the environment) is known to break a backend."""

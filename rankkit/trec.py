@@ -92,28 +92,35 @@ def read_run(path: str | Path, name: str | None = None) -> Run:
     seen: dict[str, set[str]] = {}
     tag = None
     with open_text(path) as handle:
-        lines = enumerate(handle, 1)
-        for lineno, line in lines:
+        for lineno, line in enumerate(handle, 1):
             fields = line.split()
             if not fields:
                 continue
-            if len(fields) != 6:
-                list(iter_run(path))  # re-parse strictly for the precise error
-            qid, docno, score = fields[0], fields[2], fields[4]
+            try:
+                qid, _, docno, rank, score, line_tag = fields
+                value = float(score)
+                int(rank)
+            except ValueError:
+                _raise_precise(path)
+            if value != value:
+                _raise_precise(path)
             if qid not in docs:
                 docs[qid], scores[qid], seen[qid] = [], [], set()
             if docno in seen[qid]:
                 raise DataFormatError(path, lineno, f"doc {docno!r} appears twice for query {qid!r}")
             seen[qid].add(docno)
             docs[qid].append(docno)
-            try:
-                scores[qid].append(float(score))
-                int(fields[3])
-            except ValueError:
-                list(iter_run(path))
-            tag = tag or fields[5]
+            scores[qid].append(value)
+            tag = tag or line_tag
     rankings = (Ranking(q, np.array(docs[q], dtype=str), np.array(scores[q])) for q in docs)
     return Run(rankings, name or tag or Path(path).stem)
+
+
+def _raise_precise(path: str | Path) -> None:
+    """Re-read ``path`` with the strict line parser, which raises the precise file:line error."""
+    for _ in iter_run(path):
+        pass
+    raise AssertionError(f"{path}: the fast reader and the strict reader disagree")  # pragma: no cover
 
 
 def format_run(run: Run, tag: str | None = None) -> Iterator[str]:
@@ -204,7 +211,7 @@ def read_topics(path: str | Path, field: str = "title") -> list[Query]:
     """Read topics from a TREC SGML topics file or a TSV (``qid<TAB>text``) file.
 
     Args:
-        path: The topics file. A first non-empty line starting with ``<top>``
+        path: The topics file. A first non-empty line starting with ``<``
             selects the SGML reader, anything else the TSV reader.
         field: For SGML topics: ``title``, ``desc`` or ``narr``.
 
@@ -214,7 +221,7 @@ def read_topics(path: str | Path, field: str = "title") -> list[Query]:
     with open_text(path) as handle:
         lines = handle.readlines()
     first = next((line.strip() for line in lines if line.strip()), "")
-    queries = _sgml_topics(path, lines, field) if first.lower().startswith("<top>") else _tsv_topics(path, lines)
+    queries = _sgml_topics(path, lines, field) if first.startswith("<") else _tsv_topics(path, lines)
     seen: set[str] = set()
     for lineno, query in queries:
         if query.query_id in seen:

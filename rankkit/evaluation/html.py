@@ -33,7 +33,8 @@ td.best { font-weight: 700; }
 .up { color: #2e7d32; } .down { color: #c62828; } .same { color: #757575; }
 .sig { color: #1565c0; font-weight: 700; margin-left: .1rem; }
 .legend, .meta { color: #555; font-size: .85rem; }
-.meta td, .meta th { text-align: left; border: none; padding: .1rem .8rem .1rem 0; background: none; }
+.meta td, .meta th { text-align: left; border: none; padding: .1rem .8rem .1rem 0; background: none;
+                      white-space: normal; overflow-wrap: anywhere; vertical-align: top; }
 .plots { display: grid; grid-template-columns: repeat(auto-fill, minmax(540px, 1fr)); gap: .8rem; }
 .plots figure { margin: 0; border: 1px solid #eee; border-radius: 4px; padding: .3rem; }
 .plots img { width: 100%; height: auto; display: block; }
@@ -131,11 +132,12 @@ def plots_section(results: Mapping[str, EvalResult], comparison: Comparison) -> 
     parts = []
     for measure in base.measures:
         figures = []
-        for system, result in results.items():
-            if system == comparison.baseline or measure not in result.aggregate:
-                continue
-            deltas = query_deltas(result, base, measure)
-            png = delta_plot_png(deltas, f"{system} − {comparison.baseline}: {measure}")
+        systems = [s for s in results if s != comparison.baseline and measure in results[s].aggregate]
+        deltas_by_system = {s: query_deltas(results[s], base, measure) for s in systems}
+        # One y scale per measure, so the systems' charts compare at a glance.
+        limit = max((float(abs(d).max()) for d in deltas_by_system.values() if len(d)), default=0.0)
+        for system, deltas in deltas_by_system.items():
+            png = delta_plot_png(deltas, f"{system} − {comparison.baseline}: {measure}", limit=limit)
             row = comparison.row(system, measure) or {}
             caption = (
                 f"▲ {row.get('improved', 0)} improved, ▼ {row.get('degraded', 0)} degraded, "
@@ -151,12 +153,19 @@ def plots_section(results: Mapping[str, EvalResult], comparison: Comparison) -> 
     return "".join(parts)
 
 
+def _plain(value: object) -> str:
+    return value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
+
+
 def metadata_table(metadata: Mapping[str, Any]) -> str:
     """Metadata as a compact key/value table (non-string values as JSON)."""
     rows = []
     for key, value in metadata.items():
-        shown = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
-        rows.append(f"<tr><th>{_esc(key)}</th><td>{_esc(shown)}</td></tr>")
+        if isinstance(value, Mapping):
+            shown = "<br>".join(f"{_esc(k)}: {_esc(_plain(v))}" for k, v in value.items())
+        else:
+            shown = _esc(_plain(value))
+        rows.append(f"<tr><th>{_esc(key)}</th><td>{shown}</td></tr>")
     return f'<table class="meta">{"".join(rows)}</table>' if rows else ""
 
 

@@ -79,7 +79,7 @@ def parse_measure(text: str) -> ir_measures.Measure:
     try:
         measure = ir_measures.parse_measure(text)
         supported = ir_measures.DefaultPipeline.supports(measure)
-    except (ValueError, NameError, KeyError, TypeError, SyntaxError, AttributeError) as exc:
+    except (ValueError, NameError, KeyError, TypeError, SyntaxError, AttributeError, AssertionError) as exc:
         detail = str(exc).strip("'\"") or type(exc).__name__
         raise ConfigError(
             f"bad measure {text!r} ({detail}); write measures in ir-measures syntax "

@@ -30,12 +30,15 @@ def query_deltas(result: EvalResult, baseline: EvalResult, measure: str) -> np.n
     return np.sort(deltas)[::-1]
 
 
-def delta_plot_png(deltas: np.ndarray, title: str, dpi: int = 100) -> bytes:
+def delta_plot_png(deltas: np.ndarray, title: str, limit: float | None = None, dpi: int = 100) -> bytes:
     """A sorted per-query delta bar chart as PNG bytes.
 
     Args:
         deltas: Per-query differences (system minus baseline), any order.
         title: The chart title.
+        limit: Largest absolute difference the y axis shows (symmetric around
+            zero); defaults to this chart's own largest one. Pass a shared value
+            to make several charts comparable.
         dpi: Resolution.
 
     Returns:
@@ -52,7 +55,9 @@ def delta_plot_png(deltas: np.ndarray, title: str, dpi: int = 100) -> bytes:
     x = np.arange(len(deltas))
     ax.bar(x, deltas, width=1.0 if len(deltas) > 60 else 0.8, color=colors, linewidth=0)
     ax.axhline(0, color="#424242", linewidth=0.8)
-    limit = max(float(np.abs(deltas).max()) if len(deltas) else 0.0, 1e-3) * 1.1
+    if limit is None:
+        limit = float(np.abs(deltas).max()) if len(deltas) else 0.0
+    limit = max(limit, 1e-3) * 1.1
     ax.set_ylim(-limit, limit)
     ax.set_xlim(-1, max(len(deltas), 1))
     ax.set_xticks([])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import platform
 import time
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ from rankkit.pipeline import Stage, batched
 from rankkit.registry import Registry
 from rankkit.trec import read_run, write_run
 from rankkit.types import Query, Run
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -93,10 +96,7 @@ class ExperimentRunner:
 
     def _say(self, message: str) -> None:
         self.log.append(message)
-        if self.progress:
-            from tqdm.auto import tqdm
-
-            tqdm.write(message)
+        logger.info(message)
 
     def run(self) -> ExperimentResult:
         """Build missing indexes, run every pipeline, evaluate, report and write the manifest."""

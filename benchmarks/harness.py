@@ -1,0 +1,109 @@
+"""A tiny side-by-side benchmark harness: rankkit against the raw library, in one process.
+
+Usage::
+
+    from benchmarks.harness import compare, summary
+
+    compare("evaluate, from files", lambda: rk(), lambda: raw(), repeats=3)
+    print(summary())          # one line per comparison made so far
+
+Each function is called ``repeats`` times, alternating rankkit and raw so that
+drift (thermal, page cache) hits both alike; the best (minimum) wall time of
+each is reported with the ratio rankkit / raw. A ratio <= 1.05 is the target.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+TARGET_RATIO = 1.05
+
+
+@dataclass(frozen=True)
+class Timing:
+    """The outcome of one side-by-side comparison.
+
+    Attributes:
+        name: What was compared.
+        rankkit_s: Best wall time of the rankkit function, in seconds.
+        raw_s: Best wall time of the raw-library function, in seconds.
+        repeats: How many times each ran.
+    """
+
+    name: str
+    rankkit_s: float
+    raw_s: float
+    repeats: int
+
+    @property
+    def ratio(self) -> float:
+        """rankkit time divided by raw time (below 1: rankkit is faster)."""
+        return self.rankkit_s / self.raw_s if self.raw_s > 0 else float("inf")
+
+    def line(self) -> str:
+        """A one-line summary, e.g. ``evaluate: rankkit 1.20s  raw 1.25s  ratio 0.96 (ok)``."""
+        verdict = "ok" if self.ratio <= TARGET_RATIO else f"SLOWER than target {TARGET_RATIO}"
+        return (
+            f"{self.name}: rankkit {self.rankkit_s:.3f}s  raw {self.raw_s:.3f}s  "
+            f"ratio {self.ratio:.3f} ({verdict}; best of {self.repeats})"
+        )
+
+
+_TIMINGS: list[Timing] = []
+
+
+def _time_once(fn: Callable[[], Any]) -> float:
+    gc.collect()
+    start = time.perf_counter()
+    result = fn()
+    elapsed = time.perf_counter() - start
+    del result
+    return elapsed
+
+
+def compare(
+    name: str,
+    rankkit_fn: Callable[[], Any],
+    raw_fn: Callable[[], Any],
+    repeats: int = 3,
+    quiet: bool = False,
+) -> Timing:
+    """Time ``rankkit_fn`` against ``raw_fn`` and print best-of-``repeats`` times and the ratio.
+
+    Args:
+        name: What is being compared (printed).
+        rankkit_fn: The rankkit side; called with no arguments.
+        raw_fn: The raw-library side; called with no arguments.
+        repeats: Runs of each side; the minimum wall time counts.
+        quiet: Do not print (the timing is still recorded for :func:`summary`).
+
+    Returns:
+        The :class:`Timing`, also recorded for :func:`summary`.
+    """
+    rk_times, raw_times = [], []
+    for i in range(repeats):
+        # Alternate which side goes first, so neither always runs on a warmer cache.
+        order = ((rk_times, rankkit_fn), (raw_times, raw_fn))
+        for times, fn in order if i % 2 == 0 else order[::-1]:
+            times.append(_time_once(fn))
+    timing = Timing(name, min(rk_times), min(raw_times), repeats)
+    _TIMINGS.append(timing)
+    if not quiet:
+        print(timing.line(), flush=True)
+    return timing
+
+
+def summary(timings: list[Timing] | None = None) -> str:
+    """One line per comparison (all recorded so far, by default), for a final printout."""
+    timings = _TIMINGS if timings is None else timings
+    return "\n".join(t.line() for t in timings)
+
+
+def one_line(timings: list[Timing] | None = None) -> str:
+    """All comparisons condensed into a single line: ``name=ratio; name=ratio``."""
+    timings = _TIMINGS if timings is None else timings
+    return "; ".join(f"{t.name}: {t.ratio:.3f}" for t in timings)

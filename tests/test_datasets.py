@@ -1,0 +1,117 @@
+"""Datasets: BEIR readers, mirror names, ir_datasets aliases, offline failure."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from rankkit.datasets import resolve_dataset
+from rankkit.datasets.beir import BeirDataset
+from rankkit.datasets.mirror import available
+from rankkit.errors import DataFormatError, DatasetNotFoundError
+
+
+def test_mirror_names_and_splits(rankkit_core_registry, data_root):
+    scifact = resolve_dataset("beir-scifact/test", rankkit_core_registry)
+    assert len(scifact.queries()) == 300 and len(scifact.qrels()) == 339
+    train = resolve_dataset("beir-scifact/train", rankkit_core_registry)
+    assert len(train.queries()) == 809
+    cranfield = resolve_dataset("cranfield", rankkit_core_registry)
+    assert cranfield.split == "test" and len(cranfield.queries()) == 225
+    assert sum(1 for _ in cranfield.iter_documents()) == 1398
+    wikiqa = resolve_dataset("wikiqa/test-filtered", rankkit_core_registry)
+    assert len(wikiqa.queries()) == 237
+    assert set(wikiqa.run_files()) == {"candidates-dev", "candidates-test", "candidates-train"}
+
+
+def test_sub_collections_share_the_parent_qrels(rankkit_core_registry, data_root):
+    german = resolve_dataset("xquad/de", rankkit_core_registry)
+    assert german.qrels_dir == data_root / "xquad" / "qrels"
+    assert len(german.qrels()) == len(german.queries()) == 826
+    assert next(german.iter_documents()).doc_id
+
+
+@pytest.mark.parametrize(
+    ("irds_id", "folder"),
+    [("beir/scifact/test", "beir-scifact"), ("vaswani", "vaswani"), ("msmarco-passage/trec-dl-2019/judged", "trec-dl-2019")],
+)
+def test_ir_datasets_ids_resolve_to_the_mirror(rankkit_core_registry, data_root, irds_id, folder):
+    dataset = resolve_dataset(irds_id, rankkit_core_registry)
+    assert isinstance(dataset, BeirDataset) and dataset.root == data_root / folder
+
+
+def test_unknown_split_lists_the_available_ones(rankkit_core_registry, data_root):
+    with pytest.raises(DatasetNotFoundError, match="no qrels split 'dev'.*available splits: test, train"):
+        resolve_dataset("beir-scifact/dev", rankkit_core_registry)
+
+
+def test_unknown_name_says_where_it_looked(rankkit_core_registry, data_root):
+    with pytest.raises(DatasetNotFoundError, match="unknown dataset 'no-such-collection'.*RANKKIT_DATA="):
+        resolve_dataset("no-such-collection", rankkit_core_registry)
+
+
+def test_listing_the_mirror(data_root):
+    names = available(data_root)
+    assert {"beir-scifact/test", "beir-scifact/train", "cranfield/test", "xquad/de/test"} <= set(names)
+
+
+def test_offline_ir_datasets_fails_clearly_and_fast(rankkit_core_registry, monkeypatch, tmp_path):
+    pytest.importorskip("ir_datasets")
+    monkeypatch.setenv("IR_DATASETS_HOME", str(tmp_path / "irds"))
+    monkeypatch.setenv("IR_DATASETS_DL_TIMEOUT", "5")
+    monkeypatch.setenv("RANKKIT_DATA", str(tmp_path / "empty-mirror"))
+    dataset = resolve_dataset("antique/test", rankkit_core_registry)
+    started = time.monotonic()
+    with pytest.raises(DatasetNotFoundError) as info:
+        dataset.queries()
+    assert time.monotonic() - started < 60
+    message = str(info.value)
+    assert "not in RANKKIT_DATA=" in message and "ir_datasets could not download" in message
+
+
+def _corpus(tmp_path, lines: list[str]):
+    root = tmp_path / "mini"
+    (root / "qrels").mkdir(parents=True)
+    (root / "corpus.jsonl").write_text("\n".join(lines) + "\n")
+    (root / "queries.jsonl").write_text(json.dumps({"_id": "q1", "text": "a query"}) + "\n")
+    (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\n")
+    return BeirDataset("mini", root)
+
+
+GOOD = json.dumps({"_id": "d1", "title": "t", "text": "x"})
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ('{"_id": "d2", "text": ', "invalid JSON"),
+        (json.dumps({"title": "no id", "text": "x"}), "has no '_id'"),
+        (json.dumps({"_id": "d1", "text": "again"}), "duplicate _id 'd1' (first on line 1)"),
+        (json.dumps({"_id": "d3"}), "no string field 'text'"),
+        ("[1, 2]", "expected a JSON object"),
+    ],
+)
+def test_malformed_corpus_lines_name_file_and_line(tmp_path, bad, message):
+    dataset = _corpus(tmp_path, [GOOD, bad])
+    with pytest.raises(DataFormatError) as info:
+        list(dataset.iter_documents())
+    assert info.value.line == 2 and message in str(info.value)
+    assert str(info.value).startswith(str(dataset.corpus_path))
+
+
+def test_doc_store_names_a_missing_document(tmp_path):
+    from rankkit.errors import MissingDocumentError
+
+    store = _corpus(tmp_path, [GOOD]).doc_store()
+    assert store.get_many(["d1"]) == ["t x"]
+    with pytest.raises(MissingDocumentError, match="document 'd9' has no text in the corpus of dataset 'mini'"):
+        store.get_many(["d1", "d9"])
+
+
+def test_checksums_change_with_content(tmp_path):
+    dataset = _corpus(tmp_path, [GOOD])
+    before = (dataset.corpus_checksum(), dataset.checksum())
+    dataset.corpus_path.write_text(json.dumps({"_id": "d1", "text": "changed"}) + "\n")
+    assert dataset.corpus_checksum() != before[0] and dataset.checksum() != before[1]

@@ -1,0 +1,168 @@
+"""Experiments end to end: runs, report, manifest, resume after a kill, --check, config errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rankkit.errors import ConfigError
+from rankkit.experiment import ExperimentRunner, load_experiment
+from rankkit.trec import read_run
+
+RERANK = """
+dataset = "{dataset}"
+
+[settings]
+batch_size = {batch}
+
+[pipelines.bm25]
+stages = [{{ retriever = "run", run = "{run}", k = 100 }}]
+
+[pipelines.overlap]
+stages = [{{ retriever = "run", run = "{run}", k = 100 }}, {{ scorer = "term-overlap", window = 20, query_weight = 0.0{delay} }}]
+
+[pipelines.fused]
+fusion = "rrf"
+of = ["bm25", "overlap"]
+
+[evaluation]
+measures = ["nDCG@10", "RR@10", "AP"]
+baseline = "bm25"
+test = "paired-t"
+correction = "holm"
+
+[expected]
+tolerance = 1e-4
+[expected.bm25]
+"nDCG@10" = 0.5058
+"""
+
+
+def _experiment(tmp_path: Path, dataset: str = "trec-dl-2019", batch: int = 10, delay: float = 0.0, extra: str = "") -> Path:
+    run = "candidates-test" if dataset.startswith("wikiqa") else "bm25"
+    text = RERANK.format(dataset=dataset, batch=batch, run=run, delay=f", delay = {delay}" if delay else "")
+    path = tmp_path / "exp.toml"
+    path.write_text(text + extra)
+    return path
+
+
+def test_experiment_runs_evaluates_and_reports(tmp_path, rankkit_registry, data_root):
+    config = load_experiment(_experiment(tmp_path))
+    result = ExperimentRunner(config, rankkit_registry, tmp_path / "out", progress=False).run()
+    assert set(result.outcomes) == {"bm25", "overlap", "fused"}
+    # The shipped BM25 run reproduces its published nDCG@10 through rankkit's evaluation.
+    assert result.results["bm25"].aggregate["nDCG@10"] == pytest.approx(0.5058, abs=1e-4)
+    assert result.drifts == []
+    assert result.report is not None and result.report.exists()
+    manifest = json.loads(result.manifest.read_text())
+    assert manifest["dataset"]["checksum"] and manifest["config_hash"]
+    assert manifest["plugins"]["example"]["distribution"] == "rankkit-example-plugin"
+    assert set(manifest["pipelines"]) == {"bm25", "overlap", "fused"}
+    overlap = read_run(tmp_path / "out" / "runs" / "overlap.trec")
+    assert len(overlap) == 43 and all(len(r) == 100 for r in overlap.values())
+
+
+def test_rerun_reuses_finished_runs(tmp_path, rankkit_registry, data_root):
+    config = load_experiment(_experiment(tmp_path))
+    ExperimentRunner(config, rankkit_registry, tmp_path / "out", progress=False).run()
+    again = ExperimentRunner(config, rankkit_registry, tmp_path / "out", progress=False).run()
+    assert all(o.reused for o in again.outcomes.values())
+
+
+def test_check_reports_drift(tmp_path, rankkit_registry, data_root):
+    path = _experiment(tmp_path)
+    path.write_text(path.read_text().replace('"nDCG@10" = 0.5058', '"nDCG@10" = 0.6'))
+    result = ExperimentRunner(load_experiment(path), rankkit_registry, tmp_path / "out", progress=False).run()
+    [drift] = result.drifts
+    assert (drift.pipeline, drift.measure) == ("bm25", "nDCG@10") and "expected 0.6000" in str(drift)
+
+
+def _rankkit(*args: str, cwd: Path) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "rankkit.cli", *args], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_killed_run_resumes_and_gives_identical_files(tmp_path, data_root):
+    path = _experiment(tmp_path, dataset="wikiqa/test-filtered", batch=5, delay=0.01)
+    path.write_text(path.read_text().split("[expected]")[0])
+    clean = _rankkit("run", str(path), "--no-progress", "--no-cache", "-o", str(tmp_path / "clean"), cwd=tmp_path)
+    assert clean.wait(timeout=600) == 0, clean.stdout.read()
+
+    victim = _rankkit("run", str(path), "--no-progress", "--no-cache", "-o", str(tmp_path / "killed"), cwd=tmp_path)
+    checkpoint = tmp_path / "killed" / ".checkpoints" / "overlap.jsonl"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if checkpoint.is_file() and len(checkpoint.read_text().splitlines()) >= 4:
+            break
+        time.sleep(0.05)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    assert checkpoint.is_file(), "the run finished before it could be killed"
+    assert not (tmp_path / "killed" / "runs" / "overlap.trec").exists()
+
+    resumed = _rankkit("run", str(path), "--no-progress", "--no-cache", "-o", str(tmp_path / "killed"), cwd=tmp_path)
+    output = resumed.communicate(timeout=600)[0]
+    assert resumed.returncode == 0, output
+    assert "pipeline overlap: resuming" in output and "pipeline bm25: up to date" in output
+    for name in ("bm25", "overlap", "fused"):
+        clean_file = tmp_path / "clean" / "runs" / f"{name}.trec"
+        assert (tmp_path / "killed" / "runs" / f"{name}.trec").read_bytes() == clean_file.read_bytes()
+    assert not checkpoint.exists()
+
+
+def test_torn_checkpoint_line_is_ignored(tmp_path):
+    import numpy as np
+
+    from rankkit.experiment.checkpoint import Checkpoint
+    from rankkit.types import Ranking
+
+    checkpoint = Checkpoint(tmp_path / "c.jsonl", "key-1")
+    checkpoint.append(0, [Ranking("q1", ["a"], [1.0])])
+    checkpoint.append(1, [Ranking("q2", ["b"], [2.0])])
+    checkpoint.close()
+    with open(checkpoint.path, "a") as handle:
+        handle.write('{"batch": 2, "rank')
+    assert sorted(Checkpoint(checkpoint.path, "key-1").load()) == [0, 1]
+    assert Checkpoint(checkpoint.path, "other-key").load() == {}
+    resumed = Checkpoint(checkpoint.path, "key-1")
+    resumed.append(2, [Ranking("q3", ["c"], np.array([3.0]))])
+    resumed.close()
+    assert sorted(Checkpoint(checkpoint.path, "key-1").load()) == [0, 1, 2]
+
+
+@pytest.mark.parametrize(
+    ("replace", "add", "message"),
+    [
+        (('scorer = "term-overlap"', 'scorer = "cross-encodr"'), "",
+         "pipelines.overlap.stages[1].scorer: unknown scorer 'cross-encodr'; available scorers: "),
+        (('k = 100 }, { scorer', 'kk = 100 }, { scorer'), "", "pipelines.overlap.stages[0]: retriever 'run': unknown parameter(s) kk"),
+        (('query_weight = 0.0', 'lowercase = "yes"'), "", "parameter 'lowercase' must be bool, got str 'yes'"),
+        (('baseline = "bm25"', 'baseline = "bm26"'), "", "baseline 'bm26' is not a pipeline; pipelines: bm25, overlap, fused"),
+        (('of = ["bm25", "overlap"]', 'of = ["bm25", "nope"]'), "", "pipelines.fused: 'of' names unknown pipeline 'nope'"),
+        (("", ""), "\n[extra]\nx = 1\n", "unknown key(s) 'extra'"),
+        (('test = "paired-t"', 'test = "anova"'), "", "test 'anova' is not one of paired-t, wilcoxon"),
+    ],
+)
+def test_bad_configs_name_the_file_the_key_and_the_choices(tmp_path, rankkit_registry, data_root, replace, add, message):
+    path = _experiment(tmp_path, extra=add)
+    old, new = replace
+    path.write_text(path.read_text().replace(old, new, 1))
+    with pytest.raises(ConfigError) as info:
+        ExperimentRunner(load_experiment(path), rankkit_registry, tmp_path / "out", progress=False).run()
+    assert str(path) in str(info.value)
+    assert message in str(info.value)
+
+
+def test_invalid_toml_names_the_file(tmp_path):
+    path = tmp_path / "broken.toml"
+    path.write_text("dataset = \n")
+    with pytest.raises(ConfigError, match=f"{path}: invalid TOML"):
+        load_experiment(path)
