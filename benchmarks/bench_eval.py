@@ -80,8 +80,8 @@ def main(argv: list[str] | None = None) -> int:
                 measures, ir_measures.read_trec_qrels(str(qrels_path)), ir_measures.read_trec_run(str(run_path))
             )
 
-        check = {str(k): v for k, v in raw_files().items()}
-        assert rk_files() == check, f"rankkit and ir_measures disagree: {rk_files()} vs {check}"
+        expected, got = {str(k): v for k, v in raw_files().items()}, rk_files()
+        assert got == expected, f"rankkit and ir_measures disagree: {got} vs {expected}"
         compare("from files (read + evaluate)", rk_files, raw_files, args.repeats)
 
         run, qrels = read_run(run_path), read_qrels(qrels_path)

@@ -10,17 +10,19 @@ tests::
         def scorer(self):
             return MyScorer(...)
 
-The module is registered as a pytest plugin (``pytest11`` entry point) for
-its fixtures; importing it does no work.
+Its fixtures load with ``pytest_plugins = ["rankkit.testing"]`` in a
+``conftest.py``; importing it does no work.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from rankkit.datasets.beir import BeirDataset
 from rankkit.plugins import PluginSettings, load_plugins
 from rankkit.registry import Registry
 from rankkit.types import Query, Ranking, trec_order
@@ -135,3 +137,30 @@ class RerankerContract:
 
     def test_has_fingerprint(self, reranker):
         assert isinstance(reranker.fingerprint, str) and reranker.fingerprint
+
+
+class ReverseReranker:
+    """A reranker that reverses each ranking (for tests of the reranker plumbing)."""
+
+    fingerprint = "reverse"
+
+    def rerank(self, queries: Sequence[Query], rankings: Sequence[Ranking]) -> list[Ranking]:
+        """Each ranking in reverse order (scores become negated ranks)."""
+        return [
+            Ranking(r.query_id, r.doc_ids[::-1], -np.arange(len(r), dtype=np.float32), None if r.texts is None else r.texts[::-1])
+            for r in rankings
+        ]
+
+
+def tiny_dataset(root: Path | None = None) -> BeirDataset:
+    """A three-document BEIR-layout dataset written to ``root`` (a temporary folder by default)."""
+    import json
+    import tempfile
+
+    root = Path(root or tempfile.mkdtemp(prefix="rankkit-tiny-"))
+    (root / "qrels").mkdir(parents=True, exist_ok=True)
+    docs = [("d1", "Vitamin D", SAMPLE_DOCUMENTS[0]), ("d2", "Neural", SAMPLE_DOCUMENTS[1]), ("d3", "Wings", SAMPLE_DOCUMENTS[2])]
+    (root / "corpus.jsonl").write_text("".join(json.dumps({"_id": i, "title": t, "text": x}) + "\n" for i, t, x in docs))
+    (root / "queries.jsonl").write_text("".join(json.dumps({"_id": q.query_id, "text": q.text}) + "\n" for q in SAMPLE_QUERIES))
+    (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\n")
+    return BeirDataset("tiny", root)
