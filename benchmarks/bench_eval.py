@@ -99,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             lambda: evaluate(run, qrels, measures).aggregate,
             lambda: ir_measures.calc_aggregate(measures, qrels_dict, run_dict),
             args.repeats,
+            target=None,  # the raw side gets its input pre-converted; shows rankkit's conversion cost
         )
     print("\nsummary\n" + summary())
     print("ratios: " + one_line())

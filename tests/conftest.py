@@ -7,8 +7,6 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["rankkit.testing"]
-
 REPO = Path(__file__).resolve().parent.parent
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -17,18 +16,8 @@ from rankkit.types import Qrels, Ranking, Run
 MEASURES = "nDCG@10 RR@10 R@100 AP"
 
 
-@pytest.fixture(scope="module")
-def data_root() -> Path:
-    root = os.environ.get("RANKKIT_DATA")
-    if not root:
-        pytest.skip("RANKKIT_DATA is not set: it must point to the shared datasets (e.g. /work/shared/datasets)")
-    path = Path(root)
-    if not (path / "trec-dl-2019").is_dir():
-        pytest.skip(f"RANKKIT_DATA={root} has no trec-dl-2019 folder")
-    return path
 
-
-@pytest.fixture(scope="module")
+@pytest.fixture
 def dl19(data_root: Path) -> tuple[Qrels, list[Path]]:
     folder = data_root / "trec-dl-2019"
     return read_qrels(folder / "qrels" / "test.tsv"), sorted((folder / "runs").glob("*.trec"))
@@ -54,7 +43,9 @@ def as_str_keys(values: dict) -> dict[str, float]:
 # -- parse_measures -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("spec", ["nDCG@10 RR@10 R@100 AP", "nDCG@10,RR@10, R@100 ,AP", ["nDCG@10 RR@10", "R@100", "AP"]])
+@pytest.mark.parametrize(
+    "spec", ["nDCG@10 RR@10 R@100 AP", "nDCG@10,RR@10, R@100 ,AP", ["nDCG@10 RR@10", "R@100", "AP"]]
+)
 def test_parse_measures_forms(spec: object) -> None:
     assert [str(m) for m in parse_measures(spec)] == ["nDCG@10", "RR@10", "R@100", "AP"]
 

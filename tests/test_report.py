@@ -188,8 +188,8 @@ def test_cli_malformed_qrels_line(tmp_path: Path, data) -> None:
 def test_cli_help() -> None:
     result = invoke("--help")
     assert result.exit_code == 0
-    for option in ("--qrels", "--measures", "--baseline", "--test", "--correction", "--per-query", "--output", "--format"):
-        assert option in result.output
+    options = ("--qrels", "--measures", "--baseline", "--test", "--correction", "--per-query", "--output", "--format")
+    assert all(option in result.output for option in options)
 
 
 def test_run_names_disambiguate() -> None:

