@@ -40,7 +40,7 @@ def rankkit_retrievers() -> list[ComponentSpec]:
 
     Returns:
         Specs of kind ``"retriever"``. Each factory returns an object with
-        ``retrieve(queries, k) -> list[Ranking]`` and a ``fingerprint``.
+            ``retrieve(queries, k) -> list[Ranking]`` and a ``fingerprint``.
     """
 
 
@@ -53,7 +53,7 @@ def rankkit_rerankers() -> list[ComponentSpec]:
 
     Returns:
         Specs of kind ``"reranker"``. Each factory returns an object with
-        ``rerank(queries, rankings) -> list[Ranking]`` and a ``fingerprint``.
+            ``rerank(queries, rankings) -> list[Ranking]`` and a ``fingerprint``.
     """
 
 
@@ -67,7 +67,7 @@ def rankkit_scorers() -> list[ComponentSpec]:
 
     Returns:
         Specs of kind ``"scorer"``. Each factory returns an object with
-        ``score(query, documents) -> numpy.ndarray`` and a ``fingerprint``.
+            ``score(query, documents) -> numpy.ndarray`` and a ``fingerprint``.
     """
 
 
@@ -79,7 +79,7 @@ def rankkit_trainers() -> list[ComponentSpec]:
 
     Returns:
         Specs of kind ``"trainer"``. Each factory returns an object with
-        ``train(dataset, output) -> Path``.
+            ``train(dataset, output) -> Path``.
     """
 
 
@@ -93,7 +93,7 @@ def rankkit_index_builders() -> list[ComponentSpec]:
 
     Returns:
         Specs of kind ``"index_builder"``. Each factory returns an object with
-        ``version`` and ``build(dataset, target) -> dict``.
+            ``version`` and ``build(dataset, target) -> dict``.
     """
 
 
@@ -107,7 +107,7 @@ def rankkit_dataset_providers() -> list[ComponentSpec]:
 
     Returns:
         Specs of kind ``"dataset_provider"``. Each factory returns an object
-        with ``resolve(name) -> Dataset | None``.
+            with ``resolve(name) -> Dataset | None``.
     """
 
 

@@ -73,24 +73,29 @@ class RetrieverContract:
         return SAMPLE_QUERIES
 
     def test_one_ranking_per_query_in_order(self, retriever, queries):
+        """One valid ranking per query, in query order, at most k long."""
         rankings = retriever.retrieve(list(queries), self.k)
         assert [r.query_id for r in rankings] == [q.query_id for q in queries]
         for ranking, query in zip(rankings, queries):
             assert_valid_ranking(ranking, query.query_id, self.k)
 
     def test_deterministic(self, retriever, queries):
+        """The same queries give the same rankings."""
         assert retriever.retrieve(list(queries), self.k) == retriever.retrieve(list(queries), self.k)
 
     def test_cutoff_is_a_prefix(self, retriever, queries):
+        """A smaller k gives a prefix of the larger k's ranking."""
         full = retriever.retrieve(list(queries), self.k)
         short = retriever.retrieve(list(queries), 3)
         for a, b in zip(full, short):
             assert b.doc_ids.tolist() == a.doc_ids[: len(b)].tolist()
 
     def test_no_queries(self, retriever):
+        """No queries give no rankings (and no error)."""
         assert retriever.retrieve([], self.k) == []
 
     def test_has_fingerprint(self, retriever):
+        """The retriever exposes a non-empty fingerprint."""
         assert isinstance(retriever.fingerprint, str) and retriever.fingerprint
 
 
@@ -98,20 +103,24 @@ class ScorerContract:
     """Tests every scorer must pass. Provide a ``scorer`` fixture."""
 
     def test_one_finite_score_per_document(self, scorer):
+        """One finite score per document."""
         scores = np.asarray(scorer.score(SAMPLE_QUERIES[0].text, list(SAMPLE_DOCUMENTS)))
         assert scores.shape == (len(SAMPLE_DOCUMENTS),)
         assert np.isfinite(scores).all()
 
     def test_deterministic_and_order_independent(self, scorer):
+        """A document's score does not depend on its batch position."""
         docs = list(SAMPLE_DOCUMENTS)
         forward = np.asarray(scorer.score(SAMPLE_QUERIES[0].text, docs), dtype=np.float64)
         backward = np.asarray(scorer.score(SAMPLE_QUERIES[0].text, docs[::-1]), dtype=np.float64)
         np.testing.assert_allclose(forward, backward[::-1], rtol=1e-5, atol=1e-6)
 
     def test_no_documents(self, scorer):
+        """No documents give an empty score array."""
         assert len(np.asarray(scorer.score(SAMPLE_QUERIES[0].text, []))) == 0
 
     def test_has_fingerprint(self, scorer):
+        """The scorer exposes a non-empty fingerprint."""
         assert isinstance(scorer.fingerprint, str) and scorer.fingerprint
 
 
@@ -126,6 +135,7 @@ class RerankerContract:
         return [Ranking(q.query_id, ids, scores, SAMPLE_DOCUMENTS) for q in SAMPLE_QUERIES]
 
     def test_permutes_each_ranking(self, reranker, candidates):
+        """Each output is a valid permutation of its input ranking."""
         out = reranker.rerank(list(SAMPLE_QUERIES), candidates)
         assert len(out) == len(candidates)
         for before, after in zip(candidates, out):
@@ -133,9 +143,11 @@ class RerankerContract:
             assert sorted(after.doc_ids.tolist()) == sorted(before.doc_ids.tolist())
 
     def test_deterministic(self, reranker, candidates):
+        """The same input gives the same output."""
         assert reranker.rerank(list(SAMPLE_QUERIES), candidates) == reranker.rerank(list(SAMPLE_QUERIES), candidates)
 
     def test_has_fingerprint(self, reranker):
+        """The reranker exposes a non-empty fingerprint."""
         assert isinstance(reranker.fingerprint, str) and reranker.fingerprint
 
 

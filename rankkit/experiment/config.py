@@ -16,6 +16,7 @@ The format (DESIGN.md §5)::
     baseline = "bm25"
     test = "paired-t"           # or "wilcoxon"
     correction = "holm"         # or "bonferroni", "none"
+    alpha = 0.05
 
     [expected]
     tolerance = 1e-4
@@ -80,6 +81,7 @@ class EvaluationConfig:
     baseline: str | None = None
     test: str = "paired-t"
     correction: str = "holm"
+    alpha: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -201,7 +203,7 @@ def _evaluation(table: Any, file: str, pipelines: dict[str, PipelineConfig]) -> 
     where = f"{file}: [evaluation]"
     if not isinstance(table, dict):
         raise ConfigError(f"{where} must be a table")
-    _no_unknown(table, ("measures", "baseline", "test", "correction"), where)
+    _no_unknown(table, ("measures", "baseline", "test", "correction", "alpha"), where)
     measures = table.get("measures", list(EvaluationConfig.measures))
     if isinstance(measures, str):
         measures = measures.replace(",", " ").split()
@@ -216,7 +218,10 @@ def _evaluation(table: Any, file: str, pipelines: dict[str, PipelineConfig]) -> 
     correction = table.get("correction", "holm")
     if correction not in CORRECTIONS:
         raise ConfigError(f"{where}: correction {correction!r} is not one of {', '.join(CORRECTIONS)}")
-    return EvaluationConfig(tuple(measures), baseline, test, correction)
+    alpha = table.get("alpha", 0.05)
+    if not isinstance(alpha, float) or not 0.0 < alpha < 1.0:
+        raise ConfigError(f"{where}: alpha must be a number between 0 and 1 (exclusive), got {alpha!r}")
+    return EvaluationConfig(tuple(measures), baseline, test, correction, alpha)
 
 
 def _expected(table: Any, file: str, pipelines: dict[str, PipelineConfig]) -> tuple[dict[str, dict[str, float]], float]:

@@ -173,7 +173,9 @@ class ExperimentRunner:
         measures = parse_measures(list(evaluation.measures))
         result.results = {name: evaluate(run, qrels, measures) for name, run in runs.items()}
         if evaluation.baseline and len(runs) > 1:
-            result.comparison = compare(result.results, evaluation.baseline, evaluation.test, evaluation.correction)
+            result.comparison = compare(
+                result.results, evaluation.baseline, evaluation.test, evaluation.correction, evaluation.alpha
+            )
         result.report = write_report(
             self.output / "report",
             result.results,
