@@ -420,3 +420,18 @@ def _version_tuple(version: str) -> tuple[int, ...]:
             break
         parts.append(int(match.group()))
     return tuple(parts)
+
+
+def main() -> int:
+    """``python -m rankkit.java``: print the JDK rankkit would use; exit 1 with the reason when there is none."""
+    try:
+        jdk = find_jdk()
+    except JavaNotFoundError as error:
+        print(error, file=sys.stderr)
+        return 1
+    print(f"JDK {jdk.version} at {jdk.home} (found via {jdk.source})")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -38,6 +38,30 @@ SAMPLE_DOCUMENTS = (
 )
 
 
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    """The offline dataset mirror named by ``RANKKIT_DATA``; skips the test when there is none."""
+    from rankkit.datasets.mirror import DATA_ENV, mirror_root
+
+    root = mirror_root()
+    if root is None or not root.is_dir():
+        pytest.skip(f"no dataset mirror: set {DATA_ENV} to a folder of BEIR-layout datasets")
+    return root
+
+
+@pytest.fixture
+def rankkit_isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh ``RANKKIT_CACHE`` (scores, indexes) for one test, and no plugin blocking from the environment."""
+    from rankkit.config import CACHE_ENV
+    from rankkit.plugins import DISABLE_AUTOLOAD_ENV, DISABLE_PLUGINS_ENV
+
+    cache = tmp_path_factory.mktemp("rankkit-cache")
+    monkeypatch.setenv(CACHE_ENV, str(cache))
+    monkeypatch.delenv(DISABLE_PLUGINS_ENV, raising=False)
+    monkeypatch.delenv(DISABLE_AUTOLOAD_ENV, raising=False)
+    return cache
+
+
 @pytest.fixture
 def rankkit_registry() -> Registry:
     """A fresh registry with every installed plugin (no state shared between tests)."""

@@ -20,7 +20,12 @@ HEAVY = ("torch", "jnius", "pyserini", "faiss", "elasticsearch", "sentence_trans
 
 
 def _modules() -> list[str]:
-    return sorted(m.name for m in pkgutil.walk_packages(rankkit.__path__, "rankkit."))
+    """Every module of the core and of each first-party plugin package (plugins/*/rankkit_*)."""
+    names = [m.name for m in pkgutil.walk_packages(rankkit.__path__, "rankkit.")]
+    for package in sorted(REPO.glob("plugins/*/rankkit_*/__init__.py")):
+        names.append(package.parent.name)
+        names += [m.name for m in pkgutil.walk_packages([str(package.parent)], f"{package.parent.name}.")]
+    return sorted(names)
 
 
 def test_hooks_are_the_seven_of_the_contract():

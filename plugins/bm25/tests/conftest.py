@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,32 +13,6 @@ from rankkit.registry import Registry
 
 REPO = Path(__file__).resolve().parents[3]
 MANIFESTS = REPO / "indexes"
-
-
-def _data_root() -> Path | None:
-    value = os.environ.get("RANKKIT_DATA")
-    candidates = [Path(value)] if value else [REPO.parent / "shared" / "datasets"]
-    return next((c for c in candidates if (c / "beir-scifact" / "corpus.jsonl").is_file()), None)
-
-
-@pytest.fixture(scope="session")
-def data_root() -> Path:
-    """The offline mirror holding beir-scifact (``RANKKIT_DATA``)."""
-    root = _data_root()
-    if root is None:
-        pytest.skip("no dataset mirror with beir-scifact: set RANKKIT_DATA=/work/shared/datasets")
-    return root
-
-
-@pytest.fixture(autouse=True)
-def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A fresh rankkit cache per test; the real mirror in RANKKIT_DATA when there is one."""
-    monkeypatch.setenv("RANKKIT_CACHE", str(tmp_path_factory.mktemp("cache")))
-    monkeypatch.delenv("RANKKIT_DISABLE_PLUGINS", raising=False)
-    monkeypatch.delenv("RANKKIT_DISABLE_PLUGIN_AUTOLOAD", raising=False)
-    root = _data_root()
-    if root is not None:
-        monkeypatch.setenv("RANKKIT_DATA", str(root))
 
 
 @pytest.fixture

@@ -1,0 +1,33 @@
+"""The BM25 regressions in eval/: every experiment reproduces its expected numbers (`rankkit run --check`)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[3]
+EXPERIMENTS = sorted((REPO / "eval").glob("*.toml"))
+
+
+@pytest.fixture(scope="module")
+def shared_index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One index cache for the module, so each collection is indexed once."""
+    return tmp_path_factory.mktemp("regression-indexes")
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("experiment", EXPERIMENTS, ids=[p.stem for p in EXPERIMENTS])
+def test_experiment_reproduces_expected_numbers(experiment: Path, data_root: Path, shared_index_dir: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "RANKKIT_INDEX_DIR": str(shared_index_dir), "RANKKIT_DATA": str(data_root)}
+    result = subprocess.run(
+        [sys.executable, "-m", "rankkit.cli", "run", str(experiment), "--check", "--no-progress", "-o", str(tmp_path / "out")],
+        capture_output=True, text=True, env=env, cwd=REPO,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "check passed" in result.stdout
+    assert (tmp_path / "out" / "report" / "report.html").is_file()
+    assert (tmp_path / "out" / "manifest.json").is_file()
