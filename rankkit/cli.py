@@ -162,6 +162,43 @@ def run_command(ctx: click.Context, experiment: Path, output: Path | None, check
         click.echo(f"check passed: {checked} expected number(s) reproduced within ±{config.tolerance:g}")
 
 
+@cli.command("train")
+@click.argument("config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--only", "names", multiple=True, metavar="NAME", help="Train only this [train.NAME] section (repeatable).")
+@click.option("--output", "-o", type=click.Path(file_okay=False, path_type=Path), default=Path("models"),
+              show_default=True, help="Folder that receives one model folder per section.")
+@click.option("--force", is_flag=True, help="Train again even when an identical model exists.")
+def train_command(config: Path, names: Sequence[str], output: Path, force: bool) -> None:
+    """Train every [train.NAME] section of CONFIG (an experiment or a training file).
+
+    \b
+    Each section names a trainer, a dataset with training qrels, an optional
+    first stage whose run supplies negatives, and the trainer's [params]:
+      [train.ce]
+      trainer = "cross-encoder"
+      dataset = "beir-scifact/train"
+      first_stage = { retriever = "bm25", index = "scifact-bm25", k = 100 }
+    Training the same section again is a no-op; a changed one retrains.
+    """
+    from rankkit.experiment.training import ensure_trained, load_trainings
+    from rankkit.indexes import manifest_dirs_for
+
+    registry = click.get_current_context().find_root().obj
+    try:
+        trainings = load_trainings(config)
+        unknown = sorted(set(names) - set(trainings))
+        if unknown:
+            raise click.ClickException(f"{config} has no section(s) {unknown}; it has: {', '.join(trainings)}")
+        index_dirs = manifest_dirs_for(config)
+        for name, training in trainings.items():
+            if names and name not in names:
+                continue
+            model = ensure_trained(training, registry, output, index_dirs, force=force)
+            click.echo(f"{name}: {model.path} (trained {model.stamp.get('created')})")
+    except RankkitError as error:
+        raise _fail(error) from None
+
+
 def build_cli(registry: Registry) -> click.Group:
     """A fresh ``rankkit`` group: the core commands plus every plugin's (``rankkit_cli``).
 

@@ -19,7 +19,7 @@ import numpy as np
 
 if TYPE_CHECKING:  # pragma: no cover
     from rankkit.datasets.base import Dataset
-    from rankkit.types import Query, Ranking
+    from rankkit.types import Query, Ranking, Run
 
 ComponentKind = Literal["retriever", "reranker", "scorer", "trainer", "index_builder", "dataset_provider"]
 KINDS: tuple[ComponentKind, ...] = ("retriever", "reranker", "scorer", "trainer", "index_builder", "dataset_provider")
@@ -173,6 +173,15 @@ class DatasetProvider(Protocol):
 class Trainer(Protocol):
     """Fits a scorer or reranker and saves it to a directory."""
 
-    def train(self, dataset: Dataset, output: Path) -> Path:
-        """Train on ``dataset`` and return the directory of the saved model."""
+    def train(self, dataset: Dataset, output: Path, candidates: Run | None = None) -> dict[str, Any]:
+        """Train on ``dataset``'s training qrels and save the model into ``output`` (an empty folder).
+
+        Args:
+            dataset: Queries, corpus and the qrels to learn from.
+            output: Where the model goes; the core renames it into place when training returns.
+            candidates: A first-stage run over the training queries (negatives come from it), when configured.
+
+        Returns:
+            Statistics recorded in the model's stamp (steps, loss, skipped queries...).
+        """
         ...  # pragma: no cover

@@ -79,7 +79,8 @@ def rankkit_trainers() -> list[ComponentSpec]:
 
     Returns:
         Specs of kind ``"trainer"``. Each factory returns an object with
-            ``train(dataset, output) -> Path``.
+            ``train(dataset, output, candidates) -> dict`` that saves a model
+            into ``output`` (see :class:`rankkit.components.Trainer`).
     """
 
 

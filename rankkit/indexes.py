@@ -18,9 +18,7 @@ dataset, parameter or builder version rebuilds.
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,16 +26,16 @@ from typing import TYPE_CHECKING, Any
 
 from rankkit.components import fingerprint
 from rankkit.config import cache_dir, load_toml, require
-from rankkit.errors import ConfigError, IndexStateError
-from rankkit.files import atomic_write
+from rankkit.errors import ConfigError
 from rankkit.registry import validate_params
+from rankkit.staging import STAGING_PREFIX, build_folder
+from rankkit.staging import read_stamp as read_stamp_file
 
 if TYPE_CHECKING:  # pragma: no cover
     from rankkit.registry import Registry
 
 INDEX_DIR_ENV = "RANKKIT_INDEX_DIR"
 STAMP = "rankkit-index.json"
-_BUILDING = ".building-"
 
 
 def index_root() -> Path:
@@ -107,10 +105,7 @@ class BuiltIndex:
 
 def read_stamp(path: Path) -> dict[str, Any] | None:
     """The build stamp of an index folder, or ``None`` when it is absent or unreadable."""
-    try:
-        return json.loads((path / STAMP).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
+    return read_stamp_file(path, STAMP)
 
 
 def build_key(manifest: IndexManifest, builder_version: str, corpus_checksum: str, params: dict[str, Any]) -> str:
@@ -147,15 +142,11 @@ def ensure_index(
     stamp = read_stamp(target)
     if stamp and stamp.get("key") == key and not force:
         return BuiltIndex(target, stamp)
-    _remove_stale_builds(root, manifest.name)
-    staging = root / f"{_BUILDING}{manifest.name}-{os.getpid()}"
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir(parents=True)
     started = time.time()
-    try:
+
+    def fill(staging: Path) -> dict[str, Any]:
         stats = builder.build(dataset, staging)
-        stamp = {
+        return {
             "name": manifest.name,
             "key": key,
             "dataset": manifest.dataset,
@@ -167,41 +158,15 @@ def ensure_index(
             "build_seconds": round(time.time() - started, 3),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
-        with atomic_write(staging / STAMP) as handle:
-            json.dump(stamp, handle, indent=2, sort_keys=True, default=str)
-        _swap_into_place(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+
+    stamp = build_folder(target, STAMP, fill)
     return BuiltIndex(target, stamp)
 
 
-def _swap_into_place(staging: Path, target: Path) -> None:
-    if target.exists():
-        trash = target.with_name(f"{_BUILDING}{target.name}-old-{os.getpid()}")
-        os.replace(target, trash)
-        os.replace(staging, target)
-        shutil.rmtree(trash, ignore_errors=True)
-    else:
-        os.replace(staging, target)
-
-
-def _remove_stale_builds(root: Path, name: str) -> None:
-    for leftover in root.glob(f"{_BUILDING}{name}-*"):
-        pid = leftover.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and _pid_alive(int(pid)) and int(pid) != os.getpid():
-            raise IndexStateError(f"index {name!r} is being built by process {pid} ({leftover}); wait for it to finish")
-        shutil.rmtree(leftover, ignore_errors=True)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # pragma: no cover
-        return True
-    return True
+def manifest_dirs_for(config: Path) -> list[Path]:
+    """Folders searched for the index manifests a file refers to: ``indexes/`` beside and above it, then ``./indexes``."""
+    here = Path(config).resolve().parent
+    return list(dict.fromkeys([here / "indexes", here.parent / "indexes", Path.cwd() / "indexes"]))
 
 
 def find_manifest(name: str, search: list[Path]) -> IndexManifest:
@@ -262,7 +227,7 @@ def list_indexes(manifest_dirs: list[Path], root: Path | None = None) -> list[In
             rows.append(IndexStatus(name, status, path, BuiltIndex(path, stamp).size_bytes, docs, builder))
         else:
             rows.append(IndexStatus(name, "missing", path, 0, None, builder))
-    for leftover in sorted(root.glob(f"{_BUILDING}*")):
+    for leftover in sorted(root.glob(f"{STAGING_PREFIX}*")):
         rows.append(IndexStatus(leftover.name, "incomplete", leftover, 0, None, "?"))
     return rows
 

@@ -19,10 +19,9 @@ class Trainer:
     def __init__(self, epochs: int) -> None:
         self.epochs = epochs
 
-    def train(self, dataset, output: Path) -> Path:
-        output.mkdir(parents=True, exist_ok=True)
+    def train(self, dataset, output: Path, candidates=None) -> dict:
         (output / "model.txt").write_text(f"{dataset.name} {self.epochs}")
-        return output
+        return {"epochs": self.epochs}
 
 
 class Builder:
@@ -87,8 +86,9 @@ def test_rankkit_trainers(registry, tmp_path):
     from rankkit.datasets import resolve_dataset
 
     trainer = registry.build("trainer", "demo-trainer", epochs=3)
-    out = trainer.train(resolve_dataset("tiny", registry), tmp_path / "model")
-    assert (out / "model.txt").read_text() == "tiny 3"
+    (tmp_path / "model").mkdir()
+    assert trainer.train(resolve_dataset("tiny", registry), tmp_path / "model") == {"epochs": 3}
+    assert (tmp_path / "model" / "model.txt").read_text() == "tiny 3"
 
 
 def test_rankkit_index_builders(registry, tmp_path, monkeypatch):

@@ -32,33 +32,14 @@ from typing import Any
 
 from rankkit.config import load_toml, require
 from rankkit.errors import ConfigError
+from rankkit.experiment.stages import StageConfig, no_unknown, parse_stage
+from rankkit.experiment.training import TrainConfig, parse_train_tables
 
-STAGE_KINDS = ("retriever", "reranker", "scorer", "cutoff")
-#: Keys a retriever stage takes besides the component's own parameters.
-RETRIEVER_STAGE_KEYS = ("k",)
-#: Keys a scorer stage takes besides the component's own parameters (Elasticsearch rescore semantics).
-SCORER_STAGE_KEYS = ("window", "query_weight", "rescore_query_weight", "score_mode", "cache")
+
 FUSION_METHODS = ("rrf", "combsum")
 TESTS = ("paired-t", "wilcoxon")
 CORRECTIONS = ("holm", "bonferroni", "none")
-_TOP_KEYS = ("name", "description", "dataset", "pipelines", "evaluation", "expected", "settings")
-
-
-@dataclass(frozen=True)
-class StageConfig:
-    """One stage of a pipeline as written in the file.
-
-    Attributes:
-        kind: ``retriever``, ``reranker``, ``scorer`` or ``cutoff``.
-        component: The component name (empty for a cutoff).
-        params: Everything else in the stage table.
-        where: ``file: pipelines.<name>.stages[i]`` for error messages.
-    """
-
-    kind: str
-    component: str
-    params: dict[str, Any]
-    where: str
+_TOP_KEYS = ("name", "description", "dataset", "pipelines", "evaluation", "expected", "settings", "train")
 
 
 @dataclass(frozen=True)
@@ -97,13 +78,15 @@ class ExperimentConfig:
     tolerance: float
     batch_size: int
     description: str = ""
+    trainings: dict[str, TrainConfig] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def index_dirs(self) -> list[Path]:
-        """Folders searched for index manifests: ``indexes/`` beside and above the file, then ``./indexes``."""
-        here = self.path.resolve().parent
-        return list(dict.fromkeys([here / "indexes", here.parent / "indexes", Path.cwd() / "indexes"]))
+        """Folders searched for index manifests (see :func:`rankkit.indexes.manifest_dirs_for`)."""
+        from rankkit.indexes import manifest_dirs_for
+
+        return manifest_dirs_for(self.path)
 
 
 def load_experiment(path: str | Path) -> ExperimentConfig:
@@ -115,7 +98,7 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
     path = Path(path)
     data = load_toml(path)
     where = str(path)
-    _no_unknown(data, _TOP_KEYS, where)
+    no_unknown(data, _TOP_KEYS, where)
     dataset = require(data, "dataset", str, where)
     tables = require(data, "pipelines", dict, where)
     if not tables:
@@ -130,11 +113,13 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
     evaluation = _evaluation(data.get("evaluation", {}), where, pipelines)
     expected, tolerance = _expected(data.get("expected", {}), where, pipelines)
     settings = data.get("settings", {})
-    _no_unknown(settings, ("batch_size",), f"{where}: [settings]")
+    no_unknown(settings, ("batch_size",), f"{where}: [settings]")
     batch_size = settings.get("batch_size", 50)
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError(f"{where}: [settings] batch_size must be a positive integer, got {batch_size!r}")
+    trainings = parse_train_tables(data.get("train", {}), where)
     return ExperimentConfig(
+        trainings=trainings,
         path=path,
         name=str(data.get("name", path.stem)),
         dataset=dataset,
@@ -146,12 +131,6 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
         description=str(data.get("description", "")),
         raw=data,
     )
-
-
-def _no_unknown(table: dict[str, Any], valid: tuple[str, ...], where: str) -> None:
-    unknown = sorted(set(table) - set(valid))
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; valid keys: {', '.join(valid)}")
 
 
 def _pipeline(name: str, table: Any, file: str) -> PipelineConfig:
@@ -167,13 +146,13 @@ def _pipeline(name: str, table: Any, file: str) -> PipelineConfig:
             raise ConfigError(f"{where}.of: list the names of at least two pipelines to fuse")
         allowed = ("k", "depth") if method == "rrf" else ("weights", "normalization")
         params = {k: v for k, v in table.items() if k not in ("fusion", "of")}
-        _no_unknown(params, allowed, f"{where} ({method})")
+        no_unknown(params, allowed, f"{where} ({method})")
         return PipelineConfig(name, fusion=method, of=tuple(of), fusion_params=params, where=where)
-    _no_unknown(table, ("stages", "description"), where)
+    no_unknown(table, ("stages", "description"), where)
     stages = table.get("stages")
     if not isinstance(stages, list) or not stages:
         raise ConfigError(f"{where}: 'stages' must be a non-empty list of stage tables")
-    parsed = tuple(_stage(stage, f"{where}.stages[{i}]") for i, stage in enumerate(stages))
+    parsed = tuple(parse_stage(stage, f"{where}.stages[{i}]") for i, stage in enumerate(stages))
     if parsed[0].kind != "retriever":
         raise ConfigError(f"{where}.stages[0]: the first stage must be a retriever, got a {parsed[0].kind}")
     for stage in parsed[1:]:
@@ -182,28 +161,11 @@ def _pipeline(name: str, table: Any, file: str) -> PipelineConfig:
     return PipelineConfig(name, stages=parsed, where=where)
 
 
-def _stage(table: Any, where: str) -> StageConfig:
-    if not isinstance(table, dict):
-        raise ConfigError(f"{where}: a stage must be a table like {{ retriever = \"bm25\", ... }}")
-    kinds = [k for k in STAGE_KINDS if k in table]
-    if len(kinds) != 1:
-        raise ConfigError(f"{where}: a stage needs exactly one of {', '.join(STAGE_KINDS)}; got {kinds or 'none'}")
-    kind = kinds[0]
-    params = {k: v for k, v in table.items() if k != kind}
-    if kind == "cutoff":
-        if not isinstance(table["cutoff"], int) or table["cutoff"] < 1 or params:
-            raise ConfigError(f"{where}: a cutoff stage is {{ cutoff = K }} with a positive integer K")
-        return StageConfig(kind, "", {"k": table["cutoff"]}, where)
-    if not isinstance(table[kind], str):
-        raise ConfigError(f"{where}.{kind}: must be a component name (string)")
-    return StageConfig(kind, table[kind], params, where)
-
-
 def _evaluation(table: Any, file: str, pipelines: dict[str, PipelineConfig]) -> EvaluationConfig:
     where = f"{file}: [evaluation]"
     if not isinstance(table, dict):
         raise ConfigError(f"{where} must be a table")
-    _no_unknown(table, ("measures", "baseline", "test", "correction", "alpha"), where)
+    no_unknown(table, ("measures", "baseline", "test", "correction", "alpha"), where)
     measures = table.get("measures", list(EvaluationConfig.measures))
     if isinstance(measures, str):
         measures = measures.replace(",", " ").split()

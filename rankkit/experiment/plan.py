@@ -5,19 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rankkit.cache import CachedScorer, ScoreCache
 from rankkit.components import fingerprint
 from rankkit.datasets.base import Dataset
 from rankkit.errors import ConfigError, RankkitError
-from rankkit.experiment.config import (
-    RETRIEVER_STAGE_KEYS,
-    SCORER_STAGE_KEYS,
-    ExperimentConfig,
-    PipelineConfig,
-    StageConfig,
-)
+from rankkit.experiment.stages import RETRIEVER_STAGE_KEYS, SCORER_STAGE_KEYS, StageConfig
 from rankkit.indexes import BuiltIndex, ensure_index, find_manifest
 from rankkit.pipeline import Cutoff, Fusion, RerankerStage, RetrieverStage, ScorerReranker, Sequential, Stage
 from rankkit.registry import Registry
@@ -28,15 +22,36 @@ from rankkit.types import Query, Ranking, Run
 CONTEXT_PARAMS = ("dataset",)
 
 
+if TYPE_CHECKING:  # pragma: no cover
+    from rankkit.experiment.config import ExperimentConfig, PipelineConfig
+
+#: Prefix of a parameter value that names a model trained in the same file (``model = "train:ce"``).
+TRAINED_PREFIX = "train:"
+
+
 @dataclass
 class PlanContext:
-    """What planning needs besides the config."""
+    """What building stages needs.
+
+    Attributes:
+        registry: Where components come from.
+        dataset: The dataset the stages run on.
+        dataset_name: Its name as written (filled into components' ``dataset`` parameter).
+        index_dirs: Folders searched for index manifests.
+        score_cache: Cache for scorers, or ``None``.
+        on_index: Called with an index name before it is checked or built.
+        indexes: Indexes already ensured, by the name used in the file.
+        trained: Model folders of the file's ``[train.*]`` sections, by name.
+    """
 
     registry: Registry
     dataset: Dataset
+    dataset_name: str
+    index_dirs: list[Path]
     score_cache: ScoreCache | None = None
     on_index: Callable[[str], None] = lambda name: None
     indexes: dict[str, BuiltIndex] = field(default_factory=dict)
+    trained: dict[str, Path] = field(default_factory=dict)
 
 
 def _split(params: dict[str, Any], keys: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -45,7 +60,7 @@ def _split(params: dict[str, Any], keys: Sequence[str]) -> tuple[dict[str, Any],
     return stage, rest
 
 
-def _component_params(stage: StageConfig, kind: str, params: dict[str, Any], ctx: PlanContext, config: ExperimentConfig) -> dict[str, Any]:
+def _component_params(stage: StageConfig, kind: str, params: dict[str, Any], ctx: PlanContext) -> dict[str, Any]:
     try:
         spec = ctx.registry.get(kind, stage.component).spec  # type: ignore[arg-type]
     except RankkitError as error:
@@ -53,14 +68,21 @@ def _component_params(stage: StageConfig, kind: str, params: dict[str, Any], ctx
     names = {p.name for p in spec.params}
     for key in CONTEXT_PARAMS:
         if key in names and key not in params:
-            params[key] = config.dataset
+            params[key] = ctx.dataset_name
     if "index" in params and "index" in names:
-        built = _index(params["index"], stage, ctx, config)
+        built = _index(params["index"], stage, ctx)
         params["index"] = str(built.path)
+    for key, value in params.items():
+        if isinstance(value, str) and value.startswith(TRAINED_PREFIX):
+            name = value[len(TRAINED_PREFIX) :]
+            if name not in ctx.trained:
+                known = ", ".join(sorted(ctx.trained)) or "none"
+                raise ConfigError(f"{stage.where}.{key}: no [train.{name}] section in this file; trained models: {known}")
+            params[key] = str(ctx.trained[name])
     return params
 
 
-def _index(name: Any, stage: StageConfig, ctx: PlanContext, config: ExperimentConfig) -> BuiltIndex:
+def _index(name: Any, stage: StageConfig, ctx: PlanContext) -> BuiltIndex:
     if not isinstance(name, str):
         raise ConfigError(f"{stage.where}.index: must be an index manifest name or path, got {name!r}")
     if name not in ctx.indexes:
@@ -71,7 +93,7 @@ def _index(name: Any, stage: StageConfig, ctx: PlanContext, config: ExperimentCo
             ctx.indexes[name] = BuiltIndex(Path(name), stamp)
         else:
             try:
-                manifest = find_manifest(name, config.index_dirs)
+                manifest = find_manifest(name, ctx.index_dirs)
             except ConfigError as error:
                 raise ConfigError(f"{stage.where}.index: {error}") from None
             ctx.on_index(manifest.name)
@@ -79,7 +101,7 @@ def _index(name: Any, stage: StageConfig, ctx: PlanContext, config: ExperimentCo
     return ctx.indexes[name]
 
 
-def build_stage(stage: StageConfig, ctx: PlanContext, config: ExperimentConfig) -> Stage:
+def build_stage(stage: StageConfig, ctx: PlanContext) -> Stage:
     """One stage object for one stage table.
 
     Raises:
@@ -89,16 +111,16 @@ def build_stage(stage: StageConfig, ctx: PlanContext, config: ExperimentConfig) 
         return Cutoff(stage.params["k"])
     if stage.kind == "retriever":
         extra, params = _split(dict(stage.params), RETRIEVER_STAGE_KEYS)
-        params = _component_params(stage, "retriever", params, ctx, config)
+        params = _component_params(stage, "retriever", params, ctx)
         k = extra.get("k", 1000)
         if not isinstance(k, int) or k < 1:
             raise ConfigError(f"{stage.where}.k: must be a positive integer, got {k!r}")
         return RetrieverStage(_build(ctx, "retriever", stage, params), k)
     if stage.kind == "reranker":
-        params = _component_params(stage, "reranker", dict(stage.params), ctx, config)
+        params = _component_params(stage, "reranker", dict(stage.params), ctx)
         return RerankerStage(_build(ctx, "reranker", stage, params))
     extra, params = _split(dict(stage.params), SCORER_STAGE_KEYS)
-    params = _component_params(stage, "scorer", params, ctx, config)
+    params = _component_params(stage, "scorer", params, ctx)
     scorer = _build(ctx, "scorer", stage, params)
     if ctx.score_cache is not None and extra.pop("cache", True):
         scorer = CachedScorer(scorer, ctx.score_cache)
@@ -132,7 +154,7 @@ class RunLookup(Stage):
         return [self._run.get(q.query_id, Ranking.empty(q.query_id)) for q in queries]
 
 
-def build_pipeline(pipeline: PipelineConfig, ctx: PlanContext, config: ExperimentConfig, finished: dict[str, Run], fingerprints: dict[str, str]) -> Stage:
+def build_pipeline(pipeline: PipelineConfig, ctx: PlanContext, finished: dict[str, Run], fingerprints: dict[str, str]) -> Stage:
     """The compiled stage of one pipeline; fusions read the finished runs they fuse."""
     if pipeline.fusion:
         lookups = [RunLookup(finished[name], fingerprints[name]) for name in pipeline.of]
@@ -141,7 +163,7 @@ def build_pipeline(pipeline: PipelineConfig, ctx: PlanContext, config: Experimen
             return Fusion(lookups, pipeline.fusion, **params).compile()
         except (TypeError, ValueError) as error:
             raise ConfigError(f"{pipeline.where}: {error}") from None
-    return Sequential([build_stage(s, ctx, config) for s in pipeline.stages]).compile()
+    return Sequential([build_stage(s, ctx) for s in pipeline.stages]).compile()
 
 
 def pipeline_order(config: ExperimentConfig) -> list[str]:

@@ -21,6 +21,7 @@ from rankkit.experiment.plan import PlanContext, build_pipeline, config_hash, pi
 from rankkit.files import atomic_write
 from rankkit.pipeline import Stage, batched
 from rankkit.registry import Registry
+from rankkit.experiment.training import ensure_trained
 from rankkit.trec import read_run, write_run
 from rankkit.types import Query, Run
 
@@ -106,14 +107,20 @@ class ExperimentRunner:
         if not queries:
             raise ValueError(f"{config.path}: dataset {config.dataset!r} has no queries")
         cache = ScoreCache(cache_dir() / "scores.sqlite") if self.use_cache else None
-        ctx = PlanContext(self.registry, dataset, cache, on_index=lambda n: self._say(f"index {n}: checking / building"))
+        ctx = PlanContext(
+            self.registry, dataset, config.dataset, config.index_dirs, cache,
+            on_index=lambda n: self._say(f"index {n}: checking / building"),
+        )
+        for name, training in config.trainings.items():
+            trained = ensure_trained(training, self.registry, self.output / "models", config.index_dirs)
+            ctx.trained[name] = trained.path
         data_key = dataset.checksum()
         runs: dict[str, Run] = {}
         fingerprints: dict[str, str] = {}
         outcomes: dict[str, PipelineOutcome] = {}
         try:
             for name in pipeline_order(config):
-                stage = build_pipeline(config.pipelines[name], ctx, config, runs, fingerprints)
+                stage = build_pipeline(config.pipelines[name], ctx, runs, fingerprints)
                 fingerprints[name] = stage.fingerprint
                 outcome, run = self._run_pipeline(name, stage, queries, data_key)
                 runs[name], outcomes[name] = run, outcome

@@ -1,0 +1,148 @@
+"""Training sections (``[train.<name>]``) and atomic, idempotent training runs.
+
+A training section names a trainer, the dataset whose training qrels it
+learns from, an optional first stage whose run supplies the candidates
+(negatives are mined from it), and the trainer's parameters::
+
+    [train.ce]
+    trainer = "cross-encoder"
+    dataset = "beir-scifact/train"
+    first_stage = { retriever = "bm25", index = "scifact-bm25", k = 100 }
+    [train.ce.params]
+    epochs = 1
+
+Pipelines of the same file use the model with ``model = "train:ce"``. The
+model lands in ``<root>/<name>`` with a stamp; training again with the same
+trainer, parameters, data and first stage is a no-op, and an interrupted
+training never leaves a folder that looks finished.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rankkit.components import fingerprint
+from rankkit.config import load_toml, require
+from rankkit.errors import ConfigError, RankkitError
+from rankkit.experiment.stages import StageConfig, no_unknown, parse_stage
+from rankkit.experiment.plan import PlanContext, build_stage
+from rankkit.pipeline import Sequential
+from rankkit.registry import validate_params
+from rankkit.staging import build_folder, read_stamp
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rankkit.registry import Registry
+
+STAMP = "rankkit-train.json"
+_KEYS = ("trainer", "dataset", "first_stage", "params", "description")
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One ``[train.<name>]`` section."""
+
+    name: str
+    trainer: str
+    dataset: str
+    params: dict[str, Any] = field(default_factory=dict)
+    first_stage: tuple[StageConfig, ...] = ()
+    where: str = ""
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """A finished training run: the model folder and its stamp."""
+
+    path: Path
+    stamp: dict[str, Any]
+
+
+def parse_train_tables(table: Any, file: str) -> dict[str, TrainConfig]:
+    """Parse the ``[train]`` table of a file.
+
+    Raises:
+        ConfigError: Naming the file and key.
+    """
+    if not isinstance(table, dict):
+        raise ConfigError(f"{file}: [train] must hold tables like [train.<name>]")
+    out: dict[str, TrainConfig] = {}
+    for name, section in table.items():
+        where = f"{file}: train.{name}"
+        if not isinstance(section, dict):
+            raise ConfigError(f"{where}: must be a table with trainer, dataset and params")
+        no_unknown(section, _KEYS, where)
+        params = section.get("params", {})
+        if not isinstance(params, dict):
+            raise ConfigError(f"{where}.params: must be a table")
+        stages = section.get("first_stage", [])
+        stages = [stages] if isinstance(stages, dict) else stages
+        if not isinstance(stages, list):
+            raise ConfigError(f"{where}.first_stage: must be a stage table or a list of them")
+        parsed = tuple(parse_stage(s, f"{where}.first_stage[{i}]") for i, s in enumerate(stages))
+        if parsed and parsed[0].kind != "retriever":
+            raise ConfigError(f"{where}.first_stage[0]: the first stage must be a retriever")
+        out[name] = TrainConfig(
+            name, require(section, "trainer", str, where), require(section, "dataset", str, where), params, parsed, where
+        )
+    return out
+
+
+def load_trainings(path: str | Path) -> dict[str, TrainConfig]:
+    """The ``[train.*]`` sections of a TOML file (an experiment or a training-only file)."""
+    path = Path(path)
+    data = load_toml(path)
+    if "train" not in data:
+        raise ConfigError(f"{path}: no [train.<name>] sections")
+    return parse_train_tables(data["train"], str(path))
+
+
+def ensure_trained(
+    config: TrainConfig, registry: Registry, root: Path, index_dirs: list[Path], force: bool = False
+) -> TrainedModel:
+    """Train unless an identical model exists in ``root/<name>``.
+
+    Raises:
+        ConfigError: For an unknown trainer or bad parameters, naming the section.
+    """
+    from rankkit.datasets import resolve_dataset
+
+    try:
+        component = registry.get("trainer", config.trainer)
+    except RankkitError as error:
+        raise ConfigError(f"{config.where}.trainer: {error}") from None
+    params = validate_params(component.spec, config.params, where=config.where)
+    dataset = resolve_dataset(config.dataset, registry)
+    ctx = PlanContext(registry, dataset, config.dataset, index_dirs)
+    stage = Sequential([build_stage(s, ctx) for s in config.first_stage]).compile() if config.first_stage else None
+    key = fingerprint(
+        "train", config.trainer,
+        {"params": params, "data": dataset.checksum(), "first_stage": stage.fingerprint if stage else None,
+         "version": component.origin.version},
+    )
+    target = root / config.name
+    stamp = read_stamp(target, STAMP)
+    if stamp and stamp.get("key") == key and not force:
+        logger.info("train %s: up to date (%s)", config.name, target)
+        return TrainedModel(target, stamp)
+    trainer = registry.build("trainer", config.trainer, **params)
+
+    def fill(staging: Path) -> dict[str, Any]:
+        started = time.time()
+        candidates = None
+        if stage is not None:
+            logger.info("train %s: running the first stage on %s", config.name, config.dataset)
+            candidates = stage.run(dataset.queries(), name=f"{config.name}-first-stage")
+        logger.info("train %s: training %s on %s", config.name, config.trainer, config.dataset)
+        stats = trainer.train(dataset, staging, candidates)
+        return {
+            "name": config.name, "key": key, "trainer": config.trainer, "dataset": config.dataset,
+            "params": params, "stats": stats, "seconds": round(time.time() - started, 3),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+
+    return TrainedModel(target, build_folder(target, STAMP, fill))

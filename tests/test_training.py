@@ -1,0 +1,152 @@
+"""Training sections: trainers get the first-stage run, models are reused, pipelines load them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from rankkit.cli import build_cli
+from rankkit.components import ComponentSpec, Param
+from rankkit.errors import ConfigError
+from rankkit.experiment import ExperimentRunner, load_experiment
+from rankkit.experiment.training import ensure_trained, load_trainings
+from rankkit.hookspecs import hookimpl
+from rankkit.plugins import PluginSettings, load_plugins
+from rankkit.registry import Registry
+
+
+class TermWeightTrainer:
+    """Learns, from the first-stage candidates, how often each query term occurs in relevant documents."""
+
+    calls = 0
+
+    def __init__(self, min_count: int = 1) -> None:
+        self.min_count = min_count
+
+    def train(self, dataset, output: Path, candidates=None) -> dict:
+        TermWeightTrainer.calls += 1
+        qrels = dataset.qrels().to_dict()
+        assert candidates is not None and set(candidates) == {q.query_id for q in dataset.queries()}
+        counts: dict[str, int] = {}
+        texts = {d.doc_id: d.full_text for d in dataset.iter_documents()}
+        for query in dataset.queries():
+            for doc in (texts[d] for d, r in qrels[query.query_id].items() if r > 0 and d in texts):
+                for term in set(doc.lower().split()):
+                    counts[term] = counts.get(term, 0) + 1
+        weights = {t: c for t, c in counts.items() if c >= self.min_count}
+        (output / "weights.json").write_text(json.dumps(weights))
+        return {"terms": len(weights), "candidates": candidates.num_docs}
+
+
+class WeightScorer:
+    def __init__(self, model: str) -> None:
+        self.weights = json.loads((Path(model) / "weights.json").read_text())
+
+    def score(self, query, documents):
+        return np.array([sum(self.weights.get(t, 0) for t in set(d.lower().split())) for d in documents], dtype=np.float32)
+
+
+class Plugin:
+    @hookimpl
+    def rankkit_trainers(self):
+        return [ComponentSpec("trainer", "term-weights", TermWeightTrainer, "term weights", (Param("min_count", int, 1),))]
+
+    @hookimpl
+    def rankkit_scorers(self):
+        return [ComponentSpec("scorer", "term-weights", WeightScorer, "term weights", (Param("model", str),))]
+
+
+@pytest.fixture
+def registry() -> Registry:
+    return Registry(load_plugins(PluginSettings(autoload=False), extra=[("weights", Plugin())]))
+
+
+EXPERIMENT = """
+dataset = "trec-dl-2019"
+
+[train.weights]
+trainer = "term-weights"
+dataset = "trec-dl-2019"
+first_stage = { retriever = "run", run = "bm25", k = 20 }
+[train.weights.params]
+min_count = 2
+
+[pipelines.bm25]
+stages = [{ retriever = "run", run = "bm25", k = 100 }]
+
+[pipelines.weighted]
+stages = [{ retriever = "run", run = "bm25", k = 100 }, { scorer = "term-weights", model = "train:weights", window = 10 }]
+
+[evaluation]
+measures = ["nDCG@10"]
+"""
+
+
+def test_trained_model_feeds_the_pipeline_and_is_reused(tmp_path, registry, data_root):
+    path = tmp_path / "exp.toml"
+    path.write_text(EXPERIMENT)
+    TermWeightTrainer.calls = 0
+    result = ExperimentRunner(load_experiment(path), registry, tmp_path / "out", progress=False).run()
+    stamp = json.loads((tmp_path / "out" / "models" / "weights" / "rankkit-train.json").read_text())
+    assert stamp["stats"]["candidates"] == 43 * 20 and stamp["params"] == {"min_count": 2}
+    assert result.results["weighted"].aggregate["nDCG@10"] != result.results["bm25"].aggregate["nDCG@10"]
+    ExperimentRunner(load_experiment(path), registry, tmp_path / "out", progress=False).run()
+    assert TermWeightTrainer.calls == 1
+
+
+def test_changed_parameters_retrain(tmp_path, registry, data_root):
+    path = tmp_path / "exp.toml"
+    path.write_text(EXPERIMENT)
+    [training] = load_trainings(path).values()
+    first = ensure_trained(training, registry, tmp_path / "models", [])
+    path.write_text(EXPERIMENT.replace("min_count = 2", "min_count = 3"))
+    [changed] = load_trainings(path).values()
+    second = ensure_trained(changed, registry, tmp_path / "models", [])
+    assert first.stamp["key"] != second.stamp["key"]
+    assert second.stamp["stats"]["terms"] < first.stamp["stats"]["terms"]
+
+
+def test_failed_training_leaves_no_model(tmp_path, registry, data_root, monkeypatch):
+    path = tmp_path / "exp.toml"
+    path.write_text(EXPERIMENT)
+    [training] = load_trainings(path).values()
+
+    def crash(self, dataset, output, candidates=None):
+        (output / "partial.bin").write_text("half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(TermWeightTrainer, "train", crash)
+    with pytest.raises(KeyboardInterrupt):
+        ensure_trained(training, registry, tmp_path / "models", [])
+    assert not (tmp_path / "models" / "weights").exists()
+    assert list((tmp_path / "models").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ('trainer = "term-weights"', 'trainer = "nope"', "train.weights.trainer: unknown trainer 'nope'"),
+        ("min_count = 2", "min_cnt = 2", "unknown parameter(s) min_cnt"),
+        ('model = "train:weights"', 'model = "train:other"', "no [train.other] section in this file; trained models: weights"),
+    ],
+)
+def test_bad_training_sections(tmp_path, registry, data_root, old, new, message):
+    path = tmp_path / "exp.toml"
+    path.write_text(EXPERIMENT.replace(old, new))
+    with pytest.raises(ConfigError) as info:
+        ExperimentRunner(load_experiment(path), registry, tmp_path / "out", progress=False).run()
+    assert message in str(info.value) and str(path) in str(info.value)
+
+
+def test_train_command(tmp_path, registry, data_root):
+    path = tmp_path / "train.toml"
+    path.write_text(EXPERIMENT.split("[pipelines.bm25]")[0].replace('dataset = "trec-dl-2019"\n\n[train', "[train", 1))
+    result = CliRunner().invoke(build_cli(registry), ["train", str(path), "-o", str(tmp_path / "models")], obj=registry)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "models" / "weights" / "weights.json").is_file()
+    bad = CliRunner().invoke(build_cli(registry), ["train", str(path), "--only", "x"], obj=registry)
+    assert bad.exit_code == 1 and "has no section(s) ['x']" in bad.output
