@@ -18,9 +18,12 @@ fi
 pip=("$venv/bin/python" -m pip --disable-pip-version-check)
 "${pip[@]}" install -q --upgrade pip setuptools wheel
 echo "setup: installing rankkit, plugins and tools (first run downloads torch for Pyserini: several minutes)"
+# Every first-party plugin is its own distribution under plugins/<name>.
+plugins=()
+for project in plugins/*/pyproject.toml; do plugins+=(-e "$(dirname "$project")"); done
 "${pip[@]}" install -q -c constraints.txt \
   -e ".[test,docs,datasets]" \
-  -e plugins/bm25 \
+  "${plugins[@]}" \
   -e tests/example_plugin
 
 # Pyserini needs a JDK >= 21. rankkit finds one in JAVA_HOME or /usr/lib/jvm;
