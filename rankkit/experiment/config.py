@@ -77,6 +77,7 @@ class ExperimentConfig:
     expected: dict[str, dict[str, float]]
     tolerance: float
     batch_size: int
+    ci: bool = True
     description: str = ""
     trainings: dict[str, TrainConfig] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -113,7 +114,10 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
     evaluation = _evaluation(data.get("evaluation", {}), where, pipelines)
     expected, tolerance = _expected(data.get("expected", {}), where, pipelines)
     settings = data.get("settings", {})
-    no_unknown(settings, ("batch_size",), f"{where}: [settings]")
+    no_unknown(settings, ("batch_size", "ci"), f"{where}: [settings]")
+    ci = settings.get("ci", True)
+    if not isinstance(ci, bool):
+        raise ConfigError(f"{where}: [settings] ci must be true or false, got {ci!r}")
     batch_size = settings.get("batch_size", 50)
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError(f"{where}: [settings] batch_size must be a positive integer, got {batch_size!r}")
@@ -128,6 +132,7 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
         expected=expected,
         tolerance=tolerance,
         batch_size=batch_size,
+        ci=ci,
         description=str(data.get("description", "")),
         raw=data,
     )

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from rankkit.experiment import load_experiment
+
 REPO = Path(__file__).resolve().parents[3]
-EXPERIMENTS = sorted((REPO / "eval").glob("*.toml"))
+EXPERIMENTS = sorted(p for p in (REPO / "eval").glob("*.toml") if load_experiment(p).ci)
 
 
 @pytest.fixture(scope="module")
