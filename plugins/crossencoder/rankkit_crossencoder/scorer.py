@@ -1,0 +1,96 @@
+"""The cross-encoder scorer: sentence-transformers' ``CrossEncoder`` behind rankkit's Scorer protocol."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from rankkit.components import fingerprint
+from rankkit_crossencoder.models import (
+    activation_module,
+    check_scoring_model,
+    check_tokenizer,
+    content_hash,
+    is_local,
+    pick_device,
+    resolve_model,
+)
+
+logger = logging.getLogger(__name__)
+ACTIVATIONS = ("none", "sigmoid", "model")
+
+
+class CrossEncoderScorer:
+    """Scores (query, document) pairs with a cross-encoder.
+
+    The model loads on the first call to :meth:`score`, so a run whose scores
+    all come from the score cache never loads it. The fingerprint covers the
+    model's content (weights, config, tokenizer), ``max_length`` and the
+    activation, so retraining a model into the same folder never reads stale
+    cached scores.
+
+    Args:
+        model: A local folder, ``package:PKG/folder``, or a Hugging Face hub id.
+        batch_size: Pairs per forward pass.
+        max_length: Truncation length in tokens (0: the model's own).
+        device: ``auto`` (CUDA, MPS, CPU) or a torch device string.
+        activation: ``none`` (raw logits), ``sigmoid``, or ``model`` (the model's saved default).
+    """
+
+    def __init__(self, model: str, batch_size: int = 32, max_length: int = 0, device: str = "auto",
+                 activation: str = "none") -> None:
+        self.model_name = model
+        self.path = resolve_model(model)
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self.device = device
+        self.activation = activation
+        if is_local(self.path):
+            check_scoring_model(self.path)
+        self._model: Any = None
+        self.fingerprint = fingerprint(
+            "scorer", "cross-encoder",
+            {"content": content_hash(self.path), "max_length": max_length, "activation": activation},
+        )
+
+    @property
+    def model(self) -> Any:
+        """The loaded ``CrossEncoder`` (loaded on first access)."""
+        if self._model is None:
+            self._model = self._load()
+        return self._model
+
+    def _load(self) -> Any:
+        from sentence_transformers.cross_encoder import CrossEncoder
+
+        device = pick_device(self.device)
+        kwargs: dict[str, Any] = {"device": device}
+        if self.max_length:
+            kwargs["max_length"] = self.max_length
+        if os.environ.get("HF_HUB_OFFLINE") == "1" or is_local(self.path):
+            kwargs["local_files_only"] = True
+        model = CrossEncoder(self.path, **kwargs)
+        check_tokenizer(model, f"cross-encoder {self.model_name!r}")
+        model.eval()
+        logger.info("cross-encoder %s loaded on %s (max_length %s)", self.model_name, device, model.max_seq_length)
+        return model
+
+    def score(self, query: str, documents: Sequence[str]) -> np.ndarray:
+        """One score per document (float32), in document order."""
+        if len(documents) == 0:
+            return np.zeros(0, dtype=np.float32)
+        scores = self.model.predict(
+            [(query, doc) for doc in documents],
+            batch_size=self.batch_size,
+            activation_fn=activation_module(self.activation),
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(scores, dtype=np.float32).reshape(len(documents))
+
+    def __repr__(self) -> str:
+        return f"CrossEncoderScorer({self.model_name!r}, max_length={self.max_length}, activation={self.activation!r})"

