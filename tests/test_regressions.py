@@ -1,4 +1,4 @@
-"""The BM25 regressions in eval/: every experiment reproduces its expected numbers (`rankkit run --check`)."""
+"""The regressions in eval/: every experiment (unless it opts out with [settings] ci = false) reproduces its expected numbers (`rankkit run --check`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from rankkit.experiment import load_experiment
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[1]
 EXPERIMENTS = sorted(p for p in (REPO / "eval").glob("*.toml") if load_experiment(p).ci)
 
 
