@@ -13,8 +13,10 @@ setup:
 experiment: setup
 	$(VENV)/bin/rankkit run eval/scifact.toml --check
 
+# The tests run against a real Elasticsearch that scripts/elasticsearch.sh starts (and stops by pid,
+# also when tests fail); set RANKKIT_ES_URL to use a server of your own instead.
 test: setup
-	bash scripts/test.sh
+	bash scripts/elasticsearch.sh run -- bash scripts/test.sh
 
 docs: setup
 	$(VENV)/bin/mkdocs serve
@@ -22,3 +24,4 @@ docs: setup
 bench: setup
 	$(VENV)/bin/python benchmarks/bench_eval.py
 	$(VENV)/bin/python benchmarks/bench_bm25.py
+	bash scripts/elasticsearch.sh run -- $(VENV)/bin/python -m benchmarks.bench_elasticsearch

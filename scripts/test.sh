@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run the whole test suite (core and every first-party plugin) and build the docs strictly.
-# Expects scripts/setup.sh to have run; `make test` does both.
+# Expects scripts/setup.sh to have run; `make test` does both, and runs this inside
+# scripts/elasticsearch.sh, which exports RANKKIT_ES_URL (the Elasticsearch tests skip without it).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 venv=${RANKKIT_VENV:-.venv}
