@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from rankkit.components import fingerprint
 from rankkit.config import cache_dir, load_toml, require
-from rankkit.errors import ConfigError
+from rankkit.errors import ConfigError, IndexStateError
 from rankkit.registry import validate_params
 from rankkit.staging import STAGING_PREFIX, build_folder
 from rankkit.staging import read_stamp as read_stamp_file
@@ -161,6 +161,31 @@ def ensure_index(
 
     stamp = build_folder(target, STAMP, fill)
     return BuiltIndex(target, stamp)
+
+
+def locate_index(index: str | Path, kind: str, manifest_example: str) -> Path:
+    """The folder an ``index`` parameter names: a path, or the name of an index in the cache.
+
+    Args:
+        index: A folder, or a bare name looked up in :func:`index_root`.
+        kind: The builder name, for the message (``"bm25"``).
+        manifest_example: A manifest path for the message (``"indexes/scifact-bm25.toml"``).
+
+    Raises:
+        IndexStateError: When neither exists, saying how to build it.
+    """
+    root = Path(index).expanduser()
+    if not root.exists() and not root.is_absolute() and len(root.parts) == 1:
+        cached = index_root() / root
+        if cached.exists():
+            root = cached
+    if not root.is_dir():
+        raise IndexStateError(
+            f"{kind} index {str(index)!r} does not exist (looked for the folder {root.resolve()} and in rankkit's "
+            f"index cache); build it first, e.g. `rankkit index build {manifest_example}`, and pass the built "
+            "folder as `index`"
+        )
+    return root
 
 
 def manifest_dirs_for(config: Path) -> list[Path]:

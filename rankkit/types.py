@@ -58,9 +58,27 @@ def trec_order(doc_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
     Returns:
         Indices that sort both arrays.
     """
-    if len(doc_ids) < 2:
-        return np.arange(len(doc_ids))
+    n = len(doc_ids)
+    if n < 2:
+        return np.arange(n)
+    # Fast path for input already sorted by decreasing score (what search engines return):
+    # only runs of tied scores need reordering, which avoids a string sort of every doc id.
+    decreasing = scores[1:] < scores[:-1]
+    if decreasing.all():
+        return np.arange(n)
+    starts = np.flatnonzero(np.r_[True, decreasing])
+    lengths = np.diff(np.r_[starts, n])
+    tied = np.flatnonzero(lengths > 1)
+    if len(tied) <= _MAX_TIE_RUNS and bool((scores[1:] <= scores[:-1]).all()):
+        order = np.arange(n)
+        for start, end in zip(starts[tied], starts[tied] + lengths[tied]):
+            order[start:end] = start + np.argsort(doc_ids[start:end], kind="stable")[::-1]
+        return order
     return np.lexsort((doc_ids, scores))[::-1]
+
+
+#: At most this many runs of tied scores take :func:`trec_order`'s fast path; more sort everything.
+_MAX_TIE_RUNS = 16
 
 
 @dataclass(frozen=True, eq=False)

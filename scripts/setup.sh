@@ -20,7 +20,7 @@ pip=("$venv/bin/python" -m pip --disable-pip-version-check)
 echo "setup: installing rankkit, plugins and tools (first run downloads torch for Pyserini: several minutes)"
 # Every first-party plugin is its own distribution under plugins/<name>.
 plugins=()
-for project in plugins/*/pyproject.toml; do plugins+=(-e "$(dirname "$project")"); done
+for project in plugins/*/pyproject.toml; do plugins+=(-e "$(dirname "$project")[test]"); done
 "${pip[@]}" install -q -c constraints.txt \
   -e ".[test,docs,datasets]" \
   "${plugins[@]}" \

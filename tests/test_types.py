@@ -74,3 +74,18 @@ def test_qrels_conversions():
     assert from_irm.to_dict() == {"q1": {"a": 1}}
     with pytest.raises(ValueError, match="columns"):
         Qrels.from_frame(pd.DataFrame({"x": [1]}))
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_trec_order_fast_path_equals_a_full_sort(seed):
+    from rankkit.types import trec_order
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 300))
+    doc_ids = np.array([f"d{i}" for i in rng.integers(0, n, n)], dtype=str)  # duplicate ids too
+    scores = rng.integers(0, int(rng.choice([3, 50, 10**6])), n).astype(np.float32)
+    if seed % 4 == 0:
+        scores[rng.integers(0, n)] = np.nan
+    for candidate in (scores, -np.sort(-scores), np.sort(scores)):  # unsorted, sorted (the fast path), reversed
+        expected = np.lexsort((doc_ids, candidate))[::-1]
+        np.testing.assert_array_equal(trec_order(doc_ids, candidate), expected)

