@@ -74,12 +74,13 @@ def remove_stale_builds(root: Path, name: str) -> None:
     """Delete leftovers of interrupted builds of ``name`` (refusing while their process still runs)."""
     for leftover in root.glob(f"{STAGING_PREFIX}{name}-*"):
         pid = leftover.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and int(pid) != os.getpid() and _pid_alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and pid_alive(int(pid)):
             raise IndexStateError(f"{root / name} is being built by process {pid} ({leftover}); wait for it to finish")
         shutil.rmtree(leftover, ignore_errors=True)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (lock files and staging folders record their owner's pid)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -200,3 +200,24 @@ def tiny_dataset(root: Path | None = None) -> BeirDataset:
     (root / "queries.jsonl").write_text("".join(json.dumps({"_id": q.query_id, "text": q.text}) + "\n" for q in SAMPLE_QUERIES))
     (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\n")
     return BeirDataset("tiny", root)
+
+
+def assert_no_heavy_imports(statement: str, heavy: Sequence[str], warnings_as_errors: bool = True) -> None:
+    """Run ``statement`` in a fresh interpreter and fail if it imported any module of ``heavy``.
+
+    Plugin authors use it to prove that importing or registering their plugin
+    starts no JVM and loads no model library.
+
+    Args:
+        statement: Python code, e.g. ``"import my_plugin.plugin"``.
+        heavy: Top-level module names that must stay unimported (``"torch"``, ``"jnius"``).
+        warnings_as_errors: Run with ``-W error``.
+    """
+    import subprocess
+    import sys
+
+    code = f"import sys; {statement}; loaded = sorted(m for m in {tuple(heavy)!r} if m in sys.modules); print(loaded)"
+    flags = ["-W", "error"] if warnings_as_errors else []
+    result = subprocess.run([sys.executable, *flags, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]", f"{statement!r} imported {result.stdout.strip()}"

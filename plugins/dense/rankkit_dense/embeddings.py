@@ -37,6 +37,7 @@ from rankkit.components import fingerprint
 from rankkit.config import cache_dir
 from rankkit.errors import DataFormatError, IndexStateError
 from rankkit.files import atomic_write
+from rankkit.staging import pid_alive
 
 from rankkit_dense.layout import DOC_IDS, EMBEDDINGS
 
@@ -236,7 +237,7 @@ def _locked(folder: Path) -> Iterator[None]:
             break
         except FileExistsError:
             owner = lock.read_text().strip() if lock.exists() else ""
-            if owner.isdigit() and int(owner) != os.getpid() and _alive(int(owner)):
+            if owner.isdigit() and int(owner) != os.getpid() and pid_alive(int(owner)):
                 raise IndexStateError(f"dense: {folder} is being encoded by process {owner}; wait for it to finish") from None
             lock.unlink(missing_ok=True)
     else:  # pragma: no cover - lost a race twice
@@ -247,13 +248,3 @@ def _locked(folder: Path) -> Iterator[None]:
         yield
     finally:
         lock.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # pragma: no cover
-        return True
-    return True
