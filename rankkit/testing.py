@@ -188,17 +188,44 @@ class ReverseReranker:
         ]
 
 
+def write_beir(folder: Path, docs: list[dict | str], queries: dict[str, str], qrels: dict[str, str]) -> Path:
+    """Write a BEIR-layout dataset folder for a test.
+
+    Args:
+        folder: Where to write (created if needed).
+        docs: Corpus records; a ``str`` is written as a raw (possibly broken) line.
+        queries: Query texts by id.
+        qrels: One relevant doc id per query id.
+
+    Returns:
+        ``folder``.
+    """
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = [d if isinstance(d, str) else json.dumps(d) for d in docs]
+    (folder / "corpus.jsonl").write_text("\n".join(lines) + "\n")
+    (folder / "queries.jsonl").write_text("".join(json.dumps({"_id": q, "text": t}) + "\n" for q, t in queries.items()))
+    (folder / "qrels").mkdir(exist_ok=True)
+    rows = "".join(f"{q}\t{d}\t1\n" for q, d in qrels.items())
+    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + rows)
+    return folder
+
+
+@pytest.fixture(name="write_beir")
+def write_beir_fixture():  # noqa: ANN201
+    """:func:`write_beir` as a fixture."""
+    return write_beir
+
+
 def tiny_dataset(root: Path | None = None) -> BeirDataset:
     """A three-document BEIR-layout dataset written to ``root`` (a temporary folder by default)."""
-    import json
     import tempfile
 
     root = Path(root or tempfile.mkdtemp(prefix="rankkit-tiny-"))
-    (root / "qrels").mkdir(parents=True, exist_ok=True)
-    docs = [("d1", "Vitamin D", SAMPLE_DOCUMENTS[0]), ("d2", "Neural", SAMPLE_DOCUMENTS[1]), ("d3", "Wings", SAMPLE_DOCUMENTS[2])]
-    (root / "corpus.jsonl").write_text("".join(json.dumps({"_id": i, "title": t, "text": x}) + "\n" for i, t, x in docs))
-    (root / "queries.jsonl").write_text("".join(json.dumps({"_id": q.query_id, "text": q.text}) + "\n" for q in SAMPLE_QUERIES))
-    (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\n")
+    titles = ("Vitamin D", "Neural", "Wings")
+    docs = [{"_id": f"d{i}", "title": t, "text": x} for i, (t, x) in enumerate(zip(titles, SAMPLE_DOCUMENTS), 1)]
+    write_beir(root, docs, {q.query_id: q.text for q in SAMPLE_QUERIES}, {"q1": "d1", "q2": "d2"})
     return BeirDataset("tiny", root)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import pytest
 
 from rankkit.indexes import INDEX_DIR_ENV, BuiltIndex, IndexManifest, ensure_index
 from rankkit.registry import Registry
+from rankkit.testing import write_beir
 
 REPO = Path(__file__).resolve().parents[3]
 MANIFESTS = REPO / "indexes"
@@ -32,30 +32,12 @@ def scifact_index(data_root: Path, tmp_path_factory: pytest.TempPathFactory) -> 
         yield ensure_index(manifest, Registry.load())
 
 
-def write_beir(folder: Path, docs: list[dict | str], queries: dict[str, str], qrels: dict[str, str]) -> Path:
-    """A BEIR-layout dataset folder; a ``str`` document is written as a raw (possibly broken) line."""
-    folder.mkdir(parents=True, exist_ok=True)
-    lines = [d if isinstance(d, str) else json.dumps(d) for d in docs]
-    (folder / "corpus.jsonl").write_text("\n".join(lines) + "\n")
-    (folder / "queries.jsonl").write_text("".join(json.dumps({"_id": q, "text": t}) + "\n" for q, t in queries.items()))
-    (folder / "qrels").mkdir(exist_ok=True)
-    rows = "".join(f"{q}\t{d}\t1\n" for q, d in qrels.items())
-    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + rows)
-    return folder
-
-
 TINY_DOCS = [
     {"_id": "d1", "title": "Lucene", "text": "Lucene is a search library written in Java."},
     {"_id": "d2", "title": "Pyserini", "text": "Pyserini wraps Anserini and Lucene for Python users."},
     {"_id": "d3", "title": "Cooking", "text": "Boil the pasta in salted water for ten minutes."},
     {"_id": "d4", "title": "", "text": "BM25 ranks documents by term frequency and document length."},
 ]
-
-
-@pytest.fixture(name="write_beir")
-def write_beir_fixture():  # noqa: ANN201
-    """:func:`write_beir`, for tests (test modules cannot import this conftest)."""
-    return write_beir
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ mirror, and the SciFact dense indexes built once per session."""
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ import pytest
 
 from rankkit.indexes import INDEX_DIR_ENV, BuiltIndex, IndexManifest, ensure_index
 from rankkit.registry import Registry
+from rankkit.testing import write_beir
 
 REPO = Path(__file__).resolve().parents[3]
 MANIFESTS = REPO / "indexes"
@@ -38,18 +38,6 @@ def tiny_documents(n: int, seed: int = 0) -> list[dict]:
          "text": " ".join(rng.choices(WORDS, k=rng.randint(3, 40)))}
         for i in range(n)
     ]
-
-
-def write_beir(folder: Path, docs: list[dict | str], queries: dict[str, str], qrels: dict[str, str]) -> Path:
-    """A BEIR-layout dataset folder; a ``str`` document is written as a raw (possibly broken) line."""
-    folder.mkdir(parents=True, exist_ok=True)
-    lines = [d if isinstance(d, str) else json.dumps(d) for d in docs]
-    (folder / "corpus.jsonl").write_text("\n".join(lines) + "\n")
-    (folder / "queries.jsonl").write_text("".join(json.dumps({"_id": q, "text": t}) + "\n" for q, t in queries.items()))
-    (folder / "qrels").mkdir(exist_ok=True)
-    rows = "".join(f"{q}\t{d}\t1\n" for q, d in qrels.items())
-    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + rows)
-    return folder
 
 
 def make_tiny_model(folder: Path, hidden: int = 16, seed: int = 0, normalize: bool = False) -> Path:
@@ -147,9 +135,3 @@ def scifact_dense(data_root: Path, tmp_path_factory: pytest.TempPathFactory) -> 
         flat = ensure_index(IndexManifest.load(MANIFESTS / "scifact-dense.toml"), registry)
         hnsw = ensure_index(IndexManifest.load(MANIFESTS / "scifact-dense-hnsw.toml"), registry)
         yield ScifactDense(flat, hnsw, root, cache)
-
-
-@pytest.fixture(name="write_beir")
-def write_beir_fixture():  # noqa: ANN201
-    """:func:`write_beir`, for tests (test modules cannot import this conftest)."""
-    return write_beir
