@@ -179,8 +179,10 @@ def train_command(config: Path, names: Sequence[str], output: Path, force: bool)
       dataset = "beir-scifact/train"
       first_stage = { retriever = "bm25", index = "scifact-bm25", k = 100 }
     Training the same section again is a no-op; a changed one retrains.
+    A parameter "train:OTHER" uses the model of an earlier section (a language
+    adapter under a ranking adapter); naming a section trains what it needs.
     """
-    from rankkit.experiment.training import ensure_trained, load_trainings
+    from rankkit.experiment.training import ensure_trained, load_trainings, needed_sections
     from rankkit.indexes import manifest_dirs_for
 
     registry = click.get_current_context().find_root().obj
@@ -190,11 +192,14 @@ def train_command(config: Path, names: Sequence[str], output: Path, force: bool)
         if unknown:
             raise click.ClickException(f"{config} has no section(s) {unknown}; it has: {', '.join(trainings)}")
         index_dirs = manifest_dirs_for(config)
+        wanted = needed_sections(trainings, names) if names else set(trainings)
+        models = {}
         for name, training in trainings.items():
-            if names and name not in names:
+            if name not in wanted:
                 continue
-            model = ensure_trained(training, registry, output, index_dirs, force=force)
-            click.echo(f"{name}: {model.path} (trained {model.stamp.get('created')})")
+            again = force and (not names or name in names)  # --force retrains what was named, not its dependencies
+            models[name] = ensure_trained(training, registry, output, index_dirs, force=again, trained=models)
+            click.echo(f"{name}: {models[name].path} (trained {models[name].stamp.get('created')})")
     except RankkitError as error:
         raise _fail(error) from None
 

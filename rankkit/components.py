@@ -21,8 +21,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from rankkit.datasets.base import Dataset
     from rankkit.types import Query, Ranking, Run
 
-ComponentKind = Literal["retriever", "reranker", "scorer", "trainer", "index_builder", "dataset_provider"]
-KINDS: tuple[ComponentKind, ...] = ("retriever", "reranker", "scorer", "trainer", "index_builder", "dataset_provider")
+ComponentKind = Literal["retriever", "reranker", "scorer", "trainer", "index_builder", "dataset_provider", "model"]
+KINDS: tuple[ComponentKind, ...] = (
+    "retriever", "reranker", "scorer", "trainer", "index_builder", "dataset_provider", "model"
+)
 
 _REQUIRED = object()
 

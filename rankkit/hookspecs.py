@@ -113,6 +113,24 @@ def rankkit_dataset_providers() -> list[ComponentSpec]:
 
 
 @hookspec
+def rankkit_models() -> list[ComponentSpec]:
+    """Register models: weights a plugin can put on disk, named ``rankkit:<name>`` wherever a model goes.
+
+    For weights that ship in a format the libraries do not load directly (a
+    quantised engine's file, a checkpoint in chunks), or that must be
+    assembled. The first use materialises the model once into the model cache
+    (``$RANKKIT_CACHE/models/<name>``, atomically); later uses read it there.
+    All results are collected; duplicate names are an error.
+
+    Returns:
+        Specs of kind ``"model"``. Each factory returns an object with
+            ``version`` (a change rebuilds the folder) and
+            ``materialise(target) -> dict``, which fills the empty folder
+            ``target`` and returns a description stored beside the files.
+    """
+
+
+@hookspec
 def rankkit_cli(cli: click.Group) -> None:
     """Add subcommands to the ``rankkit`` command line.
 

@@ -27,6 +27,7 @@ _HOOK_OF_KIND: dict[ComponentKind, str] = {
     "trainer": "rankkit_trainers",
     "index_builder": "rankkit_index_builders",
     "dataset_provider": "rankkit_dataset_providers",
+    "model": "rankkit_models",
 }
 
 

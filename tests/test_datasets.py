@@ -33,6 +33,17 @@ def test_sub_collections_share_the_parent_qrels(rankkit_core_registry, data_root
     assert next(german.iter_documents()).doc_id
 
 
+def test_parallel_sub_collections_pair_up_cross_lingually(rankkit_core_registry, data_root):
+    pair = resolve_dataset("xquad/en-de/test", rankkit_core_registry)
+    english, german = (resolve_dataset(f"xquad/{lang}", rankkit_core_registry) for lang in ("en", "de"))
+    assert pair.queries() == english.queries() and pair.qrels().to_dict() == german.qrels().to_dict()
+    assert [d.text for d in pair.iter_documents()] == [d.text for d in german.iter_documents()]
+    assert pair.checksum() not in {english.checksum(), german.checksum()}
+    assert resolve_dataset("xquad/de-en", rankkit_core_registry).queries() == german.queries()
+    with pytest.raises(DatasetNotFoundError):
+        resolve_dataset("xquad/en-xx", rankkit_core_registry)
+
+
 @pytest.mark.parametrize(
     ("irds_id", "folder"),
     [("beir/scifact/test", "beir-scifact"), ("vaswani", "vaswani"), ("msmarco-passage/trec-dl-2019/judged", "trec-dl-2019")],

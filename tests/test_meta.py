@@ -28,10 +28,10 @@ def _modules() -> list[str]:
     return sorted(names)
 
 
-def test_hooks_are_the_seven_of_the_contract():
+def test_hooks_are_the_eight_of_the_contract():
     assert HOOKS == sorted([
         "rankkit_retrievers", "rankkit_rerankers", "rankkit_scorers", "rankkit_trainers",
-        "rankkit_index_builders", "rankkit_dataset_providers", "rankkit_cli",
+        "rankkit_index_builders", "rankkit_dataset_providers", "rankkit_models", "rankkit_cli",
     ])
 
 

@@ -24,8 +24,9 @@ class TermWeightTrainer:
 
     calls = 0
 
-    def __init__(self, min_count: int = 1) -> None:
+    def __init__(self, min_count: int = 1, prior: list[str] | None = None) -> None:
         self.min_count = min_count
+        self.prior = prior or []
 
     def train(self, dataset, output: Path, candidates=None) -> dict:
         TermWeightTrainer.calls += 1
@@ -37,6 +38,9 @@ class TermWeightTrainer:
             for doc in (texts[d] for d, r in qrels[query.query_id].items() if r > 0 and d in texts):
                 for term in set(doc.lower().split()):
                     counts[term] = counts.get(term, 0) + 1
+        for folder in self.prior:  # models of earlier sections, given as "train:NAME"
+            for term, count in json.loads((Path(folder) / "weights.json").read_text()).items():
+                counts[term] = counts.get(term, 0) + count
         weights = {t: c for t, c in counts.items() if c >= self.min_count}
         (output / "weights.json").write_text(json.dumps(weights))
         return {"terms": len(weights), "candidates": candidates.num_docs}
@@ -53,7 +57,7 @@ class WeightScorer:
 class Plugin:
     @hookimpl
     def rankkit_trainers(self):
-        return [ComponentSpec("trainer", "term-weights", TermWeightTrainer, "term weights", (Param("min_count", int, 1),))]
+        return [ComponentSpec("trainer", "term-weights", TermWeightTrainer, "term weights", (Param("min_count", int, 1), Param("prior", list, [])))]
 
     @hookimpl
     def rankkit_scorers(self):
@@ -92,7 +96,7 @@ def test_trained_model_feeds_the_pipeline_and_is_reused(tmp_path, registry, data
     TermWeightTrainer.calls = 0
     result = ExperimentRunner(load_experiment(path), registry, tmp_path / "out", progress=False).run()
     stamp = json.loads((tmp_path / "out" / "models" / "weights" / "rankkit-train.json").read_text())
-    assert stamp["stats"]["candidates"] == 43 * 20 and stamp["params"] == {"min_count": 2}
+    assert stamp["stats"]["candidates"] == 43 * 20 and stamp["params"] == {"min_count": 2, "prior": []}
     assert result.results["weighted"].aggregate["nDCG@10"] != result.results["bm25"].aggregate["nDCG@10"]
     ExperimentRunner(load_experiment(path), registry, tmp_path / "out", progress=False).run()
     assert TermWeightTrainer.calls == 1
@@ -131,7 +135,7 @@ def test_failed_training_leaves_no_model(tmp_path, registry, data_root, monkeypa
     [
         ('trainer = "term-weights"', 'trainer = "nope"', "train.weights.trainer: unknown trainer 'nope'"),
         ("min_count = 2", "min_cnt = 2", "unknown parameter(s) min_cnt"),
-        ('model = "train:weights"', 'model = "train:other"', "no [train.other] section in this file; trained models: weights"),
+        ('model = "train:weights"', 'model = "train:other"', "no [train.other] section before this one in the file; trained models: weights"),
     ],
 )
 def test_bad_training_sections(tmp_path, registry, data_root, old, new, message):
@@ -150,3 +154,43 @@ def test_train_command(tmp_path, registry, data_root):
     assert (tmp_path / "models" / "weights" / "weights.json").is_file()
     bad = CliRunner().invoke(build_cli(registry), ["train", str(path), "--only", "x"], obj=registry)
     assert bad.exit_code == 1 and "has no section(s) ['x']" in bad.output
+
+
+DEPENDENT = EXPERIMENT.split("[pipelines.bm25]")[0] + """
+[train.more]
+trainer = "term-weights"
+dataset = "trec-dl-2019"
+first_stage = { retriever = "run", run = "bm25", k = 20 }
+[train.more.params]
+min_count = 2
+prior = ["train:weights"]
+"""
+
+
+def test_a_section_trains_on_an_earlier_ones_model(tmp_path, registry, data_root):
+    path = tmp_path / "exp.toml"
+    path.write_text(DEPENDENT)
+    trainings = load_trainings(path)
+    first = ensure_trained(trainings["weights"], registry, tmp_path / "models", [])
+    more = ensure_trained(trainings["more"], registry, tmp_path / "models", [], trained={"weights": first})
+    assert more.stamp["params"]["prior"] == [str(tmp_path / "models" / "weights")]
+    prior = json.loads((first.path / "weights.json").read_text())
+    both = json.loads((more.path / "weights.json").read_text())
+    assert all(both[t] >= 2 * c for t, c in prior.items())
+    # a retrained dependency retrains the dependent section, even with its own parameters unchanged
+    path.write_text(DEPENDENT.replace("min_count = 2", "min_count = 3", 1))  # the first section's
+    trainings = load_trainings(path)
+    changed = ensure_trained(trainings["weights"], registry, tmp_path / "models", [])
+    again = ensure_trained(trainings["more"], registry, tmp_path / "models", [], trained={"weights": changed})
+    assert changed.stamp["key"] != first.stamp["key"] and again.stamp["key"] != more.stamp["key"]
+    with pytest.raises(ConfigError, match=r"train.more.params.prior\[0\]: no \[train.weights\] section before this one"):
+        ensure_trained(trainings["more"], registry, tmp_path / "other", [])
+
+
+def test_train_command_trains_what_a_named_section_needs(tmp_path, registry, data_root):
+    path = tmp_path / "train.toml"
+    path.write_text(DEPENDENT.replace('dataset = "trec-dl-2019"\n\n[train', "[train", 1))
+    result = CliRunner().invoke(build_cli(registry), ["train", str(path), "--only", "more", "-o", str(tmp_path / "m")],
+                                obj=registry)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "m" / "weights" / "weights.json").is_file() and (tmp_path / "m" / "more" / "weights.json").is_file()

@@ -58,15 +58,22 @@ class BeirDataset(Dataset):
         root: Folder holding ``corpus.jsonl`` and ``queries.jsonl``.
         qrels_dir: Folder holding ``<split>.tsv`` (defaults to ``root/qrels``).
         split: The qrels split; ``None`` picks ``test`` or the only split there is.
+        queries_root: Folder whose ``queries.jsonl`` is used instead of ``root``'s:
+            for cross-lingual pairs of parallel collections (queries in one
+            language, documents in another, shared ids and qrels).
     """
 
-    def __init__(self, name: str, root: Path, qrels_dir: Path | None = None, split: str | None = None) -> None:
+    def __init__(
+        self, name: str, root: Path, qrels_dir: Path | None = None, split: str | None = None,
+        queries_root: Path | None = None,
+    ) -> None:
         self.name = name
         self.root = Path(root)
+        self.queries_root = Path(queries_root) if queries_root else self.root
         self.qrels_dir = Path(qrels_dir) if qrels_dir else self.root / "qrels"
-        for required in ("corpus.jsonl", "queries.jsonl"):
-            if not (self.root / required).is_file():
-                raise DatasetNotFoundError(f"{self.root} is not a BEIR-layout dataset: {required} is missing")
+        for required in (self.root / "corpus.jsonl", self.queries_root / "queries.jsonl"):
+            if not required.is_file():
+                raise DatasetNotFoundError(f"{required.parent} is not a BEIR-layout dataset: {required.name} is missing")
         self.split = split if split is not None else self._default_split()
         if self.split is not None and not self.qrels_path.is_file():
             raise DatasetNotFoundError(
@@ -102,7 +109,7 @@ class BeirDataset(Dataset):
 
     @cached_property
     def _all_queries(self) -> list[Query]:
-        return [Query(r["_id"], r["text"]) for _, r in iter_jsonl_records(self.root / "queries.jsonl", ("text",))]
+        return [Query(r["_id"], r["text"]) for _, r in iter_jsonl_records(self.queries_root / "queries.jsonl", ("text",))]
 
     def queries(self) -> list[Query]:
         """Queries judged in this split (all queries when there is no split)."""
@@ -132,7 +139,7 @@ class BeirDataset(Dataset):
 
     def checksum(self) -> str:
         """SHA-256 over corpus, queries and this split's qrels."""
-        paths = [self.corpus_path, self.root / "queries.jsonl"]
+        paths = [self.corpus_path, self.queries_root / "queries.jsonl"]
         if self.split is not None:
             paths.append(self.qrels_path)
         return hashlib.sha256(file_checksum(*paths).encode()).hexdigest()

@@ -2,7 +2,9 @@
 
 A mirror holds BEIR-layout folders. A dataset is named ``<folder>`` or
 ``<folder>/<qrels split>``; a folder may hold sub-collections that share the
-parent's qrels (``xquad/de``, ``xquad/de/test``). Standard ``ir_datasets`` ids
+parent's qrels (``xquad/de``, ``xquad/de/test``). Sub-collections that are
+translations of each other (same ids) pair up: ``xquad/en-de`` has the queries
+of ``xquad/en`` and the documents of ``xquad/de`` (``xquad/en-de/test`` too). Standard ``ir_datasets`` ids
 resolve here too when the mirror holds the same data (:data:`IRDS_ALIASES`).
 """
 
@@ -51,13 +53,28 @@ def resolve_in_mirror(name: str, root: Path) -> BeirDataset | None:
     if not folder.is_dir():
         return None
     rest = parts[1:]
+    queries_root = None
     while rest and (folder / rest[0] / "corpus.jsonl").is_file():
         folder = folder / rest.pop(0)
+    if rest and (pair := _language_pair(folder, rest[0])) is not None:
+        queries_root, folder = pair
+        rest.pop(0)
     if len(rest) > 1:
         return None
     qrels_dir = next((d / "qrels" for d in [folder, *folder.parents] if (d / "qrels").is_dir() and d >= root), None)
     split = rest[0] if rest else None
-    return BeirDataset(name, folder, qrels_dir=qrels_dir, split=split)
+    return BeirDataset(name, folder, qrels_dir=qrels_dir, split=split, queries_root=queries_root)
+
+
+def _language_pair(parent: Path, name: str) -> tuple[Path, Path] | None:
+    """``(queries folder, corpus folder)`` for ``A-B`` when ``parent/A`` and ``parent/B`` are sub-collections."""
+    source, dash, target = name.partition("-")
+    if not dash or not source or not target:
+        return None
+    queries, corpus = parent / source, parent / target
+    if (queries / "queries.jsonl").is_file() and (corpus / "corpus.jsonl").is_file():
+        return queries, corpus
+    return None
 
 
 def available(root: Path) -> list[str]:

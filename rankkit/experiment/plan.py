@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -72,14 +72,37 @@ def _component_params(stage: StageConfig, kind: str, params: dict[str, Any], ctx
     if "index" in params and "index" in names:
         built = _index(params["index"], stage, ctx)
         params["index"] = str(built.path)
-    for key, value in params.items():
-        if isinstance(value, str) and value.startswith(TRAINED_PREFIX):
-            name = value[len(TRAINED_PREFIX) :]
-            if name not in ctx.trained:
-                known = ", ".join(sorted(ctx.trained)) or "none"
-                raise ConfigError(f"{stage.where}.{key}: no [train.{name}] section in this file; trained models: {known}")
-            params[key] = str(ctx.trained[name])
-    return params
+    return {key: substitute_trained(value, ctx.trained, f"{stage.where}.{key}") for key, value in params.items()}
+
+
+def substitute_trained(value: Any, trained: Mapping[str, Path], where: str) -> Any:
+    """``value`` with every ``"train:NAME"`` string (also inside lists and tables) replaced by the model's folder.
+
+    Raises:
+        ConfigError: For a name with no ``[train.NAME]`` section trained before, naming the known ones.
+    """
+    if isinstance(value, str) and value.startswith(TRAINED_PREFIX):
+        name = value[len(TRAINED_PREFIX) :]
+        if name not in trained:
+            known = ", ".join(sorted(trained)) or "none"
+            raise ConfigError(f"{where}: no [train.{name}] section before this one in the file; trained models: {known}")
+        return str(trained[name])
+    if isinstance(value, list):
+        return [substitute_trained(v, trained, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        return {k: substitute_trained(v, trained, f"{where}.{k}") for k, v in value.items()}
+    return value
+
+
+def trained_references(value: Any) -> list[str]:
+    """The ``NAME`` of every ``"train:NAME"`` string in ``value`` (lists and tables included)."""
+    if isinstance(value, str):
+        return [value[len(TRAINED_PREFIX) :]] if value.startswith(TRAINED_PREFIX) else []
+    if isinstance(value, list):
+        return [n for v in value for n in trained_references(v)]
+    if isinstance(value, dict):
+        return [n for v in value.values() for n in trained_references(v)]
+    return []
 
 
 def _index(name: Any, stage: StageConfig, ctx: PlanContext) -> BuiltIndex:

@@ -21,7 +21,7 @@ from rankkit.experiment.plan import PlanContext, build_pipeline, config_hash, pi
 from rankkit.files import atomic_write
 from rankkit.pipeline import Stage, batched
 from rankkit.registry import Registry
-from rankkit.experiment.training import ensure_trained
+from rankkit.experiment.training import TrainedModel, ensure_trained
 from rankkit.trec import read_run, write_run
 from rankkit.types import Query, Run
 
@@ -111,9 +111,11 @@ class ExperimentRunner:
             self.registry, dataset, config.dataset, config.index_dirs, cache,
             on_index=lambda n: self._say(f"index {n}: checking / building"),
         )
+        models: dict[str, TrainedModel] = {}
         for name, training in config.trainings.items():
-            trained = ensure_trained(training, self.registry, self.output / "models", config.index_dirs)
-            ctx.trained[name] = trained.path
+            models[name] = ensure_trained(training, self.registry, self.output / "models", config.index_dirs,
+                                          trained=models)
+            ctx.trained[name] = models[name].path
         data_key = dataset.checksum()
         runs: dict[str, Run] = {}
         fingerprints: dict[str, str] = {}

