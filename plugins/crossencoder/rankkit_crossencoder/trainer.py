@@ -7,6 +7,7 @@ each sample's loss by the weighter's weight for the current step.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import shutil
@@ -91,8 +92,10 @@ class CrossEncoderModelTrainer:
         self.weighter = weighter
 
     def with_sample_weighter(self, weighter: SampleWeighter) -> CrossEncoderModelTrainer:
-        """A trainer with the same settings whose loss is weighted by ``weighter``."""
-        return CrossEncoderModelTrainer(self.settings, weighter)
+        """A trainer like this one (same class and settings) whose loss is weighted by ``weighter``."""
+        clone = copy.copy(self)
+        clone.weighter = weighter
+        return clone
 
     def train(self, dataset: Dataset, output: Path, candidates: Run | None = None) -> dict[str, Any]:
         """Train on ``dataset``'s qrels with negatives from ``candidates``; save the model into ``output``.
@@ -113,11 +116,11 @@ class CrossEncoderModelTrainer:
             logger.info("cross-encoder training: %d samples from %d queries, %d steps (%s loss%s)", len(samples.samples),
                         len(samples.queries), trainer.args.max_steps if s.max_steps else -1, s.loss,
                         ", weighted" if self.weighter else "")
-            result = trainer.train()
+            result = self._fit(trainer, model)
             history = list(trainer.state.log_history)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-        model.save(str(output))
+        self._save(model, output)
         save_curves(output, history, progress.weights)
         stats = {
             "samples": len(samples.samples), "queries": len(samples.queries), "skipped": samples.skipped,
@@ -130,6 +133,18 @@ class CrossEncoderModelTrainer:
         (output / INFO_FILE).write_text(json.dumps(info, indent=1, default=str))
         return stats
 
+    def _fit(self, trainer: Any, model: Any) -> Any:
+        """Run the training (subclasses may train in phases); returns transformers' ``TrainOutput``."""
+        return trainer.train()
+
+    def _save(self, model: Any, output: Path) -> None:
+        """Write the trained model into ``output`` (subclasses that train adapters save only those)."""
+        model.save(str(output))
+
+    def _model_kwargs(self, path: str) -> dict[str, Any]:
+        """Extra keyword arguments for ``CrossEncoder`` (subclasses: e.g. a decoder backbone's head class)."""
+        return {}
+
     def _model(self) -> Any:
         from sentence_transformers.cross_encoder import CrossEncoder
         from transformers import set_seed
@@ -140,7 +155,7 @@ class CrossEncoderModelTrainer:
         head = has_classification_head(Path(path)) if Path(path).is_dir() else None
         try:
             model = CrossEncoder(path, num_labels=1, max_length=s.max_length, device=pick_device(s.device),
-                                 local_files_only=Path(path).is_dir())
+                                 local_files_only=Path(path).is_dir(), **self._model_kwargs(path))
         except (OSError, ValueError) as error:
             raise ModelError(f"trainer 'cross-encoder': cannot load base_model {s.base_model!r}: {error}") from error
         if model.num_labels != 1:

@@ -1,0 +1,220 @@
+"""Language adapters: a LoRA adapter or a sparse fine-tuning learnt from monolingual text.
+
+Encoders learn with masked-LM, decoders with causal-LM, through transformers'
+``Trainer`` and ``DataCollatorForLanguageModeling``. Only monolingual text goes
+in: one plain-text file (one passage per line) or a dataset's corpus. The
+adapter is saved with its language code and backbone fingerprints
+(:mod:`rankkit_xling.library`), so a library finds it by language and refuses
+it on another backbone.
+
+An encoder checkpoint without a masked-LM head (a sentence encoder such as
+multilingual-e5) gets a fresh head from the seed; the head's transform is
+trained alongside the adapter and then discarded, as MAD-X discards the MLM
+head: only the adapter is kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rankkit.errors import ConfigError
+from rankkit.trec import open_text
+from rankkit_crossencoder.curves import save_curves
+from rankkit_crossencoder.models import pick_device
+from rankkit_xling.backbone import Backbone, resolve_backbone
+from rankkit_xling.compose import lora_config
+from rankkit_xling.library import AdapterInfo, check_language_code, write_adapter_info
+from rankkit_xling.sparse import masked_gradients, reset, save_sparse, snapshot, sparse_difference, top_k_mask
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rankkit.datasets.base import Dataset
+    from rankkit.types import Run
+
+logger = logging.getLogger(__name__)
+METHODS = ("lora", "sft")
+
+
+@dataclass(frozen=True)
+class LanguageSettings:
+    """Parameters of the language-adapter trainer (see the plugin's schema for each one's meaning)."""
+
+    backbone: str
+    lang: str
+    method: str = "lora"
+    text_file: str = ""
+    max_texts: int = 0
+    max_length: int = 128
+    steps: int = 200
+    batch_size: int = 16
+    learning_rate: float = 5e-4
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.05
+    sft_k: int = 0
+    mlm_probability: float = 0.15
+    seed: int = 42
+    logging_steps: int = 10
+    device: str = "auto"
+
+    def check(self) -> None:
+        """Reject values the schema cannot express.
+
+        Raises:
+            ConfigError: Naming the parameter.
+        """
+        check_language_code(self.lang, "trainer 'xling-language': lang")
+        if self.method not in METHODS:
+            raise ConfigError(f"trainer 'xling-language': method must be one of {METHODS}, got {self.method!r}")
+        for name in ("max_length", "steps", "batch_size", "lora_r", "logging_steps"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"trainer 'xling-language': {name} must be at least 1, got {getattr(self, name)}")
+        if not 0 < self.mlm_probability < 1:
+            raise ConfigError(f"trainer 'xling-language': mlm_probability must be in (0, 1), got {self.mlm_probability}")
+        if self.text_file and not Path(self.text_file).is_file():
+            raise ConfigError(f"trainer 'xling-language': text_file {self.text_file} does not exist")
+
+
+def monolingual_texts(settings: LanguageSettings, dataset: Dataset | None) -> list[str]:
+    """The training text: the lines of ``text_file``, else the dataset's documents (title and text).
+
+    Raises:
+        ConfigError: When there is no text at all.
+    """
+    if settings.text_file:
+        with open_text(Path(settings.text_file)) as handle:
+            texts = [line.strip() for line in handle if line.strip()]
+        where = settings.text_file
+    elif dataset is not None:
+        texts = [d.full_text for d in dataset.iter_documents() if d.full_text.strip()]
+        where = f"dataset {dataset.name!r}"
+    else:
+        raise ConfigError("trainer 'xling-language': give text_file or a dataset whose corpus is the language's text")
+    if settings.max_texts:
+        texts = texts[: settings.max_texts]
+    if not texts:
+        raise ConfigError(f"trainer 'xling-language': {where} holds no text")
+    return texts
+
+
+class LanguageAdapterTrainer:
+    """Trains a language adapter (LoRA or SFT) from monolingual text.
+
+    Args:
+        settings: The parameters.
+    """
+
+    def __init__(self, settings: LanguageSettings) -> None:
+        settings.check()
+        self.settings = settings
+
+    def train(self, dataset: Dataset | None, output: Path, candidates: Run | None = None) -> dict[str, Any]:
+        """Learn the adapter from the text and save it into ``output`` (candidates are not used)."""
+        s = self.settings
+        started = time.time()
+        backbone = resolve_backbone(s.backbone)
+        texts = monolingual_texts(s, dataset)
+        model, tokenizer, new_head = self._model(backbone)
+        data, collator = self._data(texts, tokenizer, backbone)
+        scratch = Path(tempfile.mkdtemp(prefix="rankkit-xling-la-"))
+        try:
+            if s.method == "lora":
+                peft = self._lora(model, backbone, new_head)
+                history = self._fit(peft, data, collator, scratch)
+                peft.save_pretrained(str(output))
+                for extra in ("README.md",):
+                    (output / extra).unlink(missing_ok=True)
+                stored = sum(p.numel() for n, p in peft.named_parameters() if "lora_" in n)
+            else:
+                history, stored = self._sft(model, data, collator, scratch, output, backbone)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        write_adapter_info(output, AdapterInfo(output, "language", s.method, s.lang, backbone.name,
+                                               backbone.fingerprint, backbone.tokenizer_fingerprint))
+        save_curves(output, history, [])
+        losses = [h["loss"] for h in history if "loss" in h]
+        return {"texts": len(texts), "objective": backbone.language_modelling, "method": s.method,
+                "steps": s.steps, "stored_parameters": int(stored), "new_lm_head": new_head,
+                "first_loss": losses[0] if losses else None, "final_loss": losses[-1] if losses else None,
+                "seconds": round(time.time() - started, 2), "settings": asdict(s)}
+
+    def _model(self, backbone: Backbone) -> tuple[Any, Any, bool]:
+        from transformers import AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer, set_seed
+
+        set_seed(self.settings.seed)
+        local = Path(backbone.path).is_dir()
+        cls = AutoModelForMaskedLM if backbone.kind == "encoder" else AutoModelForCausalLM
+        model, info = cls.from_pretrained(backbone.path, local_files_only=local, output_loading_info=True)
+        tokenizer = AutoTokenizer.from_pretrained(backbone.path, local_files_only=local)
+        if backbone.kind == "decoder" and tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        if backbone.kind == "encoder" and tokenizer.mask_token is None:
+            raise ConfigError(f"xling-language: the tokenizer of {backbone.name!r} has no mask token; masked-LM needs one")
+        new_head = any(k.startswith(("lm_head.", "cls.")) and "decoder" not in k for k in info.get("missing_keys", []))
+        return model.to(pick_device(self.settings.device)), tokenizer, new_head
+
+    def _data(self, texts: list[str], tokenizer: Any, backbone: Backbone) -> tuple[Any, Any]:
+        from datasets import Dataset as HFDataset
+        from transformers import DataCollatorForLanguageModeling
+
+        encoded = tokenizer(texts, truncation=True, max_length=self.settings.max_length)
+        data = HFDataset.from_dict({"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]})
+        collator = DataCollatorForLanguageModeling(tokenizer, mlm=backbone.kind == "encoder",
+                                                   mlm_probability=self.settings.mlm_probability, seed=self.settings.seed)
+        return data, collator
+
+    def _lora(self, model: Any, backbone: Backbone, new_head: bool) -> Any:
+        from peft import get_peft_model
+
+        s = self.settings
+        peft = get_peft_model(model, lora_config(backbone.kind, s.lora_r, s.lora_alpha, s.lora_dropout))
+        if new_head:  # a fresh MLM transform must learn too, or the adapter learns to serve a random head
+            for name, param in peft.named_parameters():
+                if (".lm_head." in name or ".cls." in name) and "decoder" not in name and "embeddings" not in name:
+                    param.requires_grad_(True)
+        return peft
+
+    def _sft(self, model: Any, data: Any, collator: Any, scratch: Path, output: Path, backbone: Backbone) -> tuple[list, int]:
+        s = self.settings
+        prefix = getattr(model, "base_model_prefix", "")
+        body = [n for n, _ in model.named_parameters() if n.startswith(f"{prefix}.") or not prefix]
+        include = set(body).__contains__  # the backbone's own weights; not the LM head
+        before = snapshot(model, include)
+        k = s.sft_k or max(1, sum(before[n].numel() for n in before) // 100)
+        first = self._fit(model, data, collator, scratch / "full")
+        masks = top_k_mask(model, before, k)
+        reset(model, before)
+        with masked_gradients(model, {n: m for n, m in masks.items()} | _head_masks(model, include)):
+            second = self._fit(model, data, collator, scratch / "sparse", weight_decay=0.0)
+        stored = save_sparse(output, sparse_difference(model, before, masks),
+                             {"backbone": backbone.name, "k": k, "kind": "language"})
+        return first + [{**h, "phase": "sparse"} for h in second], stored
+
+    def _fit(self, model: Any, data: Any, collator: Any, scratch: Path, weight_decay: float = 0.01) -> list[dict]:
+        from transformers import Trainer, TrainingArguments
+
+        s = self.settings
+        device = pick_device(s.device)
+        args = TrainingArguments(
+            output_dir=str(scratch), max_steps=s.steps, per_device_train_batch_size=s.batch_size,
+            learning_rate=s.learning_rate, warmup_steps=0.1, weight_decay=weight_decay, seed=s.seed, data_seed=s.seed,
+            logging_steps=s.logging_steps, logging_first_step=True, save_strategy="no", report_to="none",
+            disable_tqdm=True, use_cpu=device == "cpu", dataloader_num_workers=0, remove_unused_columns=False,
+        )
+        trainer = Trainer(model=model, args=args, train_dataset=data, data_collator=collator)
+        logger.info("xling-language %s (%s, %s): %d steps on %d texts", s.lang, s.method,
+                    "masked-LM" if getattr(collator, "mlm", False) else "causal-LM", s.steps, len(data))
+        trainer.train()
+        return list(trainer.state.log_history)
+
+
+def _head_masks(model: Any, body: Any) -> dict[str, Any]:
+    """All-ones masks for the LM head's own (non-backbone) weights: they learn in both phases and are discarded."""
+    import torch
+
+    return {n: torch.ones_like(p, dtype=torch.bool) for n, p in model.named_parameters() if not body(n)}

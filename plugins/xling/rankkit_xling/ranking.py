@@ -1,0 +1,152 @@
+"""Ranking adapters (and the baselines) trained like any rankkit cross-encoder.
+
+All three trainers are the cross-encoder plugin's trainer (same samples from
+qrels and a first-stage run, same losses, seeds, curves and curriculum
+support through ``with_sample_weighter``), differing only in which weights
+learn and what is saved:
+
+* ``xling-ranking`` (method ``lora``): a LoRA ranking adapter plus the scoring
+  head; the source-language adapter (``language_adapter``) is active and frozen.
+  Without a language adapter this is the "RA only" baseline.
+* ``xling-ranking`` (method ``sft``): a ranking sparse fine-tuning on top of the
+  source-language SFT (two-phase LT-SFT, :mod:`rankkit_xling.sparse`).
+* ``xling-full``: full fine-tuning of the backbone (zero-shot transfer baseline).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rankkit.components import SampleWeighter
+from rankkit.errors import ConfigError
+from rankkit_crossencoder.trainer import CrossEncoderModelTrainer, TrainSettings
+from rankkit_xling.backbone import cross_encoder_kwargs, resolve_backbone
+from rankkit_xling.compose import Composer, head_name
+from rankkit_xling.library import AdapterInfo, read_adapter, write_adapter_info
+from rankkit_xling.sparse import masked_gradients, reset, save_sparse, snapshot, sparse_difference, top_k_mask
+
+logger = logging.getLogger(__name__)
+METHODS = ("lora", "sft")
+
+
+@dataclass(frozen=True)
+class AdapterSettings:
+    """What the ranking adapter is: method, size, and the source-language adapter under it."""
+
+    method: str = "lora"
+    language_adapter: str = ""
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.05
+    sft_k: int = 0
+
+    def check(self) -> None:
+        """Reject bad values.
+
+        Raises:
+            ConfigError: Naming the parameter.
+        """
+        if self.method not in METHODS:
+            raise ConfigError(f"trainer 'xling-ranking': method must be one of {METHODS}, got {self.method!r}")
+        if self.lora_r < 1:
+            raise ConfigError(f"trainer 'xling-ranking': lora_r must be at least 1, got {self.lora_r}")
+
+
+class RankingAdapterTrainer(CrossEncoderModelTrainer):
+    """Trains a ranking adapter (LoRA or SFT) on a backbone, under a frozen source-language adapter.
+
+    Args:
+        settings: The cross-encoder training parameters (``base_model`` is the backbone).
+        adapter: The adapter's parameters.
+        weighter: Optional per-sample loss weights (curricula).
+    """
+
+    def __init__(self, settings: TrainSettings, adapter: AdapterSettings, weighter: SampleWeighter | None = None) -> None:
+        super().__init__(settings, weighter)
+        adapter.check()
+        self.adapter = adapter
+        self.backbone = resolve_backbone(settings.base_model)
+        self.language = read_adapter(adapter.language_adapter) if adapter.language_adapter else None
+        if self.language is not None:
+            if self.language.kind != "language":
+                raise ConfigError(f"trainer 'xling-ranking': language_adapter {self.language.path} is a "
+                                  f"{self.language.kind} adapter, not a language adapter")
+            if self.language.method != adapter.method:
+                raise ConfigError(f"trainer 'xling-ranking': method {adapter.method!r} needs a {adapter.method} language "
+                                  f"adapter; {self.language.path} is {self.language.method}")
+            self.language.check_backbone(self.backbone)
+        self._composer: Composer | None = None
+        self._sft: dict[str, Any] = {}
+
+    def _model_kwargs(self, path: str) -> dict[str, Any]:
+        return cross_encoder_kwargs(self.backbone)
+
+    def _model(self) -> Any:
+        model = super()._model()  # the backbone with a fresh one-logit head, seeded
+        composer = Composer(model.model)
+        if self.language is not None:
+            composer.add_language(self.language)
+        if self.adapter.method == "lora":
+            a = self.adapter
+            composer.new_ranking(self.backbone.kind, a.lora_r, a.lora_alpha, a.lora_dropout)
+            composer.activate(train_ranking=True)
+        self._composer = composer
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        logger.info("xling-ranking: %s on %s%s, %d trainable parameters", self.adapter.method, self.backbone.name,
+                    f" under language adapter {self.language.lang}" if self.language else " (no language adapter)",
+                    trainable)
+        return model
+
+    def _fit(self, trainer: Any, model: Any) -> Any:
+        if self.adapter.method == "lora":
+            return super()._fit(trainer, model)
+        hf = model.model
+        head = head_name(hf)
+        body = {n for n, _ in hf.named_parameters() if not n.startswith(f"{head}.")}
+        before = snapshot(hf, body.__contains__)
+        k = self.adapter.sft_k or max(1, sum(v.numel() for v in before.values()) // 100)
+        super()._fit(trainer, model)  # phase 1: every weight learns
+        masks = top_k_mask(hf, before, k)
+        reset(hf, before)
+        import torch
+
+        head_masks = {n: torch.ones_like(p, dtype=torch.bool) for n, p in hf.named_parameters() if n not in body}
+        trainer.args.weight_decay = 0.0
+        with masked_gradients(hf, masks | head_masks):
+            result = super()._fit(trainer, model)  # phase 2: only the masked entries (and the new head)
+        self._sft = {"hf": hf, "before": before, "masks": masks, "head": head_masks, "k": k}
+        return result
+
+    def _save(self, model: Any, output: Path) -> None:
+        a = self.adapter
+        if a.method == "lora":
+            self._composer.save_ranking(output)
+        else:
+            sft = self._sft
+            head_before = {n: p.detach().clone().zero_() for n, p in sft["hf"].named_parameters() if n in sft["head"]}
+            diff = sparse_difference(sft["hf"], sft["before"] | head_before, sft["masks"] | sft["head"])
+            save_sparse(output, diff, {"backbone": self.backbone.name, "k": sft["k"], "kind": "ranking"})
+        write_adapter_info(output, AdapterInfo(
+            output, "ranking", a.method, self.language.lang if self.language else "", self.backbone.name,
+            self.backbone.fingerprint, self.backbone.tokenizer_fingerprint,
+            self.language.as_json() | {"path": str(self.language.path)} if self.language else None,
+        ))
+
+
+class FullFineTuneTrainer(CrossEncoderModelTrainer):
+    """The full fine-tuning baseline: every backbone weight learns; zero-shot transfer at inference."""
+
+    def __init__(self, settings: TrainSettings, weighter: SampleWeighter | None = None) -> None:
+        super().__init__(settings, weighter)
+        self.backbone = resolve_backbone(settings.base_model)
+
+    def _model_kwargs(self, path: str) -> dict[str, Any]:
+        return cross_encoder_kwargs(self.backbone)
+
+    def _save(self, model: Any, output: Path) -> None:
+        super()._save(model, output)
+        write_adapter_info(output, AdapterInfo(output, "full", "full", "", self.backbone.name,
+                                               self.backbone.fingerprint, self.backbone.tokenizer_fingerprint))
