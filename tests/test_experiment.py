@@ -166,3 +166,59 @@ def test_invalid_toml_names_the_file(tmp_path):
     path.write_text("dataset = \n")
     with pytest.raises(ConfigError, match=f"{path}: invalid TOML"):
         load_experiment(path)
+
+
+def _parallel_mirror(root: Path) -> Path:
+    """A mirror with one collection in two languages (same ids, shared qrels and first-stage run)."""
+    texts = {"en": ["glacier ice cave", "river delta sediment", "protein folding"],
+             "de": ["Gletscher Eishöhle", "Flussdelta Sediment", "Proteinfaltung"]}
+    queries = {"en": ["ice cave glacier", "delta sediment"], "de": ["Eishöhle Gletscher", "Sediment Delta"]}
+    for lang in texts:
+        folder = root / "par" / lang
+        folder.mkdir(parents=True)
+        (folder / "corpus.jsonl").write_text("".join(json.dumps({"_id": f"d{i}", "text": t}) + "\n"
+                                                     for i, t in enumerate(texts[lang])))
+        (folder / "queries.jsonl").write_text("".join(json.dumps({"_id": f"q{i}", "text": t}) + "\n"
+                                                      for i, t in enumerate(queries[lang])))
+    (root / "par" / "qrels").mkdir()
+    (root / "par" / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq0\td0\t1\nq1\td1\t1\n")
+    (root / "par" / "qrels" / "other.tsv").write_text("query-id\tcorpus-id\tscore\nq0\td2\t1\nq1\td1\t1\n")
+    (root / "par" / "runs").mkdir()
+    (root / "par" / "runs" / "first.trec").write_text("".join(
+        f"q{q} Q0 d{d} {r + 1} {3 - r} first\n" for q in range(2) for r, d in enumerate((2, 1, 0))))
+    return root
+
+
+PARALLEL = """
+dataset = "par/en"
+
+[pipelines.en]
+stages = [{ retriever = "run", run = "first", k = 3 }, { scorer = "term-overlap", window = 3, query_weight = 0.0 }]
+
+[pipelines.en-de]
+dataset = "par/en-de"
+stages = [{ retriever = "run", run = "first", k = 3 }, { scorer = "term-overlap", window = 3, query_weight = 0.0 }]
+
+[pipelines.de]
+dataset = "par/de"
+stages = [{ retriever = "run", run = "first", k = 3 }, { scorer = "term-overlap", window = 3, query_weight = 0.0 }]
+
+[evaluation]
+measures = ["RR"]   # trec_eval's tie order (ir-measures' RR@k provider breaks the all-zero ties of en-de otherwise)
+baseline = "en-de"
+"""
+
+
+def test_pipelines_may_run_on_datasets_with_the_same_judgments(tmp_path, rankkit_registry, monkeypatch):
+    monkeypatch.setenv("RANKKIT_DATA", str(_parallel_mirror(tmp_path / "mirror")))
+    path = tmp_path / "exp.toml"
+    path.write_text(PARALLEL)
+    result = ExperimentRunner(load_experiment(path), rankkit_registry, tmp_path / "out", progress=False).run()
+    # monolingual term overlap finds the relevant document; English queries on the German corpus cannot
+    assert result.results["en"].aggregate["RR"] == 1.0 and result.results["de"].aggregate["RR"] == 1.0
+    assert result.results["en-de"].aggregate["RR"] == pytest.approx((1 / 3 + 1) / 2)
+    manifest = json.loads(result.manifest.read_text())
+    assert manifest["pipelines"]["de"]["dataset"] == "par/de" and "dataset" not in manifest["pipelines"]["en"]
+    path.write_text(PARALLEL.replace('dataset = "par/de"', 'dataset = "par/de/other"'))
+    with pytest.raises(ConfigError, match=r"pipelines.de.dataset: 'par/de/other' has other judgments"):
+        ExperimentRunner(load_experiment(path), rankkit_registry, tmp_path / "out2", progress=False).run()

@@ -11,6 +11,10 @@ The format (DESIGN.md §5)::
     fusion = "rrf"              # or "combsum"
     of = ["bm25", "dense"]
 
+    [pipelines.translated]      # a pipeline may run on another dataset with the same judgments
+    dataset = "xquad/de-en"     # (query variants, translated queries, another language's corpus)
+    stages = [...]
+
     [evaluation]
     measures = ["nDCG@10", "RR@10", "R@100", "AP"]
     baseline = "bm25"
@@ -52,6 +56,7 @@ class PipelineConfig:
     of: tuple[str, ...] = ()
     fusion_params: dict[str, Any] = field(default_factory=dict)
     where: str = ""
+    dataset: str | None = None
 
 
 @dataclass(frozen=True)
@@ -153,7 +158,10 @@ def _pipeline(name: str, table: Any, file: str) -> PipelineConfig:
         params = {k: v for k, v in table.items() if k not in ("fusion", "of")}
         no_unknown(params, allowed, f"{where} ({method})")
         return PipelineConfig(name, fusion=method, of=tuple(of), fusion_params=params, where=where)
-    no_unknown(table, ("stages", "description"), where)
+    no_unknown(table, ("stages", "description", "dataset"), where)
+    dataset = table.get("dataset")
+    if dataset is not None and (not isinstance(dataset, str) or not dataset.strip()):
+        raise ConfigError(f"{where}.dataset: must be a dataset name")
     stages = table.get("stages")
     if not isinstance(stages, list) or not stages:
         raise ConfigError(f"{where}: 'stages' must be a non-empty list of stage tables")
@@ -163,7 +171,7 @@ def _pipeline(name: str, table: Any, file: str) -> PipelineConfig:
     for stage in parsed[1:]:
         if stage.kind == "retriever":
             raise ConfigError(f"{stage.where}: only the first stage may be a retriever (fuse retrievers with 'fusion')")
-    return PipelineConfig(name, stages=parsed, where=where)
+    return PipelineConfig(name, stages=parsed, where=where, dataset=dataset)
 
 
 def _evaluation(table: Any, file: str, pipelines: dict[str, PipelineConfig]) -> EvaluationConfig:

@@ -7,7 +7,7 @@ import json
 import logging
 import platform
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from rankkit.cache import ScoreCache
 from rankkit.components import fingerprint
 from rankkit.config import cache_dir
 from rankkit.datasets import resolve_dataset
+from rankkit.errors import ConfigError
 from rankkit.experiment.checkpoint import Checkpoint
 from rankkit.experiment.config import ExperimentConfig
 from rankkit.experiment.plan import PlanContext, build_pipeline, config_hash, pipeline_order
@@ -116,15 +117,17 @@ class ExperimentRunner:
             models[name] = ensure_trained(training, self.registry, self.output / "models", config.index_dirs,
                                           trained=models)
             ctx.trained[name] = models[name].path
-        data_key = dataset.checksum()
+        contexts = {config.dataset: ctx}
         runs: dict[str, Run] = {}
         fingerprints: dict[str, str] = {}
         outcomes: dict[str, PipelineOutcome] = {}
         try:
             for name in pipeline_order(config):
-                stage = build_pipeline(config.pipelines[name], ctx, runs, fingerprints)
+                pipeline = config.pipelines[name]
+                here = self._context(pipeline, contexts, ctx) if pipeline.dataset else ctx
+                stage = build_pipeline(pipeline, here, runs, fingerprints)
                 fingerprints[name] = stage.fingerprint
-                outcome, run = self._run_pipeline(name, stage, queries, data_key)
+                outcome, run = self._run_pipeline(name, stage, here.dataset.queries(), here.dataset.checksum())
                 runs[name], outcomes[name] = run, outcome
         finally:
             if cache is not None:
@@ -135,6 +138,25 @@ class ExperimentRunner:
             self._evaluate(result, runs, qrels)
         result.manifest = self._write_manifest(result, dataset, ctx, fingerprints)
         return result
+
+    def _context(self, pipeline: Any, contexts: dict[str, PlanContext], main: PlanContext) -> PlanContext:
+        """The plan context of a pipeline that runs on its own dataset (same judgments, other queries or corpus).
+
+        Raises:
+            ConfigError: When that dataset's judgments differ from the experiment's (runs must be comparable).
+        """
+        name = pipeline.dataset
+        if name not in contexts:
+            dataset = resolve_dataset(name, self.registry)
+            own, shared = dataset.qrels(), main.dataset.qrels()
+            if (own is None) != (shared is None) or (own is not None and own.to_dict() != shared.to_dict()):
+                raise ConfigError(
+                    f"{pipeline.where}.dataset: {name!r} has other judgments than the experiment's dataset "
+                    f"{self.config.dataset!r}; a pipeline may only switch to a dataset with the same qrels (query "
+                    "variants, translated queries, a parallel corpus) so that its run is evaluated and compared fairly"
+                )
+            contexts[name] = replace(main, dataset=dataset, dataset_name=name)
+        return contexts[name]
 
     def _run_pipeline(self, name: str, stage: Stage, queries: list[Query], data_key: str) -> tuple[PipelineOutcome, Run]:
         qhash = hashlib.sha256("\n".join(f"{q.query_id}\t{q.text}" for q in queries).encode()).hexdigest()
@@ -210,7 +232,8 @@ class ExperimentRunner:
             },
             "pipelines": {
                 n: {"fingerprint": fingerprints[n], "run": str(o.run_path), "seconds": round(o.seconds, 3),
-                    "reused": o.reused, "resumed_batches": o.resumed_batches}
+                    "reused": o.reused, "resumed_batches": o.resumed_batches,
+                    **({"dataset": self.config.pipelines[n].dataset} if self.config.pipelines[n].dataset else {})}
                 for n, o in result.outcomes.items()
             },
             "results": {n: r.aggregate for n, r in result.results.items()},
