@@ -304,6 +304,11 @@ class Qrels:
         """The judged query ids."""
         return set(self.query_ids.tolist())
 
+    def restrict(self, query_ids: Iterable[str]) -> Qrels:
+        """The judgments of ``query_ids`` only."""
+        keep = np.isin(self.query_ids, np.asarray(list(query_ids), dtype=object))
+        return Qrels(self.query_ids[keep], self.doc_ids[keep], self.relevance[keep])
+
     def for_query(self, query_id: str) -> dict[str, int]:
         """Judgments of one query as ``{doc_id: relevance}``."""
         mask = self.query_ids == query_id

@@ -222,3 +222,14 @@ def test_pipelines_may_run_on_datasets_with_the_same_judgments(tmp_path, rankkit
     path.write_text(PARALLEL.replace('dataset = "par/de"', 'dataset = "par/de/other"'))
     with pytest.raises(ConfigError, match=r"pipelines.de.dataset: 'par/de/other' has other judgments"):
         ExperimentRunner(load_experiment(path), rankkit_registry, tmp_path / "out2", progress=False).run()
+
+
+def test_settings_queries_runs_the_first_queries_only(tmp_path, rankkit_registry, data_root):
+    path = _experiment(tmp_path, extra="")
+    path.write_text(path.read_text().replace("[settings]\n", "[settings]\nqueries = 5\n"))
+    result = ExperimentRunner(load_experiment(path), rankkit_registry, tmp_path / "out", progress=False).run()
+    run = read_run(tmp_path / "out" / "runs" / "bm25.trec")
+    assert len(run) == 5 and len(result.results["bm25"].per_query.query_id.unique()) == 5
+    path.write_text(path.read_text().replace("queries = 5", "queries = -1"))
+    with pytest.raises(ConfigError, match=r"\[settings\] queries must be a non-negative integer"):
+        load_experiment(path)

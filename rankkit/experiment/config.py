@@ -83,6 +83,7 @@ class ExperimentConfig:
     tolerance: float
     batch_size: int
     ci: bool = True
+    queries: int = 0
     description: str = ""
     trainings: dict[str, TrainConfig] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -119,7 +120,10 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
     evaluation = _evaluation(data.get("evaluation", {}), where, pipelines)
     expected, tolerance = _expected(data.get("expected", {}), where, pipelines)
     settings = data.get("settings", {})
-    no_unknown(settings, ("batch_size", "ci"), f"{where}: [settings]")
+    no_unknown(settings, ("batch_size", "ci", "queries"), f"{where}: [settings]")
+    limit = settings.get("queries", 0)
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+        raise ConfigError(f"{where}: [settings] queries must be a non-negative integer (0: all), got {limit!r}")
     ci = settings.get("ci", True)
     if not isinstance(ci, bool):
         raise ConfigError(f"{where}: [settings] ci must be true or false, got {ci!r}")
@@ -138,6 +142,7 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
         tolerance=tolerance,
         batch_size=batch_size,
         ci=ci,
+        queries=limit,
         description=str(data.get("description", "")),
         raw=data,
     )

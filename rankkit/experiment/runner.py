@@ -107,6 +107,10 @@ class ExperimentRunner:
         queries = dataset.queries()
         if not queries:
             raise ValueError(f"{config.path}: dataset {config.dataset!r} has no queries")
+        if config.queries:
+            queries = queries[: config.queries]
+            self._say(f"using the first {len(queries)} queries of {config.dataset} ([settings] queries)")
+        wanted = {q.query_id for q in queries}
         cache = ScoreCache(cache_dir() / "scores.sqlite") if self.use_cache else None
         ctx = PlanContext(
             self.registry, dataset, config.dataset, config.index_dirs, cache,
@@ -127,7 +131,8 @@ class ExperimentRunner:
                 here = self._context(pipeline, contexts, ctx) if pipeline.dataset else ctx
                 stage = build_pipeline(pipeline, here, runs, fingerprints)
                 fingerprints[name] = stage.fingerprint
-                outcome, run = self._run_pipeline(name, stage, here.dataset.queries(), here.dataset.checksum())
+                own = [q for q in here.dataset.queries() if q.query_id in wanted] if here is not ctx else queries
+                outcome, run = self._run_pipeline(name, stage, own, here.dataset.checksum())
                 runs[name], outcomes[name] = run, outcome
         finally:
             if cache is not None:
@@ -135,7 +140,7 @@ class ExperimentRunner:
         result = ExperimentResult(self.output, outcomes)
         qrels = dataset.qrels()
         if qrels is not None:
-            self._evaluate(result, runs, qrels)
+            self._evaluate(result, runs, qrels.restrict(wanted) if config.queries else qrels)
         result.manifest = self._write_manifest(result, dataset, ctx, fingerprints)
         return result
 
