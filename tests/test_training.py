@@ -194,3 +194,15 @@ def test_train_command_trains_what_a_named_section_needs(tmp_path, registry, dat
                                 obj=registry)
     assert result.exit_code == 0, result.output
     assert (tmp_path / "m" / "weights" / "weights.json").is_file() and (tmp_path / "m" / "more" / "weights.json").is_file()
+
+
+def test_experiments_naming_the_same_models_folder_share_trained_models(tmp_path, registry, data_root):
+    path = tmp_path / "exp.toml"
+    path.write_text(EXPERIMENT.replace("[train.weights]", '[settings]\nmodels = "shared-models"\n\n[train.weights]'))
+    TermWeightTrainer.calls = 0
+    ExperimentRunner(load_experiment(path), registry, tmp_path / "runs" / "one", progress=False).run()
+    ExperimentRunner(load_experiment(path), registry, tmp_path / "runs" / "two", progress=False).run()
+    assert TermWeightTrainer.calls == 1 and (tmp_path / "runs" / "shared-models" / "weights" / "weights.json").is_file()
+    path.write_text(path.read_text().replace('"shared-models"', '"../elsewhere"'))
+    with pytest.raises(ConfigError, match=r"\[settings\] models must be a folder name"):
+        load_experiment(path)

@@ -30,6 +30,7 @@ The format (DESIGN.md §5)::
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,7 @@ class ExperimentConfig:
     batch_size: int
     ci: bool = True
     queries: int = 0
+    models: str = ""
     description: str = ""
     trainings: dict[str, TrainConfig] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -120,7 +122,11 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
     evaluation = _evaluation(data.get("evaluation", {}), where, pipelines)
     expected, tolerance = _expected(data.get("expected", {}), where, pipelines)
     settings = data.get("settings", {})
-    no_unknown(settings, ("batch_size", "ci", "queries"), f"{where}: [settings]")
+    no_unknown(settings, ("batch_size", "ci", "queries", "models"), f"{where}: [settings]")
+    models = settings.get("models", "")
+    if not isinstance(models, str) or (models and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", models)):
+        raise ConfigError(f"{where}: [settings] models must be a folder name (letters, digits, '.', '_', '-'), "
+                          f"got {models!r}")
     limit = settings.get("queries", 0)
     if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
         raise ConfigError(f"{where}: [settings] queries must be a non-negative integer (0: all), got {limit!r}")
@@ -143,6 +149,7 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
         batch_size=batch_size,
         ci=ci,
         queries=limit,
+        models=models,
         description=str(data.get("description", "")),
         raw=data,
     )

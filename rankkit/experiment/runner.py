@@ -117,9 +117,11 @@ class ExperimentRunner:
             on_index=lambda n: self._say(f"index {n}: checking / building"),
         )
         models: dict[str, TrainedModel] = {}
+        # [settings] models: a folder beside the output, shared by experiments naming the same one (the
+        # training key makes reuse safe: a section trains again only when it differs)
+        model_root = self.output.parent / config.models if config.models else self.output / "models"
         for name, training in config.trainings.items():
-            models[name] = ensure_trained(training, self.registry, self.output / "models", config.index_dirs,
-                                          trained=models)
+            models[name] = ensure_trained(training, self.registry, model_root, config.index_dirs, trained=models)
             ctx.trained[name] = models[name].path
         contexts = {config.dataset: ctx}
         runs: dict[str, Run] = {}

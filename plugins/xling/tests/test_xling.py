@@ -238,3 +238,17 @@ def test_registering_the_plugin_imports_nothing_heavy():
     assert_no_heavy_imports(
         "from rankkit.registry import Registry; r = Registry.load(); r.components('trainer'); r.components('scorer');"
         " r.components('model')", ["torch", "transformers", "peft", "sentence_transformers"])
+
+
+def test_masked_positions_only_gives_the_models_own_loss(encoder):
+    import torch
+    from transformers import AutoModelForMaskedLM, AutoTokenizer, DataCollatorForLanguageModeling
+
+    from rankkit_xling.language import masked_positions_only
+
+    model = AutoModelForMaskedLM.from_pretrained(str(encoder))
+    tokenizer = AutoTokenizer.from_pretrained(str(encoder))
+    batch = DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.3, seed=1)(
+        [tokenizer(t) for t in ("glacier ice cave report", "neural ranking model details details")])
+    fast = masked_positions_only(model)(**batch)["loss"]
+    assert torch.allclose(model(**batch).loss, fast, atol=1e-5) and fast.requires_grad
