@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -84,17 +85,7 @@ def create_app(settings: ServeSettings, scorers: ScorerPool | None = None) -> Fa
         headers = {"WWW-Authenticate": 'Bearer realm="rankkit"'} if error.status == 401 else None
         return JSONResponse(error.body(), status_code=error.status, headers=headers)
 
-    @app.middleware("http")
-    async def _guard(request: Request, call_next: Any) -> Response:
-        if settings.token and request.url.path != HEALTH_PATH:
-            given = request.headers.get("authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {settings.token}".encode()):
-                return JSONResponse(es_error("security_exception", "missing or wrong bearer token", 401), status_code=401,
-                                    headers={"WWW-Authenticate": 'Bearer realm="rankkit"'})
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > settings.max_body_bytes):
-            return _too_large(settings)
-        return await call_next(request)
+    app.add_middleware(_Guard, settings=settings)
 
     async def read_body(request: Request) -> bytes:
         body = b""
@@ -115,9 +106,12 @@ def create_app(settings: ServeSettings, scorers: ScorerPool | None = None) -> Fa
             raise RescoreError(f"upstream Elasticsearch {settings.upstream} is unreachable ({type(error).__name__}: {error})",
                                status=502, es_type="upstream_unavailable_exception") from None
 
-    def relay(response: httpx.Response) -> Response:
+    def relay(response: httpx.Response, content: bytes | None = None) -> Response:
+        """The upstream's response (or ``content`` in its place) with the upstream's headers, e.g. the
+        ``X-Elastic-Product`` header that Elasticsearch clients check."""
         headers = {k: v for k, v in response.headers.items() if k.lower() not in _HOP_HEADERS | {"content-encoding"}}
-        return Response(response.content, status_code=response.status_code, headers=headers)
+        return Response(response.content if content is None else content, status_code=response.status_code,
+                        headers=headers)
 
     @app.get(HEALTH_PATH)
     async def health() -> JSONResponse:
@@ -132,28 +126,21 @@ def create_app(settings: ServeSettings, scorers: ScorerPool | None = None) -> Fa
     @app.api_route("/{index}/_search", methods=["GET", "POST"])
     async def search(index: str, request: Request) -> Response:
         raw = await read_body(request)
-        try:
-            body = json.loads(raw) if raw.strip() else {}
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise RescoreError(f"request body is not valid JSON: {error}", es_type="parse_exception") from None
+        body = _parse_json(raw) if raw.strip() else {}
         plan = plan_search(body, settings.max_window)
         if plan is None:
             return relay(await call_upstream(request.method, f"/{index}/_search", request, raw))
         if "size" in request.query_params or "from" in request.query_params:
             raise RescoreError("with a rankkit rescorer, give `size` and `from` in the body, not the URL")
-        answer = await call_upstream("POST", f"/{index}/_search", request, json.dumps(plan.upstream_body).encode())
+        answer = await call_upstream("POST", f"/{index}/_search", request, orjson.dumps(plan.upstream_body))
         if answer.status_code != 200:
             return relay(answer)
-        result = await run_in_threadpool(apply_plan, plan, answer.json(), pool)
-        return JSONResponse(result)
+        result = await run_in_threadpool(apply_plan, plan, orjson.loads(answer.content), pool)
+        return relay(answer, orjson.dumps(result, option=orjson.OPT_SERIALIZE_NUMPY))
 
     @app.post("/rerank")
     async def rerank(request: Request) -> JSONResponse:
-        raw = await read_body(request)
-        try:
-            body = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise RescoreError(f"request body is not valid JSON: {error}", es_type="parse_exception") from None
+        body = _parse_json(await read_body(request))
         query, docs, top_n, name, params = _rerank_request(body, settings)
         scorer = pool.get(name, params)
         scores = await run_in_threadpool(scorer.score, query, docs) if docs else np.empty(0)
@@ -171,6 +158,50 @@ def create_app(settings: ServeSettings, scorers: ScorerPool | None = None) -> Fa
 
     app.state.started = time.time()
     return app
+
+
+class _Guard:
+    """Bearer token and body-size checks, as plain ASGI middleware (no per-request task or stream wrapping).
+
+    Args:
+        app: The application behind it.
+        settings: The service's settings (token, body limit).
+    """
+
+    def __init__(self, app: Any, settings: ServeSettings) -> None:
+        self.app = app
+        self.settings = settings
+        self.expected = f"Bearer {settings.token}".encode()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        refusal = None
+        if self.settings.token and scope["path"] != HEALTH_PATH:
+            if not hmac.compare_digest(headers.get(b"authorization", b""), self.expected):
+                refusal = JSONResponse(es_error("security_exception", "missing or wrong bearer token", 401),
+                                       status_code=401, headers={"WWW-Authenticate": 'Bearer realm="rankkit"'})
+        length = headers.get(b"content-length")
+        if refusal is None and length is not None and (not length.isdigit() or int(length) > self.settings.max_body_bytes):
+            refusal = _too_large(self.settings)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def _parse_json(raw: bytes) -> Any:
+    """A request body parsed (orjson: the proxy's JSON work is part of every request's latency).
+
+    Raises:
+        RescoreError: A 400 naming the problem, for a body that is not JSON.
+    """
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise RescoreError(f"request body is not valid JSON: {error}", es_type="parse_exception") from None
 
 
 def _rerank_request(body: Any, settings: ServeSettings) -> tuple[str, list[str], int, str, dict[str, Any]]:

@@ -95,6 +95,19 @@ def test_proxy_rescoring_matches_the_client_api(scifact_es, es, es_url, registry
     assert len(got["hits"]["hits"]) == 10 and all(set(h["_source"]) == {"title"} for h in got["hits"]["hits"])
 
 
+def test_an_elasticsearch_client_only_changes_its_url(scifact_es, es, es_url, registry, serve) -> None:
+    from elasticsearch import Elasticsearch
+
+    pool = ScorerPool(registry)
+    proxy = serve(create_app(ServeSettings(upstream=es_url), pool))
+    body = {"query": {"match": {"contents": "coronary heart disease risk"}}, "size": 5,
+            "rescore": {"window_size": 20, "rankkit": {"scorer": "term-overlap"}}}
+    with Elasticsearch(proxy.url, request_timeout=30) as client:  # checks the X-Elastic-Product header
+        got = client.search(index="rankkit-scifact", **body)
+        assert client.count(index="rankkit-scifact")["count"] == es.count(index="rankkit-scifact")["count"]
+    assert got["hits"] == search(es, "rankkit-scifact", body, pool)["hits"]
+
+
 class Relay:
     """A TCP relay on a fixed port to the real server: start and stop it to take the 'upstream' down and up."""
 
