@@ -30,7 +30,16 @@ from rankkit_crossencoder.models import pick_device
 from rankkit_xling.backbone import Backbone, resolve_backbone
 from rankkit_xling.compose import lora_config
 from rankkit_xling.library import AdapterInfo, check_language_code, write_adapter_info
-from rankkit_xling.sparse import masked_gradients, reset, save_sparse, snapshot, sparse_difference, top_k_mask
+from rankkit_xling.sparse import (
+    freeze_embeddings,
+    is_embedding,
+    masked_gradients,
+    reset,
+    save_sparse,
+    snapshot,
+    sparse_difference,
+    top_k_mask,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from rankkit.datasets.base import Dataset
@@ -182,14 +191,15 @@ class LanguageAdapterTrainer:
     def _sft(self, model: Any, data: Any, collator: Any, scratch: Path, output: Path, backbone: Backbone) -> tuple[list, int]:
         s = self.settings
         prefix = getattr(model, "base_model_prefix", "")
-        body = [n for n, _ in model.named_parameters() if n.startswith(f"{prefix}.") or not prefix]
-        include = set(body).__contains__  # the backbone's own weights; not the LM head
-        before = snapshot(model, include)
+        freeze_embeddings(model)
+        body = {n for n, p in model.named_parameters()
+                if (n.startswith(f"{prefix}.") or not prefix) and p.requires_grad}  # not the LM head
+        before = snapshot(model, body.__contains__)
         k = s.sft_k or max(1, sum(before[n].numel() for n in before) // 100)
         first = self._fit(model, data, collator, scratch / "full")
         masks = top_k_mask(model, before, k)
         reset(model, before)
-        with masked_gradients(model, {n: m for n, m in masks.items()} | _head_masks(model, include)):
+        with masked_gradients(model, masks | _head_masks(model, body)):
             second = self._fit(model, data, collator, scratch / "sparse", weight_decay=0.0)
         stored = save_sparse(output, sparse_difference(model, before, masks),
                              {"backbone": backbone.name, "k": k, "kind": "language"})
@@ -214,11 +224,12 @@ class LanguageAdapterTrainer:
         return list(trainer.state.log_history)
 
 
-def _head_masks(model: Any, body: Any) -> dict[str, Any]:
-    """All-ones masks for the LM head's own (non-backbone) weights: they learn in both phases and are discarded."""
+def _head_masks(model: Any, body: set[str]) -> dict[str, Any]:
+    """All-ones masks for the LM head's own weights: they learn in both phases and are discarded."""
     import torch
 
-    return {n: torch.ones_like(p, dtype=torch.bool) for n, p in model.named_parameters() if not body(n)}
+    return {n: torch.ones_like(p, dtype=torch.bool) for n, p in model.named_parameters()
+            if n not in body and not is_embedding(n)}
 
 
 def masked_positions_only(model: Any) -> Any:

@@ -26,7 +26,15 @@ from rankkit_crossencoder.trainer import CrossEncoderModelTrainer, TrainSettings
 from rankkit_xling.backbone import cross_encoder_kwargs, resolve_backbone
 from rankkit_xling.compose import Composer, head_name
 from rankkit_xling.library import AdapterInfo, read_adapter, write_adapter_info
-from rankkit_xling.sparse import masked_gradients, reset, save_sparse, snapshot, sparse_difference, top_k_mask
+from rankkit_xling.sparse import (
+    freeze_embeddings,
+    masked_gradients,
+    reset,
+    save_sparse,
+    snapshot,
+    sparse_difference,
+    top_k_mask,
+)
 
 logger = logging.getLogger(__name__)
 METHODS = ("lora", "sft")
@@ -105,7 +113,8 @@ class RankingAdapterTrainer(CrossEncoderModelTrainer):
             return super()._fit(trainer, model)
         hf = model.model
         head = head_name(hf)
-        body = {n for n, _ in hf.named_parameters() if not n.startswith(f"{head}.")}
+        freeze_embeddings(hf)
+        body = {n for n, p in hf.named_parameters() if not n.startswith(f"{head}.") and p.requires_grad}
         before = snapshot(hf, body.__contains__)
         k = self.adapter.sft_k or max(1, sum(v.numel() for v in before.values()) // 100)
         super()._fit(trainer, model)  # phase 1: every weight learns
@@ -113,7 +122,7 @@ class RankingAdapterTrainer(CrossEncoderModelTrainer):
         reset(hf, before)
         import torch
 
-        head_masks = {n: torch.ones_like(p, dtype=torch.bool) for n, p in hf.named_parameters() if n not in body}
+        head_masks = {n: torch.ones_like(p, dtype=torch.bool) for n, p in hf.named_parameters() if n.startswith(f"{head}.")}
         trainer.args.weight_decay = 0.0
         with masked_gradients(hf, masks | head_masks):
             result = super()._fit(trainer, model)  # phase 2: only the masked entries (and the new head)

@@ -157,9 +157,10 @@ def test_sparse_fine_tunings_compose_by_addition(rankkit_registry_module, adapte
     import torch
     from sentence_transformers.cross_encoder import CrossEncoder
 
-    from rankkit_xling.sparse import load_sparse
+    from rankkit_xling.sparse import is_embedding, load_sparse
 
     la, ra = load_sparse(adapters["la-sft-xx"]), load_sparse(adapters["ra-sft"])
+    assert not any(is_embedding(n) for n in [*la, *ra])  # embedding tables stay frozen
     assert sum(int(i.numel()) for i, _, _ in la.values()) <= 500 + 10  # top-k (ties aside), stored sparsely
     body = {n: v for n, v in ra.items() if not n.startswith("classifier.")}
     assert 0 < sum(int(i.numel()) for i, _, _ in body.values()) <= 510
