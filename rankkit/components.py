@@ -135,6 +135,25 @@ class Reranker(Protocol):
 
 
 @runtime_checkable
+class RunReporter(Protocol):
+    """Optional, for any component: what it did during a run (LLM calls, tokens, fallbacks...).
+
+    After a pipeline run, an experiment stores :meth:`statistics` in the run's
+    stamp (``<run>.json``) and calls :meth:`write_traces` with a path beside the
+    run file (``<run>.traces.jsonl``). A component keeps what it saw since it
+    was built.
+    """
+
+    def statistics(self) -> dict[str, Any]:
+        """JSON-able statistics of the queries processed so far."""
+        ...  # pragma: no cover
+
+    def write_traces(self, path: Path) -> None:
+        """Write per-query traces (e.g. reasoning) to ``path`` as JSONL, atomically."""
+        ...  # pragma: no cover
+
+
+@runtime_checkable
 class Scorer(Protocol):
     """Gives each (query text, document text) pair a relevance score."""
 

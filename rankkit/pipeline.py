@@ -48,6 +48,10 @@ class Stage(abc.ABC):
         """An equivalent, cheaper stage (cutoffs pushed into retrievers)."""
         return self
 
+    def components(self) -> list[Any]:
+        """The retrievers, rerankers and scorers inside this stage, in order (for run statistics and traces)."""
+        return []
+
     def run(self, queries: Sequence[Query], batch_size: int = 64, name: str = "rankkit") -> Run:
         """Run over all queries in batches and collect a :class:`Run`."""
         stage = self.compile()
@@ -86,6 +90,9 @@ class RetrieverStage(Stage):
             raise ValueError(f"retriever returned {len(out)} rankings for {len(queries)} queries")
         return out
 
+    def components(self) -> list[Any]:
+        return [self.retriever]
+
     def __repr__(self) -> str:
         return f"RetrieverStage({type(self.retriever).__name__}, k={self.k})"
 
@@ -101,6 +108,9 @@ class RerankerStage(Stage):
         if rankings is None:
             raise ValueError("a reranker needs a first stage before it (e.g. bm25 % 100 >> reranker)")
         return self.reranker.rerank(list(queries), list(rankings))
+
+    def components(self) -> list[Any]:
+        return [self.reranker]
 
     def __repr__(self) -> str:
         return f"RerankerStage({type(self.reranker).__name__})"
@@ -156,6 +166,9 @@ class Sequential(Stage):
     def __repr__(self) -> str:
         return " >> ".join(map(repr, self.stages))
 
+    def components(self) -> list[Any]:
+        return [c for stage in self.stages for c in stage.components()]
+
 
 class ScorerReranker(Stage):
     """The generic adapter that turns any scorer into a reranker.
@@ -199,6 +212,10 @@ class ScorerReranker(Stage):
             raise ValueError("a scorer needs a first stage before it (e.g. bm25 % 100 >> scorer)")
         return self.rerank(queries, rankings)
 
+    def components(self) -> list[Any]:
+        inner = getattr(self.scorer, "scorer", None)  # a CachedScorer's wrapped scorer
+        return [self.scorer] + ([inner] if inner is not None else [])
+
     def __repr__(self) -> str:
         return f"ScorerReranker({type(self.scorer).__name__}, window={self.settings.window_size})"
 
@@ -226,6 +243,9 @@ class Fusion(Stage):
 
     def __repr__(self) -> str:
         return f"{self.method}({', '.join(map(repr, self.stages))})"
+
+    def components(self) -> list[Any]:
+        return [c for stage in self.stages for c in stage.components()]
 
 
 def rrf(*pipelines: Any, k: int = 60, depth: int | None = None) -> Fusion:

@@ -233,3 +233,47 @@ def test_settings_queries_runs_the_first_queries_only(tmp_path, rankkit_registry
     path.write_text(path.read_text().replace("queries = 5", "queries = -1"))
     with pytest.raises(ConfigError, match=r"\[settings\] queries must be a non-negative integer"):
         load_experiment(path)
+
+
+class CountingReranker:
+    """A reranker that keeps run statistics and traces (as LLM rerankers do)."""
+
+    fingerprint = "counting-reranker"
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def rerank(self, queries, rankings):
+        self.seen.extend(q.query_id for q in queries)
+        return list(rankings)
+
+    def statistics(self) -> dict:
+        return {"queries": len(self.seen)}
+
+    def write_traces(self, path: Path) -> None:
+        path.write_text("".join(json.dumps({"query_id": q}) + "\n" for q in self.seen))
+
+
+def test_component_statistics_and_traces_land_beside_the_run(tmp_path, data_root):
+    from rankkit.components import ComponentSpec
+    from rankkit.hookspecs import hookimpl
+    from rankkit.plugins import PluginSettings, load_plugins
+    from rankkit.registry import Registry
+
+    class Plugin:
+        @hookimpl
+        def rankkit_rerankers(self):
+            return [ComponentSpec("reranker", "counting", CountingReranker, "counts")]
+
+    registry = Registry(load_plugins(PluginSettings(autoload=False), extra=[("counting", Plugin())]))
+    path = tmp_path / "exp.toml"
+    path.write_text('dataset = "trec-dl-2019"\n[pipelines.counted]\n'
+                    'stages = [{ retriever = "run", run = "bm25", k = 10 }, { reranker = "counting" }]\n')
+    result = ExperimentRunner(load_experiment(path), registry, tmp_path / "out", progress=False).run()
+    runs = tmp_path / "out" / "runs"
+    assert json.loads((runs / "counted.json").read_text())["statistics"] == {"CountingReranker": {"queries": 43}}
+    assert len((runs / "counted.traces.jsonl").read_text().splitlines()) == 43
+    manifest = json.loads(result.manifest.read_text())
+    assert manifest["pipelines"]["counted"]["statistics"]["CountingReranker"]["queries"] == 43
+    again = ExperimentRunner(load_experiment(path), registry, tmp_path / "out", progress=False).run()
+    assert again.outcomes["counted"].reused and again.outcomes["counted"].statistics["CountingReranker"]["queries"] == 43

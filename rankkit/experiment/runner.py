@@ -55,6 +55,7 @@ class PipelineOutcome:
     batches: int
     resumed_batches: int
     reused: bool
+    statistics: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -170,10 +171,11 @@ class ExperimentRunner:
         key = fingerprint("run", name, {"stage": stage.fingerprint, "data": data_key, "queries": qhash, "batch": self.config.batch_size})
         run_path = self.output / "runs" / f"{name}.trec"
         stamp_path = run_path.with_suffix(".json")
-        if run_path.is_file() and stamp_path.is_file() and json.loads(stamp_path.read_text()).get("key") == key:
+        stamp = json.loads(stamp_path.read_text()) if run_path.is_file() and stamp_path.is_file() else {}
+        if stamp.get("key") == key:
             self._say(f"pipeline {name}: up to date ({run_path})")
             run = read_run(run_path, name)
-            return PipelineOutcome(name, run_path, stage.fingerprint, 0.0, 0, 0, True), run
+            return PipelineOutcome(name, run_path, stage.fingerprint, 0.0, 0, 0, True, stamp.get("statistics", {})), run
         checkpoint = Checkpoint(self.output / ".checkpoints" / f"{name}.jsonl", key)
         done = checkpoint.load()
         batches = list(batched(queries, self.config.batch_size))
@@ -199,10 +201,12 @@ class ExperimentRunner:
         run = Run(rankings, name)
         write_run(run, run_path)
         seconds = time.perf_counter() - started
+        statistics = component_reports(stage, run_path, resumed=bool(done))
         with atomic_write(stamp_path) as handle:
-            json.dump({"key": key, "fingerprint": stage.fingerprint, "pipeline": repr(stage), "seconds": seconds}, handle, indent=2)
+            json.dump({"key": key, "fingerprint": stage.fingerprint, "pipeline": repr(stage), "seconds": seconds,
+                       **({"statistics": statistics} if statistics else {})}, handle, indent=2, default=str)
         checkpoint.remove()
-        return PipelineOutcome(name, run_path, stage.fingerprint, seconds, len(batches), len(done), False), run
+        return PipelineOutcome(name, run_path, stage.fingerprint, seconds, len(batches), len(done), False, statistics), run
 
     def _evaluate(self, result: ExperimentResult, runs: dict[str, Run], qrels: Any) -> None:
         from rankkit.evaluation import compare, evaluate, parse_measures, write_report
@@ -240,6 +244,7 @@ class ExperimentRunner:
             "pipelines": {
                 n: {"fingerprint": fingerprints[n], "run": str(o.run_path), "seconds": round(o.seconds, 3),
                     "reused": o.reused, "resumed_batches": o.resumed_batches,
+                    **({"statistics": o.statistics} if o.statistics else {}),
                     **({"dataset": self.config.pipelines[n].dataset} if self.config.pipelines[n].dataset else {})}
                 for n, o in result.outcomes.items()
             },
@@ -250,6 +255,35 @@ class ExperimentRunner:
         with atomic_write(path) as handle:
             json.dump(manifest, handle, indent=2, sort_keys=True, default=str)
         return path
+
+
+def component_reports(stage: Stage, run_path: Path, resumed: bool = False) -> dict[str, Any]:
+    """Statistics and traces of the components that keep them (see :class:`rankkit.components.RunReporter`).
+
+    Traces go beside the run file (``<run>.traces.jsonl``; ``<run>.traces-N.jsonl`` for a second
+    component that keeps them); statistics are returned for the run's stamp, by component.
+
+    Args:
+        stage: The pipeline that produced the run.
+        run_path: The run file.
+        resumed: Whether query batches were restored from a checkpoint (they are not in the
+            components' statistics and traces, which then cover this process's batches only).
+    """
+    reports: dict[str, Any] = {}
+    traced = 0
+    for component in stage.components():
+        stats = getattr(component, "statistics", None)
+        if callable(stats):
+            key = type(component).__name__
+            reports[key if key not in reports else f"{key}-{len(reports)}"] = stats()
+        write = getattr(component, "write_traces", None)
+        if callable(write):
+            suffix = f"-{traced}" if traced else ""
+            write(run_path.with_name(f"{run_path.stem}.traces{suffix}.jsonl"))
+            traced += 1
+    if reports and resumed:
+        reports["note"] = "resumed from a checkpoint: statistics cover the batches run by the last process only"
+    return reports
 
 
 def check_expected(config: ExperimentConfig, results: dict[str, Any]) -> list[Drift]:
