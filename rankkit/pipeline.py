@@ -98,16 +98,25 @@ class RetrieverStage(Stage):
 
 
 class RerankerStage(Stage):
-    """Applies a reranker to the previous stage's rankings."""
+    """Applies a reranker to the previous stage's rankings.
 
-    def __init__(self, reranker: Reranker) -> None:
+    Args:
+        reranker: Any :class:`~rankkit.components.Reranker`.
+        docs: Where document texts come from when rankings carry none (rerankers read texts).
+    """
+
+    def __init__(self, reranker: Reranker, docs: DocStore | None = None) -> None:
         self.reranker = reranker
+        self.docs = docs
         self.fingerprint = fingerprint("stage", "rerank", {"of": reranker.fingerprint})
 
     def transform(self, queries: Sequence[Query], rankings: Sequence[Ranking] | None) -> list[Ranking]:
         if rankings is None:
             raise ValueError("a reranker needs a first stage before it (e.g. bm25 % 100 >> reranker)")
-        return self.reranker.rerank(list(queries), list(rankings))
+        rankings = list(rankings)
+        if self.docs is not None:
+            rankings = [r if r.texts is not None else attach_texts(r, self.docs) for r in rankings]  # type: ignore[arg-type]
+        return self.reranker.rerank(list(queries), rankings)
 
     def components(self) -> list[Any]:
         return [self.reranker]

@@ -245,10 +245,11 @@ class CountingReranker:
 
     def rerank(self, queries, rankings):
         self.seen.extend(q.query_id for q in queries)
+        self.texts = all(r.texts is not None and len(r.texts) == len(r) for r in rankings)  # attached by the stage
         return list(rankings)
 
     def statistics(self) -> dict:
-        return {"queries": len(self.seen)}
+        return {"queries": len(self.seen), "texts": self.texts}
 
     def write_traces(self, path: Path) -> None:
         path.write_text("".join(json.dumps({"query_id": q}) + "\n" for q in self.seen))
@@ -271,7 +272,8 @@ def test_component_statistics_and_traces_land_beside_the_run(tmp_path, data_root
                     'stages = [{ retriever = "run", run = "bm25", k = 10 }, { reranker = "counting" }]\n')
     result = ExperimentRunner(load_experiment(path), registry, tmp_path / "out", progress=False).run()
     runs = tmp_path / "out" / "runs"
-    assert json.loads((runs / "counted.json").read_text())["statistics"] == {"CountingReranker": {"queries": 43}}
+    assert json.loads((runs / "counted.json").read_text())["statistics"] == {"CountingReranker": {"queries": 43,
+                                                                                                   "texts": True}}
     assert len((runs / "counted.traces.jsonl").read_text().splitlines()) == 43
     manifest = json.loads(result.manifest.read_text())
     assert manifest["pipelines"]["counted"]["statistics"]["CountingReranker"]["queries"] == 43

@@ -141,7 +141,7 @@ def build_stage(stage: StageConfig, ctx: PlanContext) -> Stage:
         return RetrieverStage(_build(ctx, "retriever", stage, params), k)
     if stage.kind == "reranker":
         params = _component_params(stage, "reranker", dict(stage.params), ctx)
-        return RerankerStage(_build(ctx, "reranker", stage, params))
+        return RerankerStage(_build(ctx, "reranker", stage, params), ctx.dataset.doc_store())
     extra, params = _split(dict(stage.params), SCORER_STAGE_KEYS)
     params = _component_params(stage, "scorer", params, ctx)
     scorer = _build(ctx, "scorer", stage, params)
