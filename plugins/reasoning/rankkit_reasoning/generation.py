@@ -1,0 +1,76 @@
+"""What every backend shares: the completion type, decoding settings, the backend protocol and its error.
+
+Backends take chat messages (:func:`rankkit_reasoning.prompts.build_messages`)
+and return :class:`Generation` objects: the completion text and its token
+counts. A backend that cannot answer (after its retries) raises
+:class:`BackendError`; the reranker then marks the query failed and goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from rankkit.errors import ConfigError, RankkitError
+from rankkit_reasoning.prompts import Message
+
+
+class BackendError(RankkitError):
+    """A backend gave no usable completion (after its retries)."""
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One completion.
+
+    Attributes:
+        text: The generated text (special tokens removed).
+        prompt_tokens: Tokens of the prompt (``None`` when an endpoint does not report usage).
+        completion_tokens: Tokens generated (``None`` when unreported).
+    """
+
+    text: str
+    prompt_tokens: int | None
+    completion_tokens: int | None
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """How to decode.
+
+    Attributes:
+        max_new_tokens: The most tokens one completion may have.
+        temperature: 0 decodes greedily; above 0 samples at that temperature.
+        seed: Seeds sampling (with ``temperature > 0``), so a run can be repeated.
+    """
+
+    max_new_tokens: int = 512
+    temperature: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.max_new_tokens < 1:
+            raise ConfigError(f"max_new_tokens must be at least 1, got {self.max_new_tokens}")
+        if self.temperature < 0:
+            raise ConfigError(f"temperature must be 0 (greedy) or positive (sampling), got {self.temperature}")
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """Generates completions of chat conversations."""
+
+    #: How many conversations :meth:`generate` should get at once.
+    batch_size: int
+
+    def generate(self, conversations: Sequence[Sequence[Message]]) -> list[Generation]:
+        """One completion per conversation, in order; raises :class:`BackendError` when it cannot."""
+        ...  # pragma: no cover
+
+    def truncate(self, text: str, max_tokens: int) -> str:
+        """``text`` cut to ``max_tokens`` of the model's tokens."""
+        ...  # pragma: no cover
+
+    def describe(self) -> dict[str, Any]:
+        """What determines the completions (model, decoding), for the reranker's fingerprint."""
+        ...  # pragma: no cover

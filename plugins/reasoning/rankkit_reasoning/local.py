@@ -1,0 +1,215 @@
+"""The local backend: a Hugging Face causal LM (a folder, a hub id, or a GGUF file) generating with its chat template.
+
+torch and transformers load on the first truncation or generation, never on import.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from rankkit.errors import ConfigError
+from rankkit.models import resolve_model_name
+from rankkit_reasoning.generation import Generation, GenerationSettings
+from rankkit_reasoning.prompts import Message, render_chat, truncate_passage
+
+logger = logging.getLogger(__name__)
+
+
+def pick_device(device: str) -> str:
+    """``auto``: CUDA, then Apple MPS, then CPU; anything else as given."""
+    if device != "auto":
+        return device
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    return "mps" if mps is not None and mps.is_available() else "cpu"
+
+
+def locate_model(model: str, gguf_file: str = "") -> tuple[str, str]:
+    """The folder (or hub id) and GGUF file name that ``model`` and ``gguf_file`` stand for.
+
+    ``model`` may be a folder, ``package:PKG/folder``, ``rankkit:NAME``, a hub id,
+    or the path of a ``.gguf`` file. With no ``gguf_file``, a local folder that
+    has no ``config.json`` and exactly one ``.gguf`` file is read from that file.
+
+    Raises:
+        ConfigError: For a folder with several GGUF files and none chosen, or a GGUF file that is missing.
+    """
+    resolved = resolve_model_name(model)
+    path = Path(resolved)
+    if path.is_file() and path.suffix == ".gguf":
+        return str(path.parent), path.name
+    if not path.is_dir():
+        return resolved, gguf_file
+    if gguf_file:
+        if not (path / gguf_file).is_file():
+            found = sorted(p.name for p in path.glob("*.gguf")) or ["none"]
+            raise ConfigError(f"model {model!r}: no GGUF file {gguf_file!r} in {path}; it has: {', '.join(found)}")
+        return resolved, gguf_file
+    if (path / "config.json").is_file():
+        return resolved, ""
+    found = sorted(p.name for p in path.glob("*.gguf"))
+    if len(found) == 1:
+        return resolved, found[0]
+    if found:
+        raise ConfigError(f"model {model!r}: {path} holds several GGUF files ({', '.join(found)}); choose one "
+                          "with gguf_file")
+    raise ConfigError(f"model {model!r}: {path} is neither a transformers model folder (no config.json) nor "
+                      "holds a .gguf file")
+
+
+def content_hash(folder: str, gguf_file: str = "") -> str:
+    """A hash of a local model's files (only the GGUF file when one is used), or of the name for a hub id."""
+    path = Path(folder)
+    if not path.is_dir():
+        return hashlib.sha256(f"hub:{folder}/{gguf_file}".encode()).hexdigest()[:16]
+    if gguf_file:
+        files = [path / gguf_file]
+    else:
+        files = sorted(p for p in path.rglob("*")
+                       if p.is_file() and not p.name.startswith(".") and "__pycache__" not in p.parts)
+    return _hash_files(tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files), str(path))
+
+
+@lru_cache(maxsize=64)
+def _hash_files(files: tuple[tuple[str, int, int], ...], root: str) -> str:
+    digest = hashlib.sha256()
+    for name, _, _ in files:
+        digest.update(str(Path(name).relative_to(root)).encode())
+        with open(name, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+class TransformersBackend:
+    """A local Hugging Face causal LM that generates with its chat template.
+
+    The tokenizer loads on the first truncation and the model on the first
+    generation. Prompts are generated in batches of ``batch_size``, left-padded.
+    Greedy decoding (``temperature = 0``) is deterministic; sampling is seeded
+    from ``seed`` and the batch's prompts, so the same input samples the same way.
+
+    Args:
+        model: A folder, ``package:PKG/folder``, ``rankkit:NAME``, a hub id, or a ``.gguf`` file.
+        gguf_file: The GGUF file inside ``model`` to load (empty: the folder's only one, if it is no
+            transformers folder).
+        settings: Decoding settings.
+        device: ``auto`` (CUDA, MPS, CPU) or a torch device.
+        batch_size: Conversations per forward pass.
+    """
+
+    def __init__(self, model: str, gguf_file: str = "", settings: GenerationSettings | None = None,
+                 device: str = "auto", batch_size: int = 4) -> None:
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
+        self.model_name = model
+        self.path, self.gguf_file = locate_model(model, gguf_file)
+        self.settings = settings or GenerationSettings()
+        self.device = device
+        self.batch_size = batch_size
+        self._tokenizer: Any = None
+        self._model: Any = None
+
+    def describe(self) -> dict[str, Any]:
+        """The model's content and the decoding settings."""
+        return {"backend": "transformers", "content": content_hash(self.path, self.gguf_file),
+                "gguf_file": self.gguf_file, **vars(self.settings)}
+
+    def _load_args(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"gguf_file": self.gguf_file} if self.gguf_file else {}
+        if os.environ.get("HF_HUB_OFFLINE") == "1" or Path(self.path).is_dir():
+            kwargs["local_files_only"] = True
+        return kwargs
+
+    @property
+    def tokenizer(self) -> Any:
+        """The model's tokenizer (loaded on first access, padding on the left)."""
+        if self._tokenizer is None:
+            from transformers import AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(self.path, **self._load_args())
+            tokenizer.padding_side = "left"
+            if tokenizer.pad_token is None:
+                tokenizer.pad_token = tokenizer.eos_token
+            if tokenizer.pad_token is None:
+                raise ConfigError(f"model {self.model_name!r}: the tokenizer has neither a pad nor an eos token; "
+                                  "set one in its tokenizer_config.json")
+            self._tokenizer = tokenizer
+        return self._tokenizer
+
+    @property
+    def model(self) -> Any:
+        """The causal LM (loaded on first access, in eval mode on the chosen device)."""
+        if self._model is None:
+            import torch
+            from transformers import AutoModelForCausalLM
+
+            device = pick_device(self.device)
+            bf16 = device.startswith("cuda") and torch.cuda.is_bf16_supported()
+            model = AutoModelForCausalLM.from_pretrained(self.path, dtype=torch.bfloat16 if bf16 else torch.float32,
+                                                         **self._load_args())
+            self._model = model.to(device).eval()
+            logger.info("rank-r1 model %s%s loaded on %s", self.model_name,
+                        f" ({self.gguf_file})" if self.gguf_file else "", device)
+        return self._model
+
+    def truncate(self, text: str, max_tokens: int) -> str:
+        """``text`` cut to ``max_tokens`` tokens of the model's tokenizer."""
+        return truncate_passage(text, max_tokens, self.tokenizer)
+
+    def render(self, conversation: Sequence[Message]) -> str:
+        """The prompt text of one conversation under the model's chat template."""
+        return render_chat(self.tokenizer, conversation, where=f"model {self.model_name!r}")
+
+    def generate(self, conversations: Sequence[Sequence[Message]]) -> list[Generation]:
+        """One completion per conversation, generated ``batch_size`` at a time."""
+        prompts = [self.render(c) for c in conversations]
+        out: list[Generation] = []
+        for start in range(0, len(prompts), self.batch_size):
+            out.extend(self.generate_text(prompts[start : start + self.batch_size]))
+        return out
+
+    def generate_text(self, prompts: Sequence[str], settings: GenerationSettings | None = None) -> list[Generation]:
+        """Completions of already-rendered prompts, as one batch (``settings`` overrides the backend's)."""
+        import torch
+
+        if not prompts:
+            return []
+        tokenizer, model, s = self.tokenizer, self.model, settings or self.settings
+        batch = tokenizer(list(prompts), return_tensors="pt", padding=True, add_special_tokens=False)
+        batch = {name: tensor.to(model.device) for name, tensor in batch.items()}
+        options: dict[str, Any] = {"max_new_tokens": s.max_new_tokens, "pad_token_id": tokenizer.pad_token_id}
+        if s.temperature > 0:
+            digest = hashlib.sha256("\x00".join(prompts).encode()).digest()
+            torch.manual_seed((s.seed + int.from_bytes(digest[:4], "little")) % 2**31)
+            options.update(do_sample=True, temperature=s.temperature, top_k=0, top_p=1.0)
+        else:
+            options.update(do_sample=False, temperature=None, top_k=None, top_p=None)
+        with torch.inference_mode():
+            output = model.generate(**batch, **options)
+        new = output[:, batch["input_ids"].shape[1]:]
+        stops = _stop_ids(model, tokenizer)
+        generations = []
+        for row, mask in zip(new.tolist(), batch["attention_mask"].tolist()):
+            length = next((i + 1 for i, t in enumerate(row) if t in stops), len(row))
+            text = tokenizer.decode(row[:length], skip_special_tokens=True)
+            generations.append(Generation(text.strip(), int(sum(mask)), length))
+        return generations
+
+
+def _stop_ids(model: Any, tokenizer: Any) -> set[int]:
+    """Token ids that end a completion (the generation config's eos ids and the tokenizer's)."""
+    ids = getattr(model.generation_config, "eos_token_id", None)
+    stops = set(ids if isinstance(ids, list) else [] if ids is None else [ids])
+    if tokenizer.eos_token_id is not None:
+        stops.add(tokenizer.eos_token_id)
+    return stops

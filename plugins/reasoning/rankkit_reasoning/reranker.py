@@ -1,0 +1,250 @@
+"""The Rank-R1 setwise reasoning reranker: setwise sorting whose comparisons an LLM makes after reasoning.
+
+For each ranking, the top ``window`` candidates are sorted setwise
+(:mod:`rankkit_reasoning.setwise`): each comparison shows the query and a few
+passages (:mod:`rankkit_reasoning.prompts`), the LLM reasons and names the most
+relevant one, and :func:`rankkit_reasoning.parsing.parse_answer` reads its
+choice. The sorted top ``k`` come first, then the rest of the window and of the
+ranking in first-stage order; scores descend from the ranking's length to 1.
+
+The comparisons of all the queries in a call advance together, so a local
+model generates several queries' prompts in one batch.
+
+Failures do not stop a run:
+
+* a malformed answer falls back to the candidate of the set that ranks best in
+  the first stage, and is counted;
+* a backend failure (after the backend's retries) marks the query failed: it
+  keeps its first-stage order and the other queries go on.
+
+Statistics and traces (every call's candidates, completion, reasoning and
+choice) accumulate until :meth:`SetwiseReasoningReranker.reset`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rankkit.components import DocStore, fingerprint
+from rankkit.errors import ConfigError
+from rankkit.files import atomic_write
+from rankkit.pipeline import Composable
+from rankkit.types import Query, Ranking
+from rankkit_reasoning.generation import Backend, BackendError, Generation
+from rankkit_reasoning.parsing import parse_answer
+from rankkit_reasoning.prompts import build_messages
+from rankkit_reasoning.setwise import METHODS, SetwiseSort
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SetwiseSettings:
+    """What to sort and how.
+
+    Attributes:
+        method: ``heapsort`` or ``bubblesort``.
+        num_child: Candidates per LLM call minus one (heapsort: children per node; bubblesort: window step).
+        k: How many of the best to sort; the rest keep their first-stage order.
+        window: How many of each ranking's top documents take part (the rest follow unchanged).
+        passage_tokens: Each passage is cut to this many tokens in the prompt.
+        keep_traces: Keep every call's completion and reasoning for :meth:`SetwiseReasoningReranker.traces`.
+    """
+
+    method: str = "heapsort"
+    num_child: int = 3
+    k: int = 10
+    window: int = 20
+    passage_tokens: int = 128
+    keep_traces: bool = True
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ConfigError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        for name in ("num_child", "k", "window", "passage_tokens"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+
+
+@dataclass
+class QueryRecord:
+    """Statistics and trace of one query in one :meth:`~SetwiseReasoningReranker.rerank` call."""
+
+    query_id: str
+    query: str
+    candidates: int
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    malformed: int = 0
+    failed: bool = False
+    error: str | None = None
+    top: list[str] = field(default_factory=list)
+    trace: list[dict[str, Any]] = field(default_factory=list)
+
+
+class _Job:
+    """One query's sort in progress."""
+
+    def __init__(self, query: Query, head: Ranking, passages: list[str], settings: SetwiseSettings) -> None:
+        self.query, self.head, self.passages = query, head, passages
+        self.sort = SetwiseSort(settings.method, len(head), settings.num_child, settings.k)
+        self.record = QueryRecord(query.query_id, query.text, len(head))
+
+    def messages(self) -> list[dict[str, str]]:
+        """The prompt of the pending comparison."""
+        return build_messages(self.query.text, [self.passages[i] for i in self.sort.pending or ()])
+
+
+class SetwiseReasoningReranker(Composable):
+    """Reorders each ranking's top ``window`` by setwise sorting with a reasoning LLM (Rank-R1).
+
+    Args:
+        backend: Where completions come from (:class:`~rankkit_reasoning.backends.TransformersBackend`
+            or :class:`~rankkit_reasoning.backends.OpenAIBackend`).
+        settings: Method, ``num_child``, ``k``, ``window`` and the passage budget.
+        docs: Where document texts come from when rankings carry none.
+    """
+
+    def __init__(self, backend: Backend, settings: SetwiseSettings | None = None, docs: DocStore | None = None) -> None:
+        self.backend = backend
+        self.settings = settings or SetwiseSettings()
+        self.docs = docs
+        params = {k: v for k, v in asdict(self.settings).items() if k != "keep_traces"}
+        self.fingerprint = fingerprint("reranker", "rank-r1", {**params, **backend.describe()})
+        self._records: list[QueryRecord] = []
+
+    def rerank(self, queries: Sequence[Query], rankings: Sequence[Ranking]) -> list[Ranking]:
+        """One reordered ranking per input ranking (the :class:`~rankkit.components.Reranker` protocol).
+
+        Raises:
+            ValueError: When queries and rankings do not pair up.
+            ConfigError: When a ranking carries no texts and there is no doc store.
+        """
+        if len(queries) != len(rankings):
+            raise ValueError(f"rank-r1 got {len(queries)} queries but {len(rankings)} rankings")
+        jobs = [self._job(q, r) for q, r in zip(queries, rankings)]
+        self._run([j for j in jobs if not j.sort.done])
+        out = []
+        for job, ranking in zip(jobs, rankings):
+            order = list(range(len(job.head))) if job.record.failed else (job.sort.order or [])
+            job.record.top = [str(job.head.doc_ids[i]) for i in order[: self.settings.k]]
+            self._records.append(job.record)
+            out.append(_reordered(ranking, order))
+        return out
+
+    def _job(self, query: Query, ranking: Ranking) -> _Job:
+        if query.query_id != ranking.query_id:
+            raise ValueError(f"rank-r1: query {query.query_id!r} is paired with the ranking of {ranking.query_id!r}")
+        head = ranking.top(self.settings.window)
+        if head.texts is None and self.docs is not None:
+            head = head.with_texts(self.docs.get_many(head.doc_ids.tolist()))
+        if head.texts is None and len(head) > 1:
+            raise ConfigError(
+                f"query {query.query_id!r}: the ranking carries no document texts and rank-r1 has no doc store; "
+                "give rankings with texts (Ranking.with_texts) or pass docs= (a DocStore) to SetwiseReasoningReranker"
+            )
+        budget = self.settings.passage_tokens
+        passages = [self.backend.truncate(text, budget) for text in head.texts or ()] if len(head) > 1 else []
+        return _Job(query, head, passages, self.settings)
+
+    def _run(self, jobs: list[_Job]) -> None:
+        """Advance every job's sort, one comparison per job per round, in batches of the backend's size."""
+        size = max(1, int(getattr(self.backend, "batch_size", 1)))
+        while jobs:
+            for start in range(0, len(jobs), size):
+                batch = jobs[start : start + size]
+                try:
+                    generations = self.backend.generate([j.messages() for j in batch])
+                except BackendError as error:
+                    for job in batch:
+                        self._fail(job, error)
+                    continue
+                for job, generation in zip(batch, generations):
+                    self._answer(job, generation)
+            jobs = [j for j in jobs if not j.sort.done and not j.record.failed]
+
+    def _fail(self, job: _Job, error: BackendError) -> None:
+        logger.warning("rank-r1: query %r failed, keeping its first-stage order: %s", job.query.query_id, error)
+        job.record.failed, job.record.error = True, str(error)
+
+    def _answer(self, job: _Job, generation: Generation) -> None:
+        pending = job.sort.pending or ()
+        parsed = parse_answer(generation.text, len(pending))
+        fallback = parsed.index is None
+        position = pending.index(min(pending)) if parsed.index is None else parsed.index
+        record = job.record
+        record.calls += 1
+        record.malformed += fallback
+        record.prompt_tokens += generation.prompt_tokens or 0
+        record.completion_tokens += generation.completion_tokens or 0
+        if self.settings.keep_traces:
+            record.trace.append({
+                "call": record.calls, "doc_ids": [str(job.head.doc_ids[i]) for i in pending],
+                "completion": generation.text, "reasoning": parsed.reasoning, "label": parsed.label,
+                "malformed_reason": parsed.error, "fallback": fallback,
+                "chosen": str(job.head.doc_ids[pending[position]]),
+                "prompt_tokens": generation.prompt_tokens, "completion_tokens": generation.completion_tokens,
+            })
+        job.sort.answer(position)
+
+    def statistics(self) -> dict[str, Any]:
+        """Totals and per-query means over every query reranked since the last :meth:`reset`.
+
+        Returns:
+            ``queries``, ``calls``, ``prompt_tokens``, ``completion_tokens``, ``malformed``, ``failed``;
+            ``calls_per_query``, ``prompt_tokens_per_query``, ``completion_tokens_per_query``,
+            ``tokens_per_query``, ``malformed_rate`` (malformed answers per call) and ``failed_query_ids``.
+        """
+        records = self._records
+        totals = {name: sum(getattr(r, name) for r in records)
+                  for name in ("calls", "prompt_tokens", "completion_tokens", "malformed")}
+        n = max(len(records), 1)
+        return {
+            "queries": len(records), **totals, "failed": sum(r.failed for r in records),
+            "calls_per_query": totals["calls"] / n,
+            "prompt_tokens_per_query": totals["prompt_tokens"] / n,
+            "completion_tokens_per_query": totals["completion_tokens"] / n,
+            "tokens_per_query": (totals["prompt_tokens"] + totals["completion_tokens"]) / n,
+            "malformed_rate": totals["malformed"] / max(totals["calls"], 1),
+            "failed_query_ids": [r.query_id for r in records if r.failed],
+        }
+
+    def traces(self) -> list[dict[str, Any]]:
+        """One dict per reranked query: its text and statistics, the top ``k`` doc ids, and its calls (when kept)."""
+        return [{
+            "query_id": r.query_id, "query": r.query, "candidates": r.candidates, "calls": r.calls,
+            "prompt_tokens": r.prompt_tokens, "completion_tokens": r.completion_tokens, "malformed": r.malformed,
+            "failed": r.failed,
+            "error": r.error, "top": list(r.top), "trace": [dict(c) for c in r.trace],
+        } for r in self._records]
+
+    def write_traces(self, path: str | Path) -> Path:
+        """Write :meth:`traces` as JSON lines (one query per line), atomically; returns the path."""
+        with atomic_write(path) as handle:
+            for trace in self.traces():
+                handle.write(json.dumps(trace, ensure_ascii=False) + "\n")
+        return Path(path)
+
+    def reset(self) -> None:
+        """Forget the statistics and traces gathered so far."""
+        self._records = []
+
+    def __repr__(self) -> str:
+        s = self.settings
+        return f"SetwiseReasoningReranker({s.method}, num_child={s.num_child}, k={s.k}, window={s.window})"
+
+
+def _reordered(ranking: Ranking, order: Sequence[int]) -> Ranking:
+    """``ranking`` with its first ``len(order)`` documents in ``order``, scores from ``len(ranking)`` down to 1."""
+    positions = np.concatenate([np.asarray(order, dtype=np.int64), np.arange(len(order), len(ranking))])
+    scores = np.arange(len(ranking), 0, -1, dtype=np.float32)
+    texts = None if ranking.texts is None else tuple(ranking.texts[i] for i in positions)
+    return Ranking(ranking.query_id, ranking.doc_ids[positions], scores, texts)

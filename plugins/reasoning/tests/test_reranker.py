@@ -1,0 +1,196 @@
+"""The rank-r1 reranker: end to end on a tiny random chat model, and its bookkeeping with a scripted backend."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from rankkit.docstore import DictDocStore
+from rankkit.errors import ConfigError
+from rankkit.testing import RerankerContract, assert_valid_ranking
+from rankkit.types import Query, Ranking
+from rankkit_reasoning.backends import Backend, BackendError, Generation
+from rankkit_reasoning.reranker import SetwiseReasoningReranker, SetwiseSettings
+
+TINY = {"device": "cpu", "max_new_tokens": 8, "passage_tokens": 8, "batch_size": 4}
+
+
+class ScriptedBackend:
+    """Answers like a perfect reasoning model: the passage with the highest ``rel=N`` wins.
+
+    Queries containing ``babble`` get malformed answers; ``outage`` makes the backend fail.
+    """
+
+    batch_size = 3
+
+    def __init__(self) -> None:
+        self.batches: list[int] = []
+
+    def describe(self) -> dict:
+        return {"backend": "scripted"}
+
+    def truncate(self, text: str, max_tokens: int) -> str:
+        return " ".join(text.split()[:max_tokens])
+
+    def generate(self, conversations) -> list[Generation]:
+        self.batches.append(len(conversations))
+        out = []
+        for messages in conversations:
+            user = messages[-1]["content"]
+            if "outage" in user:
+                raise BackendError("scripted outage")
+            if "babble" in user:
+                out.append(Generation("Passage two, probably.", 100, 5))
+                continue
+            passages = re.findall(r"^\[(\d+)\] .*?rel=(\d+)", user, re.M)
+            best = max(passages, key=lambda p: int(p[1]))[0]
+            out.append(Generation(f"<think>[{best}] has the highest rel</think>\n<answer>[{best}]</answer>", 100, 10))
+        return out
+
+
+def _ranking(query_id: str, relevance: list[int], texts: bool = True) -> Ranking:
+    ids = [f"{query_id}-d{i}" for i in range(len(relevance))]
+    docs = tuple(f"doc {i} rel={r} filler words here" for i, r in enumerate(relevance)) if texts else None
+    return Ranking(query_id, ids, np.linspace(10, 1, len(ids)), docs)
+
+
+@pytest.mark.parametrize("method", ["heapsort", "bubblesort"])
+def test_a_perfect_model_sorts_the_top_k_and_keeps_the_rest(method):
+    relevance = [3, 0, 7, 1, 9, 4, 8, 2, 6, 5, 11, 10]  # 11 and 10 lie beyond the window
+    reranker = SetwiseReasoningReranker(ScriptedBackend(), SetwiseSettings(method, num_child=2, k=4, window=10))
+    [out] = reranker.rerank([Query("q1", "anything")], [_ranking("q1", relevance)])
+    assert_valid_ranking(out, "q1")
+    ranks = [int(d.split("-d")[1]) for d in out.doc_ids.tolist()]
+    assert ranks[:4] == [4, 6, 2, 8]  # rel 9, 8, 7, 6
+    assert ranks[4:10] == [0, 1, 3, 5, 7, 9]  # the rest of the window, first-stage order
+    assert ranks[10:] == [10, 11]  # beyond the window: untouched
+    assert out.scores.tolist() == list(range(12, 0, -1))
+    assert out.texts is not None and out.texts[0].startswith("doc 4 ")
+    stats = reranker.statistics()
+    assert stats["malformed"] == 0 and stats["failed"] == 0 and stats["calls"] > 0
+    assert stats["prompt_tokens"] == 100 * stats["calls"] and stats["completion_tokens"] == 10 * stats["calls"]
+
+
+def test_malformed_answers_fall_back_to_the_first_stage_and_are_counted():
+    backend = ScriptedBackend()
+    reranker = SetwiseReasoningReranker(backend, SetwiseSettings(num_child=3, k=3, window=8))
+    rankings = [_ranking("good", [1, 5, 3, 0, 2, 4, 6, 7]), _ranking("bad", [1, 5, 3, 0, 2, 4, 6, 7])]
+    out = reranker.rerank([Query("good", "x"), Query("bad", "babble")], rankings)
+    assert out[1].doc_ids.tolist() == rankings[1].doc_ids.tolist()  # every fallback picks the first-stage best
+    assert out[0].doc_ids.tolist()[:3] == ["good-d7", "good-d6", "good-d1"]
+    stats = reranker.statistics()
+    traces = {t["query_id"]: t for t in reranker.traces()}
+    assert traces["bad"]["malformed"] == traces["bad"]["calls"] > 0 and traces["good"]["malformed"] == 0
+    assert stats["malformed"] == traces["bad"]["calls"]
+    assert stats["malformed_rate"] == pytest.approx(stats["malformed"] / stats["calls"])
+    call = traces["bad"]["trace"][0]
+    assert call["fallback"] and call["label"] is None
+    assert call["malformed_reason"] == "no <think> tag (exactly one expected)"
+    assert call["chosen"] == min(call["doc_ids"], key=lambda d: int(d.split("-d")[1]))
+    good = traces["good"]["trace"][0]
+    assert not good["fallback"] and good["reasoning"].endswith("has the highest rel") and good["label"] >= 1
+    assert max(backend.batches) == 2  # both queries' comparisons went in one batch
+
+
+def test_a_failing_backend_marks_the_query_failed_and_the_run_goes_on():
+    reranker = SetwiseReasoningReranker(ScriptedBackend(), SetwiseSettings(num_child=2, k=2, window=5))
+    reranker.backend.batch_size = 1  # type: ignore[misc]
+    queries = [Query("a", "fine"), Query("b", "outage"), Query("c", "fine too")]
+    rankings = [_ranking(q.query_id, [0, 1, 2, 3, 4]) for q in queries]
+    out = reranker.rerank(queries, rankings)
+    assert out[1].doc_ids.tolist() == rankings[1].doc_ids.tolist()
+    assert out[0].doc_ids.tolist()[:2] == ["a-d4", "a-d3"] and out[2].doc_ids.tolist()[:2] == ["c-d4", "c-d3"]
+    stats = reranker.statistics()
+    assert stats["failed"] == 1 and stats["failed_query_ids"] == ["b"]
+    assert next(t for t in reranker.traces() if t["query_id"] == "b")["error"] == "scripted outage"
+
+
+def test_texts_come_from_the_ranking_or_a_doc_store():
+    ranking = _ranking("q", [0, 2, 1], texts=False)
+    with pytest.raises(ConfigError, match="carries no document texts .* pass docs="):
+        SetwiseReasoningReranker(ScriptedBackend()).rerank([Query("q", "x")], [ranking])
+    store = DictDocStore({f"q-d{i}": f"doc rel={r}" for i, r in enumerate([0, 2, 1])})
+    [out] = SetwiseReasoningReranker(ScriptedBackend(), docs=store).rerank([Query("q", "x")], [ranking])
+    assert out.doc_ids.tolist() == ["q-d1", "q-d2", "q-d0"]
+    # nothing to compare: no texts needed, no call made
+    empty = SetwiseReasoningReranker(ScriptedBackend())
+    assert empty.rerank([Query("e", "x")], [Ranking.empty("e")])[0] == Ranking.empty("e")
+    assert empty.statistics()["calls"] == 0 and empty.statistics()["queries"] == 1
+
+
+def test_queries_and_rankings_must_pair_up():
+    reranker = SetwiseReasoningReranker(ScriptedBackend())
+    with pytest.raises(ValueError, match="2 queries but 1 rankings"):
+        reranker.rerank([Query("a", "x"), Query("b", "y")], [_ranking("a", [0, 1])])
+    with pytest.raises(ValueError, match="query 'b' is paired with the ranking of 'a'"):
+        reranker.rerank([Query("b", "y")], [_ranking("a", [0, 1])])
+
+
+def test_the_scripted_backend_meets_the_protocol():
+    assert isinstance(ScriptedBackend(), Backend)
+
+
+# ---- a real (tiny, random) transformers model ------------------------------------------------------------------
+
+
+class TestRerankerContract(RerankerContract):
+    @pytest.fixture
+    def reranker(self, registry, tiny_model):
+        return registry.build("reranker", "rank-r1", model=str(tiny_model), **TINY)
+
+
+def test_tiny_model_end_to_end(registry, tiny_model, tmp_path):
+    reranker = registry.build("reranker", "rank-r1", model=str(tiny_model), method="bubblesort", num_child=2, k=3,
+                              window=6, **TINY)
+    queries = [Query(f"q{i}", text) for i, text in enumerate(["glacier ice cave", "neural ranking", "bone density"])]
+    texts = [f"report {i} on glacier ice and river delta sediment details" for i in range(8)]
+    rankings = [Ranking(q.query_id, [f"d{i}" for i in range(8)], np.arange(8, 0, -1), tuple(texts)) for q in queries]
+    out = reranker.rerank(queries, rankings)
+    for before, after in zip(rankings, out):
+        assert_valid_ranking(after, before.query_id)
+        assert sorted(after.doc_ids.tolist()) == sorted(before.doc_ids.tolist())
+        assert after.doc_ids.tolist()[6:] == ["d6", "d7"]
+    stats = reranker.statistics()
+    assert stats["queries"] == 3 and stats["failed"] == 0 and stats["calls"] >= 3 * 3
+    assert stats["malformed"] == stats["calls"] and stats["malformed_rate"] == 1.0  # a random model babbles
+    assert stats["prompt_tokens"] > 0 and 0 < stats["completion_tokens"] <= 8 * stats["calls"]
+    assert stats["calls_per_query"] == stats["calls"] / 3
+    path = reranker.write_traces(tmp_path / "traces" / "rank-r1.jsonl")
+    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert [t["query_id"] for t in lines] == ["q0", "q1", "q2"] and lines == reranker.traces()
+    assert lines[1]["query"] == "neural ranking" and lines[1]["candidates"] == 6
+    call = lines[0]["trace"][0]
+    assert set(call) >= {"doc_ids", "completion", "reasoning", "label", "fallback", "chosen", "malformed_reason"}
+    assert call["fallback"] is True and isinstance(call["completion"], str) and call["completion_tokens"] >= 1
+    assert not list(path.parent.glob(".*.tmp"))  # written atomically, nothing left behind
+    reranker.reset()
+    assert reranker.statistics()["queries"] == 0 and reranker.traces() == []
+
+
+def test_fingerprint_follows_model_and_settings(registry, tiny_model):
+    a = registry.build("reranker", "rank-r1", model=str(tiny_model), **TINY)
+    b = registry.build("reranker", "rank-r1", model=str(tiny_model), **TINY)
+    c = registry.build("reranker", "rank-r1", model=str(tiny_model), **{**TINY, "passage_tokens": 16})
+    assert a.fingerprint == b.fingerprint != c.fingerprint
+    assert len(a.fingerprint) == 16
+
+
+def test_sampling_is_seeded_and_greedy_is_the_default(tiny_model, torch_threads):
+    from rankkit_reasoning.backends import GenerationSettings, TransformersBackend
+    from rankkit_reasoning.prompts import build_messages
+
+    conversations = [build_messages("glacier ice", ["cave report", "river delta"])] * 2
+
+    def generate(**settings):
+        backend = TransformersBackend(str(tiny_model), settings=GenerationSettings(max_new_tokens=6, **settings),
+                                      device="cpu")
+        return [g.text for g in backend.generate(conversations)]
+
+    sampled = generate(temperature=1.5, seed=1)
+    assert generate(temperature=1.5, seed=1) == sampled  # same seed, same prompts: same samples
+    assert generate(temperature=1.5, seed=2) != sampled
+    greedy = generate()
+    assert greedy[0] == greedy[1] and generate(seed=5) == greedy  # greedy ignores the seed
