@@ -6,9 +6,11 @@ et al., "A Setwise Approach to Effective and Highly Efficient Zero-shot Ranking
 with Large Language Models" (SIGIR 2024). Importing this package loads nothing
 heavy; torch, transformers and httpx load when a backend first generates.
 
-The pieces a GRPO trainer reuses: :mod:`rankkit_reasoning.prompts` (the chat
-messages), :mod:`rankkit_reasoning.parsing` (strict parsing and the rewards) and
-:mod:`rankkit_reasoning.backends` (generation for rollouts and evaluation).
+The GRPO trainer (:mod:`rankkit_reasoning.grpo`, TRL and PEFT, loaded when it
+trains) reuses the inference pieces: :mod:`rankkit_reasoning.prompts` (the chat
+messages), :mod:`rankkit_reasoning.parsing` (strict parsing and the rewards);
+its prompts come from :mod:`rankkit_reasoning.grpo_data` and the LoRA adapter it
+writes is applied by the local backend (:mod:`rankkit_reasoning.adapters`).
 """
 
 __version__ = "0.1.0"

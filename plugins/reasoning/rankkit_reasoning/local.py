@@ -1,6 +1,8 @@
 """The local backend: a Hugging Face causal LM (a folder, a hub id, or a GGUF file) generating with its chat template.
 
-torch and transformers load on the first truncation or generation, never on import.
+Optionally with a LoRA adapter from the ``rank-r1-grpo`` trainer applied on top
+(:mod:`rankkit_reasoning.adapters`). torch, transformers and peft load on the
+first truncation or generation, never on import.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 from rankkit.errors import ConfigError
 from rankkit.models import resolve_model_name
+from rankkit_reasoning.adapters import adapter_folder, check_adapter_base
 from rankkit_reasoning.generation import Generation, GenerationSettings
 from rankkit_reasoning.prompts import Message, render_chat, truncate_passage
 
@@ -105,10 +108,16 @@ class TransformersBackend:
         settings: Decoding settings.
         device: ``auto`` (CUDA, MPS, CPU) or a torch device.
         batch_size: Conversations per forward pass.
+        adapter: A LoRA adapter folder written by the ``rank-r1-grpo`` trainer, applied on ``model``
+            with peft (empty: none).
+
+    Raises:
+        ConfigError: For an adapter folder without an adapter, or one trained on another base model
+            (naming both).
     """
 
     def __init__(self, model: str, gguf_file: str = "", settings: GenerationSettings | None = None,
-                 device: str = "auto", batch_size: int = 4) -> None:
+                 device: str = "auto", batch_size: int = 4, adapter: str = "") -> None:
         if batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
         self.model_name = model
@@ -116,18 +125,33 @@ class TransformersBackend:
         self.settings = settings or GenerationSettings()
         self.device = device
         self.batch_size = batch_size
+        self.adapter = adapter_folder(adapter) if adapter else None
+        if self.adapter is not None:
+            check_adapter_base(self.adapter, model, self.path, self.gguf_file, content_hash(self.path, self.gguf_file))
         self._tokenizer: Any = None
         self._model: Any = None
 
     def describe(self) -> dict[str, Any]:
-        """The model's content and the decoding settings."""
+        """The model's content (and the adapter's, when one is applied) and the decoding settings."""
+        adapter = {"adapter": content_hash(str(self.adapter))} if self.adapter is not None else {}
         return {"backend": "transformers", "content": content_hash(self.path, self.gguf_file),
-                "gguf_file": self.gguf_file, **vars(self.settings)}
+                "gguf_file": self.gguf_file, **adapter, **vars(self.settings)}
 
-    def _load_args(self) -> dict[str, Any]:
+    def load_kwargs(self, dense: bool = False) -> dict[str, Any]:
+        """Keyword arguments for ``from_pretrained`` of the model and tokenizer (GGUF file, local files only).
+
+        Args:
+            dense: For the model, when its linear layers must be plain ``torch.nn.Linear`` (LoRA): a GGUF file is
+                de-quantised at load time even where transformers could keep its blocks packed.
+        """
         kwargs: dict[str, Any] = {"gguf_file": self.gguf_file} if self.gguf_file else {}
         if os.environ.get("HF_HUB_OFFLINE") == "1" or Path(self.path).is_dir():
             kwargs["local_files_only"] = True
+        if dense and self.gguf_file:
+            import transformers
+
+            if hasattr(transformers, "GgufConfig"):  # transformers 5 may keep GGUF blocks packed; older ones unpack
+                kwargs["quantization_config"] = transformers.GgufConfig(dequantize=True)
         return kwargs
 
     @property
@@ -136,7 +160,7 @@ class TransformersBackend:
         if self._tokenizer is None:
             from transformers import AutoTokenizer
 
-            tokenizer = AutoTokenizer.from_pretrained(self.path, **self._load_args())
+            tokenizer = AutoTokenizer.from_pretrained(self.path, **self.load_kwargs())
             tokenizer.padding_side = "left"
             if tokenizer.pad_token is None:
                 tokenizer.pad_token = tokenizer.eos_token
@@ -148,18 +172,24 @@ class TransformersBackend:
 
     @property
     def model(self) -> Any:
-        """The causal LM (loaded on first access, in eval mode on the chosen device)."""
+        """The causal LM (loaded on first access, with the adapter if any, in eval mode on the chosen device)."""
         if self._model is None:
             import torch
             from transformers import AutoModelForCausalLM
 
             device = pick_device(self.device)
             bf16 = device.startswith("cuda") and torch.cuda.is_bf16_supported()
+            dense = self.adapter is not None
             model = AutoModelForCausalLM.from_pretrained(self.path, dtype=torch.bfloat16 if bf16 else torch.float32,
-                                                         **self._load_args())
+                                                         **self.load_kwargs(dense))
+            if self.adapter is not None:
+                from peft import PeftModel
+
+                model = PeftModel.from_pretrained(unquantized(model), str(self.adapter), is_trainable=False)
             self._model = model.to(device).eval()
-            logger.info("rank-r1 model %s%s loaded on %s", self.model_name,
-                        f" ({self.gguf_file})" if self.gguf_file else "", device)
+            logger.info("rank-r1 model %s%s%s loaded on %s", self.model_name,
+                        f" ({self.gguf_file})" if self.gguf_file else "",
+                        f" with adapter {self.adapter}" if self.adapter is not None else "", device)
         return self._model
 
     def truncate(self, text: str, max_tokens: int) -> str:
@@ -204,6 +234,20 @@ class TransformersBackend:
             text = tokenizer.decode(row[:length], skip_special_tokens=True)
             generations.append(Generation(text.strip(), int(sum(mask)), length))
         return generations
+
+
+def unquantized(model: Any) -> Any:
+    """``model`` without the GGUF quantization marks it keeps after a de-quantising load (weights already dense).
+
+    transformers refuses to train, and PEFT to adapt, a model it believes quantized;
+    loaded with ``GgufConfig(dequantize=True)``, a GGUF model is plain float weights.
+    """
+    quantizer = getattr(model, "hf_quantizer", None)
+    config = getattr(quantizer, "quantization_config", None)
+    dense_gguf = getattr(config, "quant_method", None) == "gguf" and getattr(config, "dequantize", False)
+    if quantizer is not None and dense_gguf:
+        quantizer.remove_quantization_config(model)
+    return model
 
 
 def _stop_ids(model: Any, tokenizer: Any) -> set[int]:

