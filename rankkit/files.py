@@ -1,4 +1,4 @@
-"""Atomic file output and content checksums."""
+"""Atomic file output and content checksums (of files, and of folders such as model directories)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import contextlib
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from functools import lru_cache
 from pathlib import Path
 from typing import IO
 
@@ -70,3 +71,35 @@ def file_checksum(*paths: str | Path, chunk_size: int = 1 << 20) -> str:
             while chunk := handle.read(chunk_size):
                 digest.update(chunk)
     return digest.hexdigest()
+
+
+def content_digest(root: str | Path, files: Iterable[str | Path]) -> str:
+    """A 16-hex digest of files under ``root``: their paths relative to ``root`` and their bytes.
+
+    Model fingerprints use it: the same files under another folder give the
+    same digest, changed bytes a new one. Results are cached while the files'
+    sizes and modification times stay the same, so fingerprinting a large
+    model again costs a few ``stat`` calls.
+
+    Args:
+        root: The folder the files are named relative to.
+        files: Files under ``root``, hashed in the given order.
+    """
+    root = Path(root)
+    signature = []
+    for file in files:
+        path = Path(file) if Path(file).is_absolute() else root / file
+        stat = path.stat()
+        signature.append((path.relative_to(root).as_posix(), stat.st_size, stat.st_mtime_ns))
+    return _digest(str(root), tuple(signature))
+
+
+@lru_cache(maxsize=128)
+def _digest(root: str, signature: tuple[tuple[str, int, int], ...]) -> str:
+    digest = hashlib.sha256()
+    for relative, _, _ in signature:
+        digest.update(relative.encode() + b"\0")
+        with open(Path(root) / relative, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()[:16]

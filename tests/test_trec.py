@@ -142,3 +142,17 @@ def test_atomic_write_keeps_the_old_file_on_failure(tmp_path):
 def test_run_tag_must_not_contain_whitespace(tmp_path):
     with pytest.raises(ValueError, match="whitespace"):
         write_run(Run([Ranking("1", ["a"], [1.0])]), tmp_path / "x", tag="two words")
+
+
+def test_content_digest_follows_the_bytes_not_the_folder(tmp_path):
+    from rankkit.files import content_digest
+
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.json").write_text("{}")
+        (tmp_path / name / "weights.bin").write_bytes(b"\x00\x01")
+    files = ["config.json", "weights.bin"]
+    assert content_digest(tmp_path / "a", files) == content_digest(tmp_path / "b", files)
+    (tmp_path / "b" / "weights.bin").write_bytes(b"\x00\x02")
+    assert content_digest(tmp_path / "a", files) != content_digest(tmp_path / "b", files)
+    assert len(content_digest(tmp_path / "a", [tmp_path / "a" / "config.json"])) == 16

@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from rankkit.errors import RankkitError
+from rankkit.files import content_digest
 from rankkit.models import resolve_model_name
 
 logger = logging.getLogger(__name__)
@@ -43,18 +43,7 @@ def content_hash(model: str) -> str:
     if not path.is_dir():
         return hashlib.sha256(f"hub:{model}".encode()).hexdigest()[:16]
     files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".") and p.suffix != ".png")
-    return _hash_files(tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files), str(path))
-
-
-@lru_cache(maxsize=64)
-def _hash_files(files: tuple[tuple[str, int, int], ...], root: str) -> str:
-    digest = hashlib.sha256()
-    for name, _, _ in files:
-        digest.update(str(Path(name).relative_to(root)).encode())
-        with open(name, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()[:16]
+    return content_digest(path, files)
 
 
 def weight_names(folder: Path) -> list[str] | None:

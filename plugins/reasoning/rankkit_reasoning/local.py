@@ -11,11 +11,11 @@ import hashlib
 import logging
 import os
 from collections.abc import Sequence
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from rankkit.errors import ConfigError
+from rankkit.files import content_digest
 from rankkit.models import resolve_model_name
 from rankkit_reasoning.adapters import adapter_folder, check_adapter_base
 from rankkit_reasoning.generation import Generation, GenerationSettings
@@ -79,18 +79,7 @@ def content_hash(folder: str, gguf_file: str = "") -> str:
     else:
         files = sorted(p for p in path.rglob("*")
                        if p.is_file() and not p.name.startswith(".") and "__pycache__" not in p.parts)
-    return _hash_files(tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files), str(path))
-
-
-@lru_cache(maxsize=64)
-def _hash_files(files: tuple[tuple[str, int, int], ...], root: str) -> str:
-    digest = hashlib.sha256()
-    for name, _, _ in files:
-        digest.update(str(Path(name).relative_to(root)).encode())
-        with open(name, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()[:16]
+    return content_digest(path, files)
 
 
 class TransformersBackend:
