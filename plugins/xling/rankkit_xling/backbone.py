@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 from rankkit.errors import ConfigError, RankkitError
+from rankkit.files import content_digest
 from rankkit.models import resolve_model_name
 
 #: Files that make up a tokenizer (whichever of them a folder has).
@@ -89,19 +89,7 @@ def files_hash(path: str, names: tuple[str, ...]) -> str:
     folder = Path(path)
     if not folder.is_dir():
         return hashlib.sha256(f"hub:{path}".encode()).hexdigest()[:16]
-    found = tuple((n, (folder / n).stat().st_size, (folder / n).stat().st_mtime_ns) for n in names if (folder / n).is_file())
-    return _hash(str(folder), found)
-
-
-@lru_cache(maxsize=64)
-def _hash(folder: str, files: tuple[tuple[str, int, int], ...]) -> str:
-    digest = hashlib.sha256()
-    for name, _, _ in files:
-        digest.update(name.encode())
-        with open(Path(folder) / name, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()[:16]
+    return content_digest(folder, [n for n in names if (folder / n).is_file()])
 
 
 def cross_encoder_kwargs(backbone: Backbone) -> dict:
