@@ -211,6 +211,28 @@ class Trainer(Protocol):
         ...  # pragma: no cover
 
 
+@dataclass
+class SkippedQueries:
+    """What a trainer's data builder left out, by reason, never silently (base of training sets).
+
+    Attributes:
+        skipped: Count of skipped queries by reason.
+        examples: The first few skipped query ids by reason, for the log and the model's stamp.
+    """
+
+    skipped: dict[str, int] = field(default_factory=dict)
+    examples: dict[str, list[str]] = field(default_factory=dict)
+
+    #: Query ids kept per reason in :attr:`examples`.
+    shown = 5
+
+    def skip(self, reason: str, query_id: str) -> None:
+        """Count a skipped query."""
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+        if len(self.examples.setdefault(reason, [])) < self.shown:
+            self.examples[reason].append(query_id)
+
+
 @dataclass(frozen=True)
 class TrainingSample:
     """One training example as a trainer forms it: a query with one or more documents and their labels.

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rankkit.components import TrainingSample
+from rankkit.components import SkippedQueries, TrainingSample
 from rankkit.errors import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -16,30 +16,19 @@ if TYPE_CHECKING:  # pragma: no cover
     from rankkit.types import Run
 
 logger = logging.getLogger(__name__)
-_SHOWN = 5
 
 
 @dataclass
-class SampleSet:
-    """The samples of one training run, their texts, and what was skipped (never silently).
+class SampleSet(SkippedQueries):
+    """The samples of one training run, their texts, and what was skipped (``skipped``, ``examples``).
 
     Attributes:
         samples: Pointwise (one document) or pairwise (relevant, non-relevant) samples.
         queries: Query text by id.
-        skipped: Count of skipped queries by reason.
-        examples: A few skipped query ids by reason, for the log and the stamp.
     """
 
     samples: list[TrainingSample] = field(default_factory=list)
     queries: dict[str, str] = field(default_factory=dict)
-    skipped: dict[str, int] = field(default_factory=dict)
-    examples: dict[str, list[str]] = field(default_factory=dict)
-
-    def skip(self, reason: str, query_id: str) -> None:
-        """Count a skipped query."""
-        self.skipped[reason] = self.skipped.get(reason, 0) + 1
-        if len(self.examples.setdefault(reason, [])) < _SHOWN:
-            self.examples[reason].append(query_id)
 
     def doc_ids(self) -> list[str]:
         """Every document the samples use, sorted."""

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rankkit.components import TrainingSample
+from rankkit.components import SkippedQueries, TrainingSample
 from rankkit.errors import ConfigError
 from rankkit_reasoning.prompts import SYSTEM_PROMPT, Tokenizer, build_messages, truncate_passage
 
@@ -32,32 +32,21 @@ if TYPE_CHECKING:  # pragma: no cover
     from rankkit.types import Run
 
 logger = logging.getLogger(__name__)
-_SHOWN = 5
 #: Why a query gave no prompt.
 SKIP_REASONS = ("no_positive", "not_in_candidates", "too_few_negatives")
 
 
 @dataclass
-class PromptSet:
-    """The prompts of one training run and what was skipped.
+class PromptSet(SkippedQueries):
+    """The prompts of one training run and what was skipped (``skipped``, ``examples``; see :data:`SKIP_REASONS`).
 
     Attributes:
         rows: One dict per prompt: ``prompt`` (system and user messages), ``query_id``, ``doc_ids`` (in label
             order), ``grades`` (their qrels grades, 0 when unjudged), ``relevant`` (1-based labels of the
             relevant passages) and ``n`` (passages shown).
-        skipped: Count of skipped queries by reason (see :data:`SKIP_REASONS`).
-        examples: A few skipped query ids by reason, for the log and the stamp.
     """
 
     rows: list[dict[str, Any]] = field(default_factory=list)
-    skipped: dict[str, int] = field(default_factory=dict)
-    examples: dict[str, list[str]] = field(default_factory=dict)
-
-    def skip(self, reason: str, query_id: str) -> None:
-        """Count a skipped query."""
-        self.skipped[reason] = self.skipped.get(reason, 0) + 1
-        if len(self.examples.setdefault(reason, [])) < _SHOWN:
-            self.examples[reason].append(query_id)
 
 
 def training_sample(row: dict[str, Any]) -> TrainingSample:
