@@ -211,6 +211,23 @@ class Trainer(Protocol):
         ...  # pragma: no cover
 
 
+def judged_split(labels: Mapping[str, int], ranking: Any | None) -> tuple[list[str], list[str]]:
+    """A training query's positives and its pool of negatives.
+
+    Args:
+        labels: The query's judgments (``{doc_id: grade}``).
+        ranking: Its first-stage :class:`~rankkit.types.Ranking`, or ``None`` without a first stage.
+
+    Returns:
+        The relevant documents (sorted), and the negatives: the first-stage documents not judged
+        relevant, in rank order without repeats; without a first stage, the judged non-relevant ones.
+    """
+    positives = sorted(d for d, r in labels.items() if r > 0)
+    if ranking is None:
+        return positives, sorted(d for d, r in labels.items() if r <= 0)
+    return positives, list(dict.fromkeys(d for d in ranking.doc_ids.tolist() if labels.get(d, 0) <= 0))
+
+
 @dataclass
 class SkippedQueries:
     """What a trainer's data builder left out, by reason, never silently (base of training sets).

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rankkit.components import SkippedQueries, TrainingSample
+from rankkit.components import SkippedQueries, TrainingSample, judged_split
 from rankkit.errors import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -54,15 +54,13 @@ def build_samples(dataset: Dataset, candidates: Run | None, loss: str, negatives
     out = SampleSet()
     for query in dataset.queries():
         labels = judged.get(query.query_id, {})
-        positives = sorted(d for d, r in labels.items() if r > 0)
+        ranking = candidates.get(query.query_id) if candidates is not None else None
+        positives, pool = judged_split(labels, ranking)
+        if candidates is not None and ranking is None:
+            pool = []
         if not positives:
             out.skip("no_positive", query.query_id)
             continue
-        if candidates is not None:
-            ranking = candidates.get(query.query_id)
-            pool = [] if ranking is None else [d for d in ranking.doc_ids.tolist() if labels.get(d, 0) <= 0]
-        else:
-            pool = sorted(d for d, r in labels.items() if r <= 0)
         if not pool:
             out.skip("no_negative", query.query_id)
             continue

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rankkit.components import SkippedQueries, TrainingSample
+from rankkit.components import SkippedQueries, TrainingSample, judged_split
 from rankkit.errors import ConfigError
 from rankkit_reasoning.prompts import SYSTEM_PROMPT, Tokenizer, build_messages, truncate_passage
 
@@ -90,18 +90,14 @@ def build_prompts(dataset: Dataset, candidates: Run | None, tokenizer: Tokenizer
     plans: list[tuple[str, str, list[str], dict[str, int]]] = []
     for query in dataset.queries():
         labels = judged.get(query.query_id, {})
-        positives = sorted(d for d, r in labels.items() if r > 0)
+        ranking = candidates.get(query.query_id) if candidates is not None else None
+        positives, pool = judged_split(labels, ranking)
         if not positives:
             out.skip("no_positive", query.query_id)
             continue
-        if candidates is not None:
-            ranking = candidates.get(query.query_id)
-            if ranking is None:
-                out.skip("not_in_candidates", query.query_id)
-                continue
-            pool = list(dict.fromkeys(d for d in ranking.doc_ids.tolist() if labels.get(d, 0) <= 0))
-        else:
-            pool = sorted(d for d, r in labels.items() if r <= 0)
+        if candidates is not None and ranking is None:
+            out.skip("not_in_candidates", query.query_id)
+            continue
         if len(pool) < negatives:
             out.skip("too_few_negatives", query.query_id)
             continue
