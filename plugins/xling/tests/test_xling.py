@@ -138,8 +138,8 @@ def test_merged_weights_score_like_the_composition_and_export(rankkit_registry_m
 
     from rankkit.cli import build_cli
 
-    composed = _scorer(rankkit_registry_module, adapters, doc_lang="xx")
-    merged = _scorer(rankkit_registry_module, adapters, doc_lang="xx", merge=True)
+    composed = _scorer(rankkit_registry_module, adapters, doc_lang="xx", merge=False)
+    merged = _scorer(rankkit_registry_module, adapters, doc_lang="xx")  # merged by default
     np.testing.assert_allclose(merged.score(QUERY, DOCS), composed.score(QUERY, DOCS), rtol=1e-4, atol=1e-5)
     out = tmp_path / "merged"
     result = CliRunner().invoke(build_cli(rankkit_registry_module), [
