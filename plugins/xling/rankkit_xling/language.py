@@ -30,16 +30,7 @@ from rankkit_crossencoder.models import pick_device
 from rankkit_xling.backbone import Backbone, resolve_backbone
 from rankkit_xling.compose import lora_config
 from rankkit_xling.library import AdapterInfo, check_language_code, write_adapter_info
-from rankkit_xling.sparse import (
-    freeze_embeddings,
-    is_embedding,
-    masked_gradients,
-    reset,
-    save_sparse,
-    snapshot,
-    sparse_difference,
-    top_k_mask,
-)
+from rankkit_xling.sparse import freeze_embeddings, is_embedding, lottery_ticket, save_sparse, sparse_difference
 
 if TYPE_CHECKING:  # pragma: no cover
     from rankkit.datasets.base import Dataset
@@ -194,13 +185,10 @@ class LanguageAdapterTrainer:
         freeze_embeddings(model)
         body = {n for n, p in model.named_parameters()
                 if (n.startswith(f"{prefix}.") or not prefix) and p.requires_grad}  # not the LM head
-        before = snapshot(model, body.__contains__)
-        k = s.sft_k or max(1, sum(before[n].numel() for n in before) // 100)
-        first = self._fit(model, data, collator, scratch / "full")
-        masks = top_k_mask(model, before, k)
-        reset(model, before)
-        with masked_gradients(model, masks | _head_masks(model, body)):
-            second = self._fit(model, data, collator, scratch / "sparse", weight_decay=0.0)
+        before, masks, k, first, second = lottery_ticket(
+            model, body, s.sft_k, lambda phase: self._fit(model, data, collator, scratch / phase,
+                                                          weight_decay=0.0 if phase == "sparse" else 0.01),
+            _head_masks(model, body))
         stored = save_sparse(output, sparse_difference(model, before, masks),
                              {"backbone": backbone.name, "k": k, "kind": "language"})
         return first + [{**h, "phase": "sparse"} for h in second], stored

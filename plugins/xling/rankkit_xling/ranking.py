@@ -26,15 +26,7 @@ from rankkit_crossencoder.trainer import CrossEncoderModelTrainer, TrainSettings
 from rankkit_xling.backbone import cross_encoder_kwargs, resolve_backbone
 from rankkit_xling.compose import Composer, head_name
 from rankkit_xling.library import AdapterInfo, read_adapter, write_adapter_info
-from rankkit_xling.sparse import (
-    freeze_embeddings,
-    masked_gradients,
-    reset,
-    save_sparse,
-    snapshot,
-    sparse_difference,
-    top_k_mask,
-)
+from rankkit_xling.sparse import freeze_embeddings, lottery_ticket, save_sparse, sparse_difference
 
 logger = logging.getLogger(__name__)
 METHODS = ("lora", "sft")
@@ -115,17 +107,16 @@ class RankingAdapterTrainer(CrossEncoderModelTrainer):
         head = head_name(hf)
         freeze_embeddings(hf)
         body = {n for n, p in hf.named_parameters() if not n.startswith(f"{head}.") and p.requires_grad}
-        before = snapshot(hf, body.__contains__)
-        k = self.adapter.sft_k or max(1, sum(v.numel() for v in before.values()) // 100)
-        super()._fit(trainer, model)  # phase 1: every weight learns
-        masks = top_k_mask(hf, before, k)
-        reset(hf, before)
         import torch
 
         head_masks = {n: torch.ones_like(p, dtype=torch.bool) for n, p in hf.named_parameters() if n.startswith(f"{head}.")}
-        trainer.args.weight_decay = 0.0
-        with masked_gradients(hf, masks | head_masks):
-            result = super()._fit(trainer, model)  # phase 2: only the masked entries (and the new head)
+
+        def fit(phase: str) -> Any:
+            if phase == "sparse":  # only the masked entries (and the new head) learn; no decay elsewhere
+                trainer.args.weight_decay = 0.0
+            return CrossEncoderModelTrainer._fit(self, trainer, model)
+
+        before, masks, k, _, result = lottery_ticket(hf, body, self.adapter.sft_k, fit, head_masks)
         self._sft = {"hf": hf, "before": before, "masks": masks, "head": head_masks, "k": k}
         return result
 

@@ -96,6 +96,30 @@ def masked_gradients(model: Any, masks: dict[str, Any]) -> Iterator[None]:
             param.requires_grad_(True)
 
 
+def lottery_ticket(model: Any, body: set[str], k: int, fit: Callable[[str], Any],
+                   always: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], int, Any, Any]:
+    """Both LT-SFT phases: ``fit("full")``, keep the top-``k`` changes of ``body`` as masks, reset, ``fit("sparse")``.
+
+    Args:
+        model: The model, trained in place.
+        body: Names of the parameters the SFT may change.
+        k: Entries to keep (0: 1% of ``body``).
+        fit: Runs one training phase, given ``"full"`` or ``"sparse"``.
+        always: Masks of parameters that learn in full in both phases and are not part of the SFT (a new head).
+
+    Returns:
+        ``θ0`` of ``body``, the masks, ``k``, and each phase's result.
+    """
+    before = snapshot(model, body.__contains__)
+    k = k or max(1, sum(v.numel() for v in before.values()) // 100)
+    first = fit("full")
+    masks = top_k_mask(model, before, k)
+    reset(model, before)
+    with masked_gradients(model, masks | always):
+        second = fit("sparse")
+    return before, masks, k, first, second
+
+
 def sparse_difference(model: Any, before: dict[str, Any], masks: dict[str, Any]) -> dict[str, tuple[Any, Any, list[int]]]:
     """``φ = θ − θ0`` on the mask: ``{name: (flat indices, values, shape)}``."""
     params = dict(model.named_parameters())
