@@ -27,6 +27,12 @@ def _retriever(**params: Any) -> Any:
     return Bm25Retriever(**params)
 
 
+def _rescorer(**params: Any) -> Any:
+    from rankkit_bm25.rescorer import Bm25Rescorer
+
+    return Bm25Rescorer(**params)
+
+
 @hookimpl
 def rankkit_index_builders() -> list[ComponentSpec]:
     """The Lucene index builder for BM25."""
@@ -68,6 +74,25 @@ def rankkit_retrievers() -> list[ComponentSpec]:
                 Param("threads", int, 2, "search threads per batch"),
                 Param("fields", str, "", "query fields with weights, e.g. 'contents=1.0 title=0.5'; "
                       "empty: the index's text fields"),
+            ),
+        )
+    ]
+
+
+@hookimpl
+def rankkit_rerankers() -> list[ComponentSpec]:
+    """BM25 scores for given candidates (answer-sentence lists, curated runs)."""
+    return [
+        ComponentSpec(
+            "reranker",
+            "bm25",
+            _rescorer,
+            "BM25 score of each candidate from a Lucene index's statistics (Anserini's computeQueryDocumentScore), "
+            "re-sorted: a lexical first-stage score for candidate lists that come without one",
+            (
+                Param("index", str, help="built bm25 index folder over the candidates' collection (or a cached index name)"),
+                Param("k1", float, 0.9, "BM25 k1 (term-frequency saturation)"),
+                Param("b", float, 0.4, "BM25 b (length normalisation)"),
             ),
         )
     ]

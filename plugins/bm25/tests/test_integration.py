@@ -195,3 +195,21 @@ def test_separate_fields(tiny_mirror: Path, tmp_path: Path, registry: Registry) 
     [by_both] = both.retrieve([Query("q", "lucene")], 10)
     assert set(by_both.doc_ids.tolist()) == {"d1", "d2"}
     assert both.doc_store().get_many(["d2"]) == ["Pyserini Pyserini wraps Anserini and Lucene for Python users."]
+
+
+def test_bm25_reranker_gives_each_candidate_its_retrieval_score(scifact_runs, scifact_index, registry: Registry) -> None:  # noqa: ANN001
+    _, queries, ours, _ = scifact_runs
+    rescorer = registry.build("reranker", "bm25", index=str(scifact_index.path), k1=0.9, b=0.4)
+    # Candidates in reverse order with placeholder scores, as a candidate list without BM25 scores arrives.
+    given = [Ranking(r.query_id, r.doc_ids[:30], -np.arange(30, dtype=np.float32)) for r in ours[:25]]
+    rescored = rescorer.rerank(queries[:25], given)
+    for ranking, retrieved in zip(rescored, ours[:25]):
+        expected = dict(zip(retrieved.doc_ids[:30].tolist(), retrieved.scores[:30].tolist()))
+        assert sorted(ranking.doc_ids.tolist()) == sorted(expected)
+        np.testing.assert_allclose(ranking.scores, [expected[d] for d in ranking.doc_ids.tolist()], rtol=0, atol=1e-4)
+        assert (np.diff(ranking.scores) <= 0).all()
+    assert rescorer.rerank([], []) == []
+    assert registry.build("reranker", "bm25", index=str(scifact_index.path), k1=1.2).fingerprint != rescorer.fingerprint
+    missing = Ranking("q", np.array(["not-a-doc"]), np.zeros(1, dtype=np.float32))
+    with pytest.raises(MissingDocumentError, match="not-a-doc"):
+        rescorer.rerank([Query("q", "cancer")], [missing])

@@ -38,7 +38,7 @@ def test_registers_components_and_serve(registry) -> None:
 
 def test_import_is_lazy() -> None:
     code = ("import sys, rankkit_elasticsearch.plugin, rankkit_elasticsearch; "
-            "print(sorted(m for m in ('elasticsearch', 'fastapi', 'uvicorn', 'httpx') if m in sys.modules))")
+            "print(sorted(m for m in ('elasticsearch', 'fastapi', 'uvicorn', 'httpx', 'aiohttp') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
