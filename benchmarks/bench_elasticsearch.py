@@ -12,6 +12,8 @@ Run from the repository root with a server (scripts/elasticsearch.sh starts one)
   whole cost; ``--cross-encoder DIR`` adds the same comparison with a real model,
   where scoring dominates.
   Requests alternate between the two; p50/p95 per side; target overhead <= 10 % at p50.
+  A third line sends a plain search (no rescorer, top ``window``) through the proxy and
+  directly: the cost of the extra HTTP hop alone, which any out-of-process proxy pays.
 * **Bulk indexing**: the ``elasticsearch`` index builder against
   ``elasticsearch.helpers.bulk`` called directly with the same mapping, settings
   and chunk size (best of ``repeats``, docs/s; target ratio <= 1.05 in time).
@@ -63,7 +65,8 @@ def main() -> None:
         builder.build(dataset, Path(tmp))  # the index the latency benchmark searches
 
     # ---- rescoring latency: proxy vs direct search + raw scoring -------------------------------
-    lines = [_latency(es, url, registry, "term-overlap", {}, dataset.queries()[: args.queries], args.window)]
+    lines = [_latency(es, url, registry, "term-overlap", {}, dataset.queries()[: args.queries], args.window),
+             _hop(es, url, dataset.queries()[: args.queries], args.window)]
     if args.cross_encoder:
         params = {"model": str(args.cross_encoder), "max_length": 256}
         lines.append(_latency(es, url, registry, "cross-encoder", params, dataset.queries()[: args.ce_queries],
@@ -136,6 +139,34 @@ def _latency(es, url: str, registry, name: str, params: dict, queries: list, win
     line = (f"rescoring latency ({len(queries)} queries, window {window}, {name}): direct search+score "
             f"p50 {d50:.1f} ms p95 {d95:.1f} ms; proxy p50 {p50:.1f} ms p95 {p95:.1f} ms; "
             f"overhead at p50 {p50 - d50:+.1f} ms, {overhead * 100:+.1f}% ({verdict})")
+    print(line, flush=True)
+    return line
+
+
+def _hop(es, url: str, queries: list, window: int) -> str:  # noqa: ANN001
+    """p50 of a plain search (no rescorer) through the proxy against the same search sent directly."""
+    from elasticsearch import Elasticsearch
+
+    server = _serve_process(url, "term-overlap")
+    proxy = Elasticsearch(server.url, request_timeout=300)
+    times: dict[str, list[float]] = {"direct": [], "proxy": []}
+    try:
+        for query in queries[:20]:
+            for client in (es, proxy):
+                client.search(index="rankkit-bench-scifact", query={"match": {"contents": query.text}}, size=window)
+        for query in queries:
+            for side, client in (("direct", es), ("proxy", proxy)):
+                start = time.perf_counter()
+                client.search(index="rankkit-bench-scifact", query={"match": {"contents": query.text}}, size=window,
+                              source=["title", "text"])
+                times[side].append(time.perf_counter() - start)
+    finally:
+        proxy.close()
+        server.stop()
+    d50, _ = _percentiles(times["direct"])
+    p50, _ = _percentiles(times["proxy"])
+    line = (f"plain search through the proxy ({len(queries)} queries, size {window}, no rescorer): direct p50 {d50:.1f} ms, "
+            f"proxy p50 {p50:.1f} ms: the extra hop alone costs {p50 - d50:+.1f} ms ({(p50 / d50 - 1) * 100:+.1f}%)")
     print(line, flush=True)
     return line
 

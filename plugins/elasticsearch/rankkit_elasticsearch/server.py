@@ -84,7 +84,7 @@ def create_app(settings: ServeSettings, scorers: ScorerPool | None = None) -> Fa
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         if "client" in state:
-            await state["client"].aclose()
+            await state["client"].close()
 
     app = FastAPI(title="rankkit rescoring proxy", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
 
@@ -122,7 +122,7 @@ def create_app(settings: ServeSettings, scorers: ScorerPool | None = None) -> Fa
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS}
         try:
             return await fetch(method, path, settings.timeout, params=list(request.query_params.multi_items()),
-                               data=content, headers=headers)
+                               data=content or None, headers=headers)
         except asyncio.TimeoutError:  # aiohttp's timeouts subclass it
             raise RescoreError(f"upstream Elasticsearch {settings.upstream} did not answer within {settings.timeout:g} s",
                                status=504, es_type="upstream_timeout_exception") from None
