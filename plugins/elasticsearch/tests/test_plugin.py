@@ -154,3 +154,14 @@ def test_rerank_endpoint_shape(registry, serve) -> None:
     assert answer["results"][0]["text"] == docs[order[0]]
     # ES's custom service parses it with json_parser {"reranked_index": "$.results[*].index", ...}
     assert json.loads(json.dumps(answer))["results"][0].keys() >= {"index", "relevance_score"}
+
+
+def test_upstream_session_is_closed_at_shutdown(registry, closed_url) -> None:
+    from starlette.testclient import TestClient
+
+    from rankkit_elasticsearch.server import ServeSettings, create_app
+
+    app = create_app(ServeSettings(upstream=closed_url, timeout=2), ScorerPool(registry))
+    with TestClient(app) as client:  # runs the lifespan: a failing shutdown raises here
+        assert client.get("/_rankkit/health").json()["upstream"]["status"].startswith("unreachable")
+        assert client.get("/_cat/indices").status_code == 502
