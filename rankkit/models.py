@@ -87,3 +87,18 @@ def materialise(name: str, registry: Registry | None = None) -> Path:
     if stamp is None or stamp.get("key") != key:
         build_folder(target, STAMP, lambda staging: {"key": key, "description": provider.materialise(staging)})
     return target
+
+
+def pick_device(device: str) -> str:
+    """The torch device for ``device``: ``auto`` is CUDA, then Apple MPS, then CPU; anything else as given.
+
+    torch is imported only for ``auto``, on the call.
+    """
+    if device != "auto":
+        return device
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    return "mps" if mps is not None and mps.is_available() else "cpu"

@@ -10,7 +10,7 @@ from typing import Any
 
 from rankkit.errors import RankkitError
 from rankkit.files import content_digest
-from rankkit.models import resolve_model_name
+from rankkit.models import pick_device, resolve_model_name
 
 logger = logging.getLogger(__name__)
 
@@ -104,20 +104,6 @@ def check_tokenizer(model: Any, where: str) -> None:
             "does not belong to this model (ids beyond the table would crash or be wrong). Save the model with "
             "the tokenizer it was trained with, or resize the embeddings before training."
         )
-
-
-def pick_device(device: str) -> str:
-    """``auto``: CUDA, then Apple MPS, then CPU; anything else as given."""
-    if device != "auto":
-        return device
-    import torch
-
-    if torch.cuda.is_available():
-        return "cuda"
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return "mps"
-    return "cpu"
 
 
 def activation_module(activation: str) -> Any:

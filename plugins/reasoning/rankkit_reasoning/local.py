@@ -16,24 +16,12 @@ from typing import Any
 
 from rankkit.errors import ConfigError
 from rankkit.files import content_digest
-from rankkit.models import resolve_model_name
+from rankkit.models import pick_device, resolve_model_name
 from rankkit_reasoning.adapters import adapter_folder, check_adapter_base
 from rankkit_reasoning.generation import Generation, GenerationSettings
 from rankkit_reasoning.prompts import Message, render_chat, truncate_passage
 
 logger = logging.getLogger(__name__)
-
-
-def pick_device(device: str) -> str:
-    """``auto``: CUDA, then Apple MPS, then CPU; anything else as given."""
-    if device != "auto":
-        return device
-    import torch
-
-    if torch.cuda.is_available():
-        return "cuda"
-    mps = getattr(torch.backends, "mps", None)
-    return "mps" if mps is not None and mps.is_available() else "cpu"
 
 
 def locate_model(model: str, gguf_file: str = "") -> tuple[str, str]:
