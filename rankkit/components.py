@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
+from rankkit.errors import ConfigError
+
 if TYPE_CHECKING:  # pragma: no cover
     from rankkit.datasets.base import Dataset
     from rankkit.types import Query, Ranking, Run
@@ -209,6 +211,18 @@ class Trainer(Protocol):
             Statistics recorded in the model's stamp (steps, loss, skipped queries...).
         """
         ...  # pragma: no cover
+
+
+def training_judgments(dataset: Dataset) -> dict[str, dict[str, int]]:
+    """The judgments a trainer learns from, ``{query_id: {doc_id: grade}}``.
+
+    Raises:
+        ConfigError: When ``dataset`` has no qrels (a split without judgments).
+    """
+    qrels = dataset.qrels()
+    if qrels is None:
+        raise ConfigError(f"dataset {dataset.name!r} has no qrels to train on; name a split with judgments")
+    return qrels.to_dict()
 
 
 def judged_split(labels: Mapping[str, int], ranking: Any | None) -> tuple[list[str], list[str]]:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rankkit.components import SkippedQueries, TrainingSample, judged_split
+from rankkit.components import SkippedQueries, TrainingSample, judged_split, training_judgments
 from rankkit.errors import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -46,10 +46,7 @@ def build_samples(dataset: Dataset, candidates: Run | None, loss: str, negatives
     Raises:
         ConfigError: When the dataset has no qrels or no usable sample at all.
     """
-    qrels = dataset.qrels()
-    if qrels is None:
-        raise ConfigError(f"dataset {dataset.name!r} has no qrels to train on; name a split with judgments")
-    judged = qrels.to_dict()
+    judged = training_judgments(dataset)
     rng = np.random.default_rng(seed)
     out = SampleSet()
     for query in dataset.queries():

@@ -13,9 +13,9 @@ needs ``Authorization: Bearer <token>`` (401 otherwise); bodies and windows are
 limited (413, 400); upstream calls time out (504) and a dead upstream is a 502.
 Errors have Elasticsearch's error shape.
 
-Upstream calls go through one pooled :class:`aiohttp.ClientSession`: per request
-it costs about 3 ms less than ``httpx.AsyncClient`` against the same
-Elasticsearch (window 100, SciFact), which is most of the proxy's own latency.
+Upstream calls go through one pooled :class:`aiohttp.ClientSession`: side by side
+against the same Elasticsearch (window 100, SciFact) it was about 3 ms faster per
+request than ``httpx.AsyncClient``.
 """
 
 from __future__ import annotations
@@ -92,13 +92,12 @@ def create_app(settings: ServeSettings, scorers: ScorerPool | None = None) -> Fa
 
     def upstream() -> aiohttp.ClientSession:
         if "client" not in state:  # created inside the server's event loop, on the first request
-            state["client"] = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=64), timeout=aiohttp.ClientTimeout(total=settings.timeout),
-                skip_auto_headers=("User-Agent",),
-            )
+            state["client"] = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64),
+                                                    skip_auto_headers=("User-Agent",))
         return state["client"]
 
     async def fetch(method: str, path: str, timeout: float, **kwargs: Any) -> _Answer:
+        """One upstream call within ``timeout`` seconds, its body read whole."""
         async with upstream().request(method, base + path, timeout=aiohttp.ClientTimeout(total=timeout),
                                       **kwargs) as answer:
             return _Answer(answer.status, answer.headers, await answer.read())

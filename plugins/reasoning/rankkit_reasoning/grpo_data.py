@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rankkit.components import SkippedQueries, TrainingSample, judged_split
+from rankkit.components import SkippedQueries, TrainingSample, judged_split, training_judgments
 from rankkit.errors import ConfigError
 from rankkit_reasoning.prompts import SYSTEM_PROMPT, Tokenizer, build_messages, truncate_passage
 
@@ -81,10 +81,7 @@ def build_prompts(dataset: Dataset, candidates: Run | None, tokenizer: Tokenizer
     """
     if negatives < 1:
         raise ConfigError(f"negatives must be at least 1, got {negatives}")
-    qrels = dataset.qrels()
-    if qrels is None:
-        raise ConfigError(f"dataset {dataset.name!r} has no qrels to train on; name a split with judgments")
-    judged = qrels.to_dict()
+    judged = training_judgments(dataset)
     rng = np.random.default_rng(seed)
     out = PromptSet()
     plans: list[tuple[str, str, list[str], dict[str, int]]] = []
