@@ -14,6 +14,8 @@ Run from the repository root with a server (scripts/elasticsearch.sh starts one)
   Requests alternate between the two; p50/p95 per side; target overhead <= 10 % at p50.
   A third line sends a plain search (no rescorer, top ``window``) through the proxy and
   directly: the cost of the extra HTTP hop alone, which any out-of-process proxy pays.
+  A fourth line runs the same rescoring through the in-process client API
+  (:func:`rankkit_elasticsearch.rescoring.search`, no hop) against the same direct path.
 * **Bulk indexing**: the ``elasticsearch`` index builder against
   ``elasticsearch.helpers.bulk`` called directly with the same mapping, settings
   and chunk size (best of ``repeats``, docs/s; target ratio <= 1.05 in time).
@@ -66,7 +68,8 @@ def main() -> None:
 
     # ---- rescoring latency: proxy vs direct search + raw scoring -------------------------------
     lines = [_latency(es, url, registry, "term-overlap", {}, dataset.queries()[: args.queries], args.window),
-             _hop(es, url, dataset.queries()[: args.queries], args.window)]
+             _hop(es, url, dataset.queries()[: args.queries], args.window),
+             _client_api(es, registry, "term-overlap", dataset.queries()[: args.queries], args.window)]
     if args.cross_encoder:
         params = {"model": str(args.cross_encoder), "max_length": 256}
         lines.append(_latency(es, url, registry, "cross-encoder", params, dataset.queries()[: args.ce_queries],
@@ -105,33 +108,19 @@ def _latency(es, url: str, registry, name: str, params: dict, queries: list, win
     server = _serve_process(url, f"{name}:{json.dumps(params)}" if params else name)
     proxy = Elasticsearch(server.url, request_timeout=300)  # the same client, pointed at the proxy
     rescore = {"window_size": window, "rankkit": {"scorer": name, **({"params": params} if params else {})}}
-    direct_ms: list[float] = []
-    proxy_ms: list[float] = []
-
-    def direct(text: str) -> list[str]:
-        hits = es.search(index="rankkit-bench-scifact", query={"match": {"contents": text}}, size=window,
-                         source=["title", "text"])["hits"]["hits"]
-        texts = [f"{h['_source']['title']} {h['_source']['text']}" if h["_source"]["title"] else h["_source"]["text"] for h in hits]
-        new = scorer.score(text, texts)
-        order = np.argsort(-(np.array([h["_score"] for h in hits]) + new), kind="stable")[:10]
-        return [hits[i]["_id"] for i in order]
 
     def proxied(text: str) -> list[str]:
         hits = proxy.search(index="rankkit-bench-scifact", query={"match": {"contents": text}}, size=10,
                             source=["title", "text"], rescore=rescore)["hits"]["hits"]
         return [h["_id"] for h in hits]
 
-    try:
-        for query in queries[: min(20, max(2, len(queries) // 5))]:  # warm both paths; exactness is tested elsewhere
-            direct(query.text), proxied(query.text)
-        for query in queries:
-            for fn, sink in ((direct, direct_ms), (proxied, proxy_ms)):
-                start = time.perf_counter()
-                fn(query.text)
-                sink.append(time.perf_counter() - start)
+    try:  # exactness is tested elsewhere
+        times = _alternate({"direct": lambda text: _direct_rescore(es, scorer, text, window), "proxy": proxied}, queries,
+                           warm=min(20, max(2, len(queries) // 5)))
     finally:
         proxy.close()
         server.stop()
+    direct_ms, proxy_ms = times["direct"], times["proxy"]
     d50, d95 = _percentiles(direct_ms)
     p50, p95 = _percentiles(proxy_ms)
     overhead = p50 / d50 - 1
@@ -143,23 +132,67 @@ def _latency(es, url: str, registry, name: str, params: dict, queries: list, win
     return line
 
 
+def _direct_rescore(es, scorer, text: str, window: int) -> list[str]:  # noqa: ANN001
+    """Direct ``Elasticsearch.search`` of the top ``window`` plus raw ``scorer.score`` and a sort: the baseline."""
+    hits = es.search(index="rankkit-bench-scifact", query={"match": {"contents": text}}, size=window,
+                     source=["title", "text"])["hits"]["hits"]
+    texts = [f"{h['_source']['title']} {h['_source']['text']}" if h["_source"]["title"] else h["_source"]["text"] for h in hits]
+    new = scorer.score(text, texts)
+    order = np.argsort(-(np.array([h["_score"] for h in hits]) + new), kind="stable")[:10]
+    return [hits[i]["_id"] for i in order]
+
+
+def _alternate(sides: dict, queries: list, warm: int = 20) -> dict[str, list[float]]:  # noqa: ANN001
+    """Seconds per call of each side's ``fn(text)``, the sides alternating query by query after ``warm`` queries."""
+    for query in queries[:warm]:
+        for fn in sides.values():
+            fn(query.text)
+    times: dict[str, list[float]] = {side: [] for side in sides}
+    for query in queries:
+        for side, fn in sides.items():
+            start = time.perf_counter()
+            fn(query.text)
+            times[side].append(time.perf_counter() - start)
+    return times
+
+
+def _client_api(es, registry, name: str, queries: list, window: int) -> str:  # noqa: ANN001
+    """p50 of rescoring through the in-process client API against direct search plus raw scoring."""
+    from rankkit_elasticsearch.rescoring import search
+    from rankkit_elasticsearch.scorers import ScorerPool
+
+    scorer = registry.build("scorer", name)
+    pool = ScorerPool(registry)
+    pool.add(name, scorer)
+    rescore = {"window_size": window, "rankkit": {"scorer": name}}
+
+    def api(text: str) -> list[str]:
+        body = {"query": {"match": {"contents": text}}, "size": 10, "_source": ["title", "text"], "rescore": rescore}
+        return [h["_id"] for h in search(es, "rankkit-bench-scifact", body, pool)["hits"]["hits"]]
+
+    times = _alternate({"direct": lambda text: _direct_rescore(es, scorer, text, window), "api": api}, queries)
+    d50, _ = _percentiles(times["direct"])
+    a50, a95 = _percentiles(times["api"])
+    line = (f"rescoring through the client API ({len(queries)} queries, window {window}, {name}, in process): direct p50 "
+            f"{d50:.1f} ms; client API p50 {a50:.1f} ms p95 {a95:.1f} ms; overhead at p50 {a50 - d50:+.1f} ms, "
+            f"{(a50 / d50 - 1) * 100:+.1f}%")
+    print(line, flush=True)
+    return line
+
+
 def _hop(es, url: str, queries: list, window: int) -> str:  # noqa: ANN001
     """p50 of a plain search (no rescorer) through the proxy against the same search sent directly."""
     from elasticsearch import Elasticsearch
 
     server = _serve_process(url, "term-overlap")
     proxy = Elasticsearch(server.url, request_timeout=300)
-    times: dict[str, list[float]] = {"direct": [], "proxy": []}
+
+    def plain(client):  # noqa: ANN001, ANN202
+        return lambda text: client.search(index="rankkit-bench-scifact", query={"match": {"contents": text}},
+                                          size=window, source=["title", "text"])
+
     try:
-        for query in queries[:20]:
-            for client in (es, proxy):
-                client.search(index="rankkit-bench-scifact", query={"match": {"contents": query.text}}, size=window)
-        for query in queries:
-            for side, client in (("direct", es), ("proxy", proxy)):
-                start = time.perf_counter()
-                client.search(index="rankkit-bench-scifact", query={"match": {"contents": query.text}}, size=window,
-                              source=["title", "text"])
-                times[side].append(time.perf_counter() - start)
+        times = _alternate({"direct": plain(es), "proxy": plain(proxy)}, queries)
     finally:
         proxy.close()
         server.stop()
