@@ -74,3 +74,14 @@ class Backend(Protocol):
     def describe(self) -> dict[str, Any]:
         """What determines the completions (model, decoding), for the reranker's fingerprint."""
         ...  # pragma: no cover
+
+
+@runtime_checkable
+class LabelScorer(Protocol):
+    """A backend that can also say how likely each label is as the answer (for the ``likelihood`` fallback)."""
+
+    def label_logprobs(self, conversations: Sequence[Sequence[Message]], completions: Sequence[str],
+                       counts: Sequence[int]) -> list[list[float]]:
+        """For each conversation, the log-probability of each label ``[1]``..``[n]`` after its completion's
+        reasoning (:func:`rankkit_reasoning.parsing.forced_answer`)."""
+        ...  # pragma: no cover

@@ -7,7 +7,9 @@ first truncation or generation, never on import.
 
 from __future__ import annotations
 
+import copy
 import hashlib
+import inspect
 import logging
 import os
 from collections.abc import Sequence
@@ -19,6 +21,7 @@ from rankkit.files import content_digest
 from rankkit.models import pick_device, resolve_model_name
 from rankkit_reasoning.adapters import adapter_folder, check_adapter_base
 from rankkit_reasoning.generation import Generation, GenerationSettings
+from rankkit_reasoning.parsing import forced_answer
 from rankkit_reasoning.prompts import Message, render_chat, truncate_passage
 
 logger = logging.getLogger(__name__)
@@ -213,6 +216,46 @@ class TransformersBackend:
         return generations
 
 
+    def label_logprobs(self, conversations: Sequence[Sequence[Message]], completions: Sequence[str],
+                       counts: Sequence[int]) -> list[list[float]]:
+        """For each conversation, the log-probability of each label ``[1]``..``[n]`` as the answer.
+
+        The prompt is followed by the completion's reasoning, closed, and an opened answer
+        (:func:`~rankkit_reasoning.parsing.forced_answer`); a label's log-probability is
+        that of its tokens and the closing ``]``. One forward pass over the prompt; each label
+        then continues from a copy of its cache.
+
+        Args:
+            conversations: The prompts' messages.
+            completions: What the model generated for each (malformed, typically).
+            counts: How many passages each prompt showed.
+        """
+        import torch
+
+        tokenizer, model = self.tokenizer, self.model
+        cache_argument = _cache_argument(model)
+        out: list[list[float]] = []
+        for conversation, completion, n in zip(conversations, completions, counts):
+            text = self.render(conversation) + forced_answer(completion)
+            ids = tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"].to(model.device)
+            scores = []
+            with torch.inference_mode():
+                first = model(input_ids=ids, use_cache=True)
+                cache = getattr(first, "cache", None) or first.past_key_values  # transformers >= 5.2x: `cache`
+                head = torch.log_softmax(first.logits[0, -1].float(), dim=-1)
+                for label in range(1, n + 1):
+                    tokens = tokenizer.encode(f"{label}]", add_special_tokens=False)
+                    score = float(head[tokens[0]])
+                    if len(tokens) > 1:
+                        rest = model(input_ids=torch.tensor([tokens[:-1]], dtype=torch.long, device=model.device),
+                                     use_cache=True, **{cache_argument: copy.deepcopy(cache)})
+                        logp = torch.log_softmax(rest.logits[0].float(), dim=-1)
+                        score += sum(float(logp[i, t]) for i, t in enumerate(tokens[1:]))
+                    scores.append(score)
+            out.append(scores)
+        return out
+
+
 def unquantized(model: Any) -> Any:
     """``model`` without the GGUF quantization marks it keeps after a de-quantising load (weights already dense).
 
@@ -225,6 +268,12 @@ def unquantized(model: Any) -> Any:
     if quantizer is not None and dense_gguf:
         quantizer.remove_quantization_config(model)
     return model
+
+
+def _cache_argument(model: Any) -> str:
+    """The forward keyword of the key/value cache: ``cache`` in newer transformers, ``past_key_values`` before."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
 
 
 def _stop_ids(model: Any, tokenizer: Any) -> set[int]:

@@ -44,6 +44,9 @@ RERANKER_PARAMS: tuple[Param, ...] = (
     Param("backoff", float, 0.5, "openai backend: seconds before the first retry (doubling, with jitter)"),
     Param("batch_size", int, 4, "transformers backend: prompts generated together (across queries)"),
     Param("traces", bool, True, "keep every call's completion and reasoning for traces() / write_traces()"),
+    Param("fallback", str, "first-stage", "choice for a malformed answer: first-stage (the set's best first-stage "
+          "candidate) or likelihood (transformers backend: the label the model finds most likely once its reasoning "
+          "is closed for it)", ("first-stage", "likelihood")),
     Param("adapter", str, "", "transformers backend: a LoRA adapter folder written by the rank-r1-grpo trainer "
           "(train:NAME), applied on model, which must be its base model (empty: none)"),
 )
@@ -89,7 +92,7 @@ def _reranker(**params: Any) -> Any:
         backend = TransformersBackend(params["model"], params["gguf_file"], decoding, params["device"],
                                       params["batch_size"], params["adapter"])
     settings = SetwiseSettings(params["method"], params["num_child"], params["k"], params["window"],
-                               params["passage_tokens"], params["traces"])
+                               params["passage_tokens"], params["traces"], params["fallback"])
     return SetwiseReasoningReranker(backend, settings)
 
 

@@ -12,8 +12,12 @@ model generates several queries' prompts in one batch.
 
 Failures do not stop a run:
 
-* a malformed answer falls back to the candidate of the set that ranks best in
-  the first stage, and is counted;
+* a malformed answer is counted, and falls back to a defined choice: the
+  candidate of the set that ranks best in the first stage (``first-stage``), or,
+  with a local model, the label the model itself finds most likely once its
+  reasoning is closed for it (``likelihood``:
+  :meth:`~rankkit_reasoning.local.TransformersBackend.label_logprobs`), which
+  keeps small models that never master the format useful;
 * a backend failure (after the backend's retries) marks the query failed: it
   keeps its first-stage order and the other queries go on.
 
@@ -37,12 +41,15 @@ from rankkit.errors import ConfigError
 from rankkit.files import atomic_write
 from rankkit.pipeline import Composable
 from rankkit.types import Query, Ranking
-from rankkit_reasoning.generation import Backend, BackendError, Generation
-from rankkit_reasoning.parsing import parse_answer
+from rankkit_reasoning.generation import Backend, BackendError, Generation, LabelScorer
+from rankkit_reasoning.parsing import ParsedAnswer, parse_answer
 from rankkit_reasoning.prompts import build_messages
 from rankkit_reasoning.setwise import METHODS, SetwiseSort
 
 logger = logging.getLogger(__name__)
+
+#: What a malformed answer falls back to.
+FALLBACKS = ("first-stage", "likelihood")
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,8 @@ class SetwiseSettings:
         window: How many of each ranking's top documents take part (the rest follow unchanged).
         passage_tokens: Each passage is cut to this many tokens in the prompt.
         keep_traces: Keep every call's completion and reasoning for :meth:`SetwiseReasoningReranker.traces`.
+        fallback: The choice for a malformed answer: ``first-stage`` (the set's best first-stage candidate) or
+            ``likelihood`` (the label the model finds most likely after its reasoning; local models only).
     """
 
     method: str = "heapsort"
@@ -64,10 +73,13 @@ class SetwiseSettings:
     window: int = 20
     passage_tokens: int = 128
     keep_traces: bool = True
+    fallback: str = "first-stage"
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ConfigError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        if self.fallback not in FALLBACKS:
+            raise ConfigError(f"fallback must be one of {', '.join(FALLBACKS)}, got {self.fallback!r}")
         for name in ("num_child", "k", "window", "passage_tokens"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -116,6 +128,10 @@ class SetwiseReasoningReranker(Composable):
     def __init__(self, backend: Backend, settings: SetwiseSettings | None = None, docs: DocStore | None = None) -> None:
         self.backend = backend
         self.settings = settings or SetwiseSettings()
+        if self.settings.fallback == "likelihood" and not isinstance(backend, LabelScorer):
+            raise ConfigError(f"rank-r1: fallback 'likelihood' needs label probabilities, which the "
+                              f"{type(backend).__name__} backend cannot give; use the transformers backend, or "
+                              "fallback 'first-stage'")
         self.docs = docs
         params = {k: v for k, v in asdict(self.settings).items() if k != "keep_traces"}
         self.fingerprint = fingerprint("reranker", "rank-r1", {**params, **backend.describe()})
@@ -167,19 +183,39 @@ class SetwiseReasoningReranker(Composable):
                     for job in batch:
                         self._fail(job, error)
                     continue
-                for job, generation in zip(batch, generations):
-                    self._answer(job, generation)
+                parsed = [parse_answer(g.text, len(j.sort.pending or ())) for j, g in zip(batch, generations)]
+                likely = self._likelihoods(batch, generations, parsed)
+                for job, generation, answer, scores in zip(batch, generations, parsed, likely):
+                    self._answer(job, generation, answer, scores)
             jobs = [j for j in jobs if not j.sort.done and not j.record.failed]
 
     def _fail(self, job: _Job, error: BackendError) -> None:
         logger.warning("rank-r1: query %r failed, keeping its first-stage order: %s", job.query.query_id, error)
         job.record.failed, job.record.error = True, str(error)
 
-    def _answer(self, job: _Job, generation: Generation) -> None:
+    def _likelihoods(self, batch: list[_Job], generations: list[Generation],
+                     parsed: list[ParsedAnswer]) -> list[list[float] | None]:
+        """Label log-probabilities for the malformed answers (``likelihood`` fallback), ``None`` for the rest."""
+        malformed = [i for i, answer in enumerate(parsed) if not answer.valid]
+        out: list[list[float] | None] = [None] * len(batch)
+        if self.settings.fallback != "likelihood" or not malformed:
+            return out
+        scores = self.backend.label_logprobs([batch[i].messages() for i in malformed],  # type: ignore[attr-defined]
+                                             [generations[i].text for i in malformed],
+                                             [len(batch[i].sort.pending or ()) for i in malformed])
+        for i, row in zip(malformed, scores):
+            out[i] = row
+        return out
+
+    def _answer(self, job: _Job, generation: Generation, parsed: ParsedAnswer, label_scores: list[float] | None) -> None:
         pending = job.sort.pending or ()
-        parsed = parse_answer(generation.text, len(pending))
         fallback = parsed.index is None
-        position = pending.index(min(pending)) if parsed.index is None else parsed.index
+        if not fallback:
+            position = parsed.index
+        elif label_scores is not None:
+            position = int(np.argmax(label_scores))  # ties: the first label
+        else:
+            position = pending.index(min(pending))
         record = job.record
         record.calls += 1
         record.malformed += fallback
@@ -190,6 +226,8 @@ class SetwiseReasoningReranker(Composable):
                 "call": record.calls, "doc_ids": [str(job.head.doc_ids[i]) for i in pending],
                 "completion": generation.text, "reasoning": parsed.reasoning, "label": parsed.label,
                 "malformed_reason": parsed.error, "fallback": fallback,
+                "fallback_choice": (self.settings.fallback if label_scores is not None else "first-stage") if fallback else None,
+                "label_logprobs": label_scores,
                 "chosen": str(job.head.doc_ids[pending[position]]),
                 "prompt_tokens": generation.prompt_tokens, "completion_tokens": generation.completion_tokens,
             })

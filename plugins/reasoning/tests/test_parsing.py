@@ -69,3 +69,16 @@ def test_relevance_reward_needs_a_valid_format_and_a_relevant_choice():
     assert relevance_reward(good, 4, set()) == 0.0
     assert relevance_reward(good + " trailing", 4, {2}) == 0.0  # right passage, broken format: no reward
     assert relevance_reward(good, 1, {2}) == 0.0  # label beyond the passages shown
+
+
+@pytest.mark.parametrize("completion, reasoning", [
+    ("Passage two, probably.", "Passage two, probably."),
+    ("<think> unfinished thought", "unfinished thought"),
+    ("<think> A fits </think> <answer>[7", "A fits"),
+    ("[1] is best <answer>[1]</answer>", "[1] is best"),
+    ("", ""),
+])
+def test_forced_answer_closes_the_reasoning_and_opens_the_answer(completion, reasoning):
+    from rankkit_reasoning.parsing import forced_answer
+
+    assert forced_answer(completion) == f"<think>\n{reasoning}\n</think>\n<answer>["

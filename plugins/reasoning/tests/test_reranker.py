@@ -194,3 +194,90 @@ def test_sampling_is_seeded_and_greedy_is_the_default(tiny_model, torch_threads)
     assert generate(temperature=1.5, seed=2) != sampled
     greedy = generate()
     assert greedy[0] == greedy[1] and generate(seed=5) == greedy  # greedy ignores the seed
+
+
+# ---- the likelihood fallback -------------------------------------------------------------------------------------
+
+
+class LikelihoodBackend(ScriptedBackend):
+    """A scripted backend that also scores labels: log-probability ``-1 / (1 + rel)``, so the highest rel wins."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scored: list[tuple[str, int]] = []
+
+    def label_logprobs(self, conversations, completions, counts) -> list[list[float]]:
+        out = []
+        for messages, completion, n in zip(conversations, completions, counts):
+            rels = [int(r) for _, r in re.findall(r"^\[(\d+)\] .*?rel=(\d+)", messages[-1]["content"], re.M)]
+            assert len(rels) == n
+            self.scored.append((completion, n))
+            out.append([-1.0 / (1 + r) for r in rels])
+        return out
+
+
+def test_the_likelihood_fallback_lets_the_model_choose_when_its_answer_is_malformed():
+    backend = LikelihoodBackend()
+    reranker = SetwiseReasoningReranker(backend, SetwiseSettings(num_child=3, k=3, window=8, fallback="likelihood"))
+    rankings = [_ranking("good", [1, 5, 3, 0, 2, 4, 6, 7]), _ranking("bad", [1, 5, 3, 0, 2, 4, 6, 7])]
+    out = reranker.rerank([Query("good", "x"), Query("bad", "babble")], rankings)
+    assert out[1].doc_ids.tolist()[:3] == ["bad-d7", "bad-d6", "bad-d1"]  # the model's likeliest labels, not BM25's
+    assert out[0].doc_ids.tolist()[:3] == ["good-d7", "good-d6", "good-d1"]
+    traces = {t["query_id"]: t for t in reranker.traces()}
+    assert traces["bad"]["malformed"] == traces["bad"]["calls"] > 0  # still counted as malformed
+    assert reranker.statistics()["malformed"] == traces["bad"]["calls"]
+    call = traces["bad"]["trace"][0]
+    assert call["fallback"] and call["fallback_choice"] == "likelihood" and len(call["label_logprobs"]) == len(call["doc_ids"])
+    assert call["chosen"] == call["doc_ids"][int(np.argmax(call["label_logprobs"]))]
+    good = traces["good"]["trace"][0]
+    assert good["fallback_choice"] is None and good["label_logprobs"] is None
+    # only malformed answers are scored, with the completion they came with
+    assert len(backend.scored) == traces["bad"]["calls"]
+    assert {c for c, _ in backend.scored} == {"Passage two, probably."}
+
+
+def test_the_likelihood_fallback_needs_a_backend_that_scores_labels():
+    with pytest.raises(ConfigError, match="fallback 'likelihood' needs label probabilities, which the ScriptedBackend"):
+        SetwiseReasoningReranker(ScriptedBackend(), SetwiseSettings(fallback="likelihood"))
+    with pytest.raises(ConfigError, match="fallback must be one of first-stage, likelihood, got 'random'"):
+        SetwiseSettings(fallback="random")
+
+
+def test_label_logprobs_of_a_real_model_match_a_full_forward_pass(tiny_model, torch_threads):
+    import torch
+
+    from rankkit_reasoning.backends import TransformersBackend
+    from rankkit_reasoning.parsing import forced_answer
+    from rankkit_reasoning.prompts import build_messages
+
+    backend = TransformersBackend(str(tiny_model), device="cpu")
+    messages = build_messages("glacier ice", [f"passage {i}" for i in range(12)])
+    completion = "<think> passage 3 mentions ice"
+    [scores] = backend.label_logprobs([messages], [completion], [12])
+    tokenizer, model = backend.tokenizer, backend.model
+    prefix = tokenizer.encode(backend.render(messages) + forced_answer(completion), add_special_tokens=False)
+    expected = []
+    for label in range(1, 13):  # 10..12 take more than one token with this tokenizer
+        tokens = tokenizer.encode(f"{label}]", add_special_tokens=False)
+        with torch.inference_mode():
+            logits = model(input_ids=torch.tensor([prefix + tokens])).logits[0].float()
+        logp = torch.log_softmax(logits, dim=-1)
+        expected.append(sum(float(logp[len(prefix) - 1 + i, t]) for i, t in enumerate(tokens)))
+    assert len(scores) == 12 and all(s < 0 for s in scores)
+    assert scores == pytest.approx(expected, abs=1e-4)
+    assert any(len(tokenizer.encode(f"{label}]", add_special_tokens=False)) > 2 for label in range(10, 13))
+
+
+def test_tiny_model_with_the_likelihood_fallback(registry, tiny_model):
+    reranker = registry.build("reranker", "rank-r1", model=str(tiny_model), num_child=2, k=2, window=5,
+                              fallback="likelihood", **TINY)
+    texts = tuple(f"report {i} on glacier ice" for i in range(5))
+    [out] = reranker.rerank([Query("q", "glacier ice")], [Ranking("q", [f"d{i}" for i in range(5)], np.arange(5, 0, -1), texts)])
+    assert sorted(out.doc_ids.tolist()) == [f"d{i}" for i in range(5)]
+    calls = reranker.traces()[0]["trace"]
+    assert calls and all(c["fallback_choice"] == "likelihood" for c in calls)  # a random model babbles
+    for call in calls:
+        assert call["chosen"] == call["doc_ids"][int(np.argmax(call["label_logprobs"]))]
+    first = registry.build("reranker", "rank-r1", model=str(tiny_model), **TINY)
+    assert first.fingerprint != registry.build("reranker", "rank-r1", model=str(tiny_model), fallback="likelihood",
+                                               **TINY).fingerprint
