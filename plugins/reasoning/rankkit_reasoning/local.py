@@ -215,7 +215,6 @@ class TransformersBackend:
             generations.append(Generation(text.strip(), int(sum(mask)), length))
         return generations
 
-
     def label_logprobs(self, conversations: Sequence[Sequence[Message]], completions: Sequence[str],
                        counts: Sequence[int]) -> list[list[float]]:
         """For each conversation, the log-probability of each label ``[1]``..``[n]`` as the answer.
