@@ -82,16 +82,25 @@ def content_digest(root: str | Path, files: Iterable[str | Path]) -> str:
     model again costs a few ``stat`` calls.
 
     Args:
-        root: The folder the files are named relative to.
-        files: Files under ``root``, hashed in the given order.
+        root: The folder the files are named relative to (absolute or relative to the working directory).
+        files: Files under ``root``, hashed in the given order: relative to ``root``, or paths that already
+            lead into it (absolute, or relative to the working directory, as ``Path(root).rglob`` gives them).
     """
-    root = Path(root)
+    root = Path(root).absolute()
     signature = []
     for file in files:
-        path = Path(file) if Path(file).is_absolute() else root / file
+        path = _under(root, Path(file))
         stat = path.stat()
         signature.append((path.relative_to(root).as_posix(), stat.st_size, stat.st_mtime_ns))
     return _digest(str(root), tuple(signature))
+
+
+def _under(root: Path, file: Path) -> Path:
+    """The absolute path of ``file``, a file under the absolute folder ``root`` (see :func:`content_digest`)."""
+    if file.is_absolute():
+        return file
+    from_here = file.absolute()
+    return from_here if from_here.is_relative_to(root) and from_here.exists() else root / file
 
 
 @lru_cache(maxsize=128)

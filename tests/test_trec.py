@@ -156,3 +156,18 @@ def test_content_digest_follows_the_bytes_not_the_folder(tmp_path):
     (tmp_path / "b" / "weights.bin").write_bytes(b"\x00\x02")
     assert content_digest(tmp_path / "a", files) != content_digest(tmp_path / "b", files)
     assert len(content_digest(tmp_path / "a", [tmp_path / "a" / "config.json"])) == 16
+
+
+def test_content_digest_of_a_folder_named_relative_to_the_working_directory(tmp_path, monkeypatch):
+    from rankkit.files import content_digest
+
+    model = tmp_path / "runs" / "models" / "full"
+    model.mkdir(parents=True)
+    (model / "config.json").write_text("{}")
+    (model / "weights.bin").write_bytes(b"\x01\x02")
+    expected = content_digest(model, ["config.json", "weights.bin"])
+    monkeypatch.chdir(tmp_path)
+    relative = Path("runs/models/full")
+    # as Path(relative).rglob gives them (paths that already start with the folder), and relative to it
+    assert content_digest(relative, sorted(p for p in relative.rglob("*") if p.is_file())) == expected
+    assert content_digest(relative, ["config.json", "weights.bin"]) == expected
