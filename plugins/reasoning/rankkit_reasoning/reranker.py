@@ -226,7 +226,7 @@ class SetwiseReasoningReranker(Composable):
                 "call": record.calls, "doc_ids": [str(job.head.doc_ids[i]) for i in pending],
                 "completion": generation.text, "reasoning": parsed.reasoning, "label": parsed.label,
                 "malformed_reason": parsed.error, "fallback": fallback,
-                "fallback_choice": (self.settings.fallback if label_scores is not None else "first-stage") if fallback else None,
+                "fallback_choice": None if not fallback else "likelihood" if label_scores is not None else "first-stage",
                 "label_logprobs": label_scores,
                 "chosen": str(job.head.doc_ids[pending[position]]),
                 "prompt_tokens": generation.prompt_tokens, "completion_tokens": generation.completion_tokens,
