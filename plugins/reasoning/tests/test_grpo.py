@@ -14,6 +14,7 @@ import pytest
 from rankkit.components import TrainingSample, WeightableTrainer
 from rankkit.errors import ConfigError
 from rankkit.types import Ranking, Run
+from rankkit_reasoning.grpo import GRPOSettings, RankR1GRPOTrainer
 from rankkit_reasoning.grpo_data import build_prompts, training_sample
 
 #: A few tiny GRPO steps: 2 prompts x 2 completions of 8 tokens, 3 negatives of 8 tokens each.
@@ -162,6 +163,22 @@ def test_grpo_trains_an_adapter_with_curves_and_stats(trained):
     tensors = _lora_tensors(output)
     assert any("lora_B" in k and np.abs(v).max() > 0 for k, v in tensors.items())  # it learnt something
     assert (output / "training-curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_mixed_precision_and_activation_checkpointing_reach_trl(registry, tiny_model, tiny_data, tmp_path):
+    from rankkit_reasoning.local import TransformersBackend
+
+    backend = TransformersBackend(str(tiny_model), device="cpu")
+    prompts = build_prompts(tiny_data[0], tiny_data[1], backend.tokenizer, 3, 8, 42)
+    for precision, switch, expected in (("auto", "auto", False), ("bf16", "on", True), ("no", "off", False)):
+        settings = GRPOSettings(model=str(tiny_model), mixed_precision=precision, activation_checkpointing=switch,
+                                **TINY)
+        args = RankR1GRPOTrainer(settings).trl_trainer(prompts, backend, tmp_path / f"scratch-{precision}").args
+        checkpointing = getattr(args, "activation_checkpointing", None) or args.gradient_checkpointing
+        assert (args.bf16, bool(checkpointing)) == (expected, expected)  # on CPU, auto means neither
+    stats = _train(registry, tiny_model, tiny_data, tmp_path / "bf16", max_steps=1, mixed_precision="bf16",
+                   activation_checkpointing="on")
+    assert stats["steps"] == 1 and (tmp_path / "bf16" / "adapter_model.safetensors").is_file()
 
 
 def test_seeded_reruns_give_the_same_adapter(registry, tiny_model, tiny_data, trained, tmp_path):
@@ -317,6 +334,10 @@ def test_bad_trainer_parameters_are_named(registry, tiny_model, tiny_data, tmp_p
     with pytest.raises(ConfigError, match="batch_size 6; lower batch_size"):  # 5 prompts
         registry.build("trainer", "rank-r1-grpo", model=str(tiny_model), **{**TINY, "batch_size": 6}).train(
             *tiny_data[:1], tmp_path, tiny_data[1])
+    with pytest.raises(ConfigError, match="'mixed_precision' = 'fp8' is not one of"):
+        registry.build("trainer", "rank-r1-grpo", mixed_precision="fp8")
+    with pytest.raises(ConfigError, match="activation_checkpointing must be one of"):
+        RankR1GRPOTrainer(GRPOSettings(activation_checkpointing="yes"))
     trainer = registry.build("trainer", "rank-r1-grpo", model=str(tiny_model), **{**TINY, "target_modules": ["x_proj"]})
     with pytest.raises(ConfigError, match=r"LoRA cannot target \['x_proj'\] .* set target_modules"):
         trainer.train(tiny_data[0], tmp_path, tiny_data[1])

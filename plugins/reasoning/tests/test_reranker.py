@@ -196,6 +196,22 @@ def test_sampling_is_seeded_and_greedy_is_the_default(tiny_model, torch_threads)
     assert greedy[0] == greedy[1] and generate(seed=5) == greedy  # greedy ignores the seed
 
 
+def test_the_weight_type_is_chosen_and_named_in_the_fingerprint(registry, tiny_model, torch_threads):
+    import torch
+
+    auto = registry.build("reranker", "rank-r1", model=str(tiny_model), **TINY)
+    bf16 = registry.build("reranker", "rank-r1", model=str(tiny_model), dtype="bfloat16", **TINY)
+    assert auto.backend.model.dtype == torch.float32  # auto on CPU: float32
+    assert bf16.backend.model.dtype == torch.bfloat16
+    assert auto.fingerprint != bf16.fingerprint
+    assert "dtype" not in auto.backend.describe()  # auto keeps the fingerprints it had before the option existed
+    queries = [Query("q0", "glacier ice cave")]
+    rankings = [Ranking("q0", [f"d{i}" for i in range(5)], np.arange(5, 0, -1), tuple(f"text {i}" for i in range(5)))]
+    assert_valid_ranking(bf16.rerank(queries, rankings)[0], "q0")
+    with pytest.raises(ConfigError, match="'dtype' = 'int8' is not one of"):
+        registry.build("reranker", "rank-r1", model=str(tiny_model), dtype="int8")
+
+
 # ---- the likelihood fallback -------------------------------------------------------------------------------------
 
 
