@@ -41,6 +41,9 @@ class Param:
         default: Default value; leave unset for a required parameter.
         help: One line for ``rankkit plugins`` and error messages.
         choices: Allowed values, when the parameter is an enumeration.
+        keyed: Whether the value is part of fingerprints and training keys. ``False`` for a parameter that
+            cannot change what the component produces (how often a trainer checkpoints, say), so changing it
+            neither invalidates a cached run nor retrains a model.
     """
 
     name: str
@@ -48,6 +51,7 @@ class Param:
     default: Any = _REQUIRED
     help: str = ""
     choices: tuple[Any, ...] | None = None
+    keyed: bool = True
 
     @property
     def required(self) -> bool:
@@ -62,6 +66,12 @@ class Param:
         if self.choices:
             text += f" (one of {', '.join(map(repr, self.choices))})"
         return text
+
+
+def keyed_values(params: Sequence[Param], values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` without the parameters that are not part of keys (:attr:`Param.keyed` false)."""
+    unkeyed = {p.name for p in params if not p.keyed}
+    return {name: value for name, value in values.items() if name not in unkeyed}
 
 
 @dataclass(frozen=True)
@@ -319,6 +329,20 @@ class SampleWeighter(Protocol):
 
     def weights(self, samples: Sequence[TrainingSample], progress: TrainingProgress) -> np.ndarray:
         """One non-negative weight per sample of a batch."""
+        ...  # pragma: no cover
+
+
+@runtime_checkable
+class ResumableTrainer(Protocol):
+    """A trainer that saves checkpoints as it goes and, given the same folder again, resumes from the latest one.
+
+    :func:`rankkit.experiment.training.ensure_trained` hands it a folder named by
+    the training's key, which outlives an interrupted run and is deleted once
+    the model is in place; a changed section (another key) starts afresh.
+    """
+
+    def with_checkpoints(self, folder: Path) -> Trainer:
+        """A trainer like this one that checkpoints into ``folder`` (created when missing) and resumes from it."""
         ...  # pragma: no cover
 
 

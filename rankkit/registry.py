@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from rankkit.components import KINDS, ComponentKind, ComponentSpec, Param, fingerprint
+from rankkit.components import KINDS, ComponentKind, ComponentSpec, Param, fingerprint, keyed_values
 from rankkit.errors import ConfigError, DuplicateComponentError, PluginError, UnknownComponentError
 from rankkit.plugins import LoadedPlugins, PluginLoadFailure, PluginOrigin, PluginSettings, load_plugins
 
@@ -121,7 +121,7 @@ class Registry:
         """Validate ``params`` against the component's schema and build it.
 
         The built object gets a ``fingerprint`` attribute (kind, name and
-        validated parameters) unless it defines its own.
+        validated parameters, less those not keyed) unless it defines its own.
 
         Raises:
             UnknownComponentError: For an unknown name.
@@ -133,7 +133,7 @@ class Registry:
         built = component.spec.factory(**values, **extra)
         if getattr(built, "fingerprint", None) is None:
             try:
-                built.fingerprint = fingerprint(kind, name, values)
+                built.fingerprint = fingerprint(kind, name, keyed_values(component.spec.params, values))
             except AttributeError:
                 pass
         return built

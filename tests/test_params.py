@@ -38,3 +38,39 @@ def test_errors_name_where_and_the_valid_choices(params, message):
         validate_params(SPEC, params, "eval/x.toml: pipelines.p.stages[0]")
     assert str(info.value).startswith("eval/x.toml: pipelines.p.stages[0]: ")
     assert message in str(info.value)
+
+
+def test_unkeyed_parameters_stay_out_of_fingerprints_and_training_keys(tmp_path, data_root):
+    from rankkit.components import keyed_values
+    from rankkit.experiment.training import ensure_trained, load_trainings
+    from rankkit.hookspecs import hookimpl
+    from rankkit.plugins import PluginSettings, load_plugins
+    from rankkit.registry import Registry
+
+    class Counter:
+        def __init__(self, limit: int, every: int) -> None:
+            self.limit, self.every = limit, every
+
+        def train(self, dataset, output: Path, candidates=None) -> dict:  # noqa: ANN001
+            (output / "model.txt").write_text(str(self.limit))
+            return {}
+
+    params = (Param("limit", int, 3), Param("every", int, 10, "how often to checkpoint", keyed=False))
+
+    class Plugin:
+        @hookimpl
+        def rankkit_trainers(self):  # noqa: ANN202
+            return [ComponentSpec("trainer", "counter", Counter, "counts", params)]
+
+    assert keyed_values(params, {"limit": 3, "every": 10}) == {"limit": 3}
+    registry = Registry(load_plugins(PluginSettings(autoload=False), extra=[("counter", Plugin())]))
+    built = [registry.build("trainer", "counter", **p) for p in ({}, {"every": 5}, {"limit": 4})]
+    assert built[0].fingerprint == built[1].fingerprint != built[2].fingerprint
+    keys = []
+    for every, limit in ((10, 3), (5, 3), (10, 4)):
+        path = tmp_path / "train.toml"
+        path.write_text(f'[train.c]\ntrainer = "counter"\ndataset = "trec-dl-2019"\n'
+                        f'[train.c.params]\nevery = {every}\nlimit = {limit}\n')
+        [section] = load_trainings(path).values()
+        keys.append(ensure_trained(section, registry, tmp_path / "models", []).stamp["key"])
+    assert keys[0] == keys[1] != keys[2]  # checkpointing more often does not retrain; another limit does

@@ -206,3 +206,72 @@ def test_experiments_naming_the_same_models_folder_share_trained_models(tmp_path
     path.write_text(path.read_text().replace('"shared-models"', '"../elsewhere"'))
     with pytest.raises(ConfigError, match=r"\[settings\] models must be a folder name"):
         load_experiment(path)
+
+
+
+class CheckpointingTrainer(TermWeightTrainer):
+    """A term-weight trainer that offers ResumableTrainer: one checkpoint per query, resuming after those it finds."""
+
+    #: The step at which the process "dies" (None: it does not).
+    crash_at: int | None = None
+
+    def __init__(self, min_count: int = 1, prior: list[str] | None = None) -> None:
+        super().__init__(min_count, prior)
+        self.folder: Path | None = None
+
+    def with_checkpoints(self, folder: Path) -> CheckpointingTrainer:
+        self.folder = folder
+        return self
+
+    def train(self, dataset, output: Path, candidates=None) -> dict:
+        assert self.folder is not None
+        self.folder.mkdir(parents=True, exist_ok=True)
+        resumed_from = len(list(self.folder.glob("*.step")))
+        for step in range(resumed_from, len(dataset.queries())):
+            if step == self.crash_at:
+                raise KeyboardInterrupt
+            (self.folder / f"{step}.step").write_text("checkpoint")
+        return {**super().train(dataset, output, candidates), "resumed_from": resumed_from}
+
+
+def test_a_resumable_trainer_resumes_from_its_checkpoints_after_an_interruption(tmp_path, data_root, monkeypatch):
+    from rankkit.components import ResumableTrainer
+
+    built: list[CheckpointingTrainer] = []
+
+    def factory(**params):
+        built.append(CheckpointingTrainer(**params))
+        return built[-1]
+
+    class ResumablePlugin:
+        @hookimpl
+        def rankkit_trainers(self):
+            return [ComponentSpec("trainer", "term-weights", factory, "term weights",
+                                  (Param("min_count", int, 1), Param("prior", list, [])))]
+
+    registry = Registry(load_plugins(PluginSettings(autoload=False), extra=[("weights", ResumablePlugin())]))
+    path = tmp_path / "exp.toml"
+    path.write_text(EXPERIMENT)
+    [training] = load_trainings(path).values()
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / ".checkpoints-weights-0123456789abcdef").mkdir()  # the section's, under an older key: deleted
+    (models / ".checkpoints-weights-x-0123456789abcdef").mkdir()  # section "weights-x"'s: kept
+    monkeypatch.setattr(CheckpointingTrainer, "crash_at", 10)
+    with pytest.raises(KeyboardInterrupt):
+        ensure_trained(training, registry, models, [])
+    assert isinstance(built[0], ResumableTrainer) and not (models / "weights").exists()
+    [folder] = [p for p in models.glob(".checkpoints-weights-*") if "weights-x" not in p.name]
+    assert folder == built[0].folder and len(list(folder.glob("*.step"))) == 10
+    assert (models / ".checkpoints-weights-x-0123456789abcdef").is_dir()
+
+    monkeypatch.setattr(CheckpointingTrainer, "crash_at", None)  # run again: it resumes after the 10 queries
+    model = ensure_trained(training, registry, models, [])
+    assert built[1].folder == folder and model.stamp["stats"]["resumed_from"] == 10
+    assert not folder.exists()  # the model is in place: its checkpoints are gone
+    assert (models / "weights" / "weights.json").is_file()
+
+    (folder / "0.step").parent.mkdir()
+    (folder / "0.step").write_text("checkpoint")
+    forced = ensure_trained(training, registry, models, [], force=True)  # force: afresh, whatever checkpoints exist
+    assert forced.stamp["stats"]["resumed_from"] == 0 and built[2].folder == folder and not folder.exists()

@@ -14,19 +14,23 @@ learns from, an optional first stage whose run supplies the candidates
 Pipelines of the same file use the model with ``model = "train:ce"``. The
 model lands in ``<root>/<name>`` with a stamp; training again with the same
 trainer, parameters, data and first stage is a no-op, and an interrupted
-training never leaves a folder that looks finished.
+training never leaves a folder that looks finished. A trainer that offers
+:class:`rankkit.components.ResumableTrainer` checkpoints into
+``<root>/.checkpoints-<name>-<key>``, so training again after an interruption
+resumes from its last checkpoint; the folder goes once the model is in place.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rankkit.components import fingerprint
+from rankkit.components import ResumableTrainer, fingerprint, keyed_values
 from rankkit.config import load_toml, require
 from rankkit.errors import ConfigError, RankkitError
 from rankkit.experiment.stages import StageConfig, no_unknown, parse_stage
@@ -39,6 +43,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from rankkit.registry import Registry
 
 STAMP = "rankkit-train.json"
+CHECKPOINT_PREFIX = ".checkpoints-"
 _KEYS = ("trainer", "dataset", "first_stage", "params", "description")
 logger = logging.getLogger(__name__)
 
@@ -137,7 +142,7 @@ def ensure_trained(
     depends = {n: trained[n].stamp.get("key") for n in trained_references(config.params)}
     key = fingerprint(
         "train", config.trainer,
-        {"params": params, "data": dataset.checksum(), "first_stage": stage.fingerprint if stage else None,
+        {"params": keyed_values(component.spec.params, params), "data": dataset.checksum(), "first_stage": stage.fingerprint if stage else None,
          "version": component.origin.version, **({"depends": depends} if depends else {})},
     )
     target = root / config.name
@@ -146,6 +151,16 @@ def ensure_trained(
         logger.info("train %s: up to date (%s)", config.name, target)
         return TrainedModel(target, stamp)
     trainer = registry.build("trainer", config.trainer, **params)
+    checkpoints = root / f"{CHECKPOINT_PREFIX}{config.name}-{key[:16]}"
+    for stale in root.glob(f"{CHECKPOINT_PREFIX}{config.name}-*"):
+        # another key: the section changed and its checkpoints cannot resume this training (force: start afresh)
+        mine = stale.name[len(CHECKPOINT_PREFIX):].rsplit("-", 1)[0] == config.name
+        if mine and (stale != checkpoints or force):
+            shutil.rmtree(stale, ignore_errors=True)
+    if isinstance(trainer, ResumableTrainer):
+        if checkpoints.is_dir():
+            logger.info("train %s: resuming from the checkpoints in %s", config.name, checkpoints)
+        trainer = trainer.with_checkpoints(checkpoints)
 
     def fill(staging: Path) -> dict[str, Any]:
         started = time.time()
@@ -161,7 +176,9 @@ def ensure_trained(
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
 
-    return TrainedModel(target, build_folder(target, STAMP, fill))
+    model = TrainedModel(target, build_folder(target, STAMP, fill))
+    shutil.rmtree(checkpoints, ignore_errors=True)
+    return model
 
 
 def needed_sections(trainings: dict[str, TrainConfig], names: Sequence[str]) -> set[str]:

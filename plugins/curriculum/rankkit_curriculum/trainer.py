@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rankkit.components import WeightableTrainer
+from rankkit.components import ResumableTrainer, WeightableTrainer
 from rankkit.errors import ConfigError
 from rankkit_curriculum.heuristics import get_heuristic
 from rankkit_curriculum.weighter import CurriculumWeighter
@@ -42,6 +43,15 @@ class CurriculumTrainer:
         self.weighter = CurriculumWeighter(get_heuristic(registry, heuristic), end, end_unit)
         self.inner = inner.with_sample_weighter(self.weighter)
         self.trainer_name = trainer
+
+    def with_checkpoints(self, folder: Path) -> CurriculumTrainer:
+        """This trainer with its inner trainer checkpointing into ``folder`` (a
+        :class:`~rankkit.components.ResumableTrainer`); unchanged when the inner one cannot."""
+        if not isinstance(self.inner, ResumableTrainer):
+            return self
+        clone = copy.copy(self)
+        clone.inner = self.inner.with_checkpoints(folder)
+        return clone
 
     def train(self, dataset: Dataset, output: Path, candidates: Run | None = None) -> dict[str, Any]:
         """Train the inner trainer with curriculum weights; its stats plus the curriculum's."""

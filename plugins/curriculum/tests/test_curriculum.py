@@ -106,6 +106,7 @@ def test_third_party_heuristic_through_the_plugin_hook(registry, tiny_data, tmp_
     # d0-1 ranks 1st (D = 0.5, non-relevant: 0.5), d0-0 2nd (D = 0.25, relevant: 0.25); uniform from step 2
     np.testing.assert_allclose(np.array(ThirdParty.seen), [[0.5, 0.25], [0.75, 0.625], [1, 1]])
     assert json.loads((tmp_path / "rankkit-curriculum.json").read_text())["end"] == 2.0
+    assert trainer.with_checkpoints(tmp_path / "checkpoints") is trainer  # the recorder cannot resume: nothing changes
 
 
 def test_bad_configurations(registry) -> None:

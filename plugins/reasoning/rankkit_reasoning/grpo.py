@@ -14,6 +14,11 @@ The format-valid rate (:func:`rankkit_reasoning.parsing.format_reward`) is
 computed as a second reward function with weight 0: it is logged
 (``rewards/format_valid/mean``) but does not change the reward.
 
+The trainer offers :class:`rankkit.components.ResumableTrainer`: given a
+checkpoint folder (an experiment's training section gets one), it saves TRL
+checkpoints every ``save_steps`` steps (LoRA weights, optimiser, scheduler and
+random states) and resumes from the latest complete one.
+
 The trainer offers :class:`rankkit.components.WeightableTrainer`: a
 :class:`~rankkit.components.SampleWeighter`'s weight for a prompt multiplies the
 GRPO advantages of that prompt's completions. For the clipped surrogate loss
@@ -30,6 +35,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import logging
 import shutil
 import tempfile
@@ -90,6 +96,7 @@ class GRPOSettings:
     device: str = "auto"
     mixed_precision: str = "auto"
     activation_checkpointing: str = "auto"
+    save_steps: int = 50
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "target_modules", tuple(self.target_modules))
@@ -97,6 +104,8 @@ class GRPOSettings:
                      "passage_tokens", "logging_steps"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"trainer {TRAINER!r}: {name} must be at least 1, got {getattr(self, name)}")
+        if self.save_steps < 0:
+            raise ConfigError(f"trainer {TRAINER!r}: save_steps must be 0 (never) or positive, got {self.save_steps}")
         if self.num_generations < 2:
             raise ConfigError(f"trainer {TRAINER!r}: num_generations must be at least 2 (GRPO compares the "
                               f"completions of a prompt with each other), got {self.num_generations}")
@@ -154,6 +163,14 @@ class RankR1GRPOTrainer:
     def __init__(self, settings: GRPOSettings, weighter: SampleWeighter | None = None) -> None:
         self.settings = settings
         self.weighter = weighter
+        self.checkpoints: Path | None = None
+
+    def with_checkpoints(self, folder: Path) -> RankR1GRPOTrainer:
+        """A trainer like this one that saves a checkpoint into ``folder`` every ``save_steps`` steps and, when
+        ``folder`` already holds one, resumes from the latest complete checkpoint."""
+        clone = copy.copy(self)
+        clone.checkpoints = Path(folder)
+        return clone
 
     def with_sample_weighter(self, weighter: SampleWeighter) -> RankR1GRPOTrainer:
         """A trainer like this one whose per-prompt policy loss is multiplied by ``weighter``'s weights.
@@ -195,19 +212,25 @@ class RankR1GRPOTrainer:
             raise ConfigError(f"trainer {TRAINER!r}: only {len(prompts.rows)} prompts (skipped: {prompts.skipped}) "
                               f"for batch_size {s.batch_size}; lower batch_size or give more training queries")
         weighting = self.weighter.prepare(dataset, candidates) if self.weighter is not None else None
-        scratch = Path(tempfile.mkdtemp(prefix="rankkit-grpo-"))
+        scratch = None if self.checkpoints is not None else Path(tempfile.mkdtemp(prefix="rankkit-grpo-"))
+        folder = self.checkpoints or scratch
+        assert folder is not None
+        folder.mkdir(parents=True, exist_ok=True)
         try:
-            trainer = self.trl_trainer(prompts, backend, scratch)
+            trainer = self.trl_trainer(prompts, backend, folder)
+            resume = latest_checkpoint(folder) if self.checkpoints is not None else None
             logger.info("rank-r1 GRPO: %d prompts (1 positive + %d negatives), %d steps of %d prompts x %d "
-                        "completions%s", len(prompts.rows), s.negatives, s.max_steps, s.batch_size,
-                        s.num_generations, ", weighted" if self.weighter else "")
-            result = trainer.train()
+                        "completions%s%s", len(prompts.rows), s.negatives, s.max_steps, s.batch_size,
+                        s.num_generations, ", weighted" if self.weighter else "",
+                        f", resuming from {resume}" if resume else "")
+            result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
             history = list(trainer.state.log_history)
             # only the LoRA weights: the embeddings are not trained (and a GGUF base has no config.json to compare)
             trainer.accelerator.unwrap_model(trainer.model).save_pretrained(str(output), save_embedding_layers=False)
             steps = int(trainer.state.global_step)
         finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
         save_curves(output, history)
         lengths = [v for _, v in series(history, LENGTH_KEY)]
         queries = len(prompts.rows) + sum(prompts.skipped.values())
@@ -247,7 +270,8 @@ class RankR1GRPOTrainer:
             prompts: The training prompts.
             backend: A :class:`~rankkit_reasoning.local.TransformersBackend` naming the base model (its
                 tokenizer is used, padding on the left).
-            scratch: The trainer's output folder (checkpoints are not saved; logs may be).
+            scratch: The trainer's output folder: checkpoints go there every ``save_steps`` steps when the
+                trainer was given a checkpoint folder (:meth:`with_checkpoints`), else none are saved.
         """
         import torch
         from datasets import Dataset as HFDataset
@@ -275,7 +299,9 @@ class RankR1GRPOTrainer:
             per_device_train_batch_size=s.batch_size * s.num_generations, num_generations=s.num_generations,
             max_completion_length=s.max_completion_length, temperature=s.temperature, top_p=1.0, top_k=0,
             beta=s.beta, loss_type=s.loss_type, reward_weights=[w for _, w in rewards], seed=s.seed,
-            data_seed=s.seed, logging_steps=s.logging_steps, logging_first_step=True, save_strategy="no",
+            data_seed=s.seed, logging_steps=s.logging_steps, logging_first_step=True,
+            save_strategy="steps" if self.checkpoints is not None and s.save_steps else "no",
+            save_steps=max(s.save_steps, 1), save_total_limit=2,
             report_to="none", disable_tqdm=True, use_cpu=device == "cpu", bf16=bf16, dataloader_num_workers=0,
             remove_unused_columns=False, log_completions=False, **{checkpointing: checkpoint},
         )
@@ -294,6 +320,22 @@ class RankR1GRPOTrainer:
                                   f"{list(s.target_modules)} ({error}); set target_modules to the names of the "
                                   "model's attention and MLP linear layers") from error
             raise
+
+
+def latest_checkpoint(folder: Path) -> Path | None:
+    """The ``checkpoint-N`` folder of ``folder`` with the highest ``N`` whose save finished (its
+    ``trainer_state.json``, written last, is there); ``None`` when there is none."""
+    done = [p for p in folder.glob("checkpoint-*") if p.name.split("-", 1)[1].isdigit() and _readable(p)]
+    return max(done, key=lambda p: int(p.name.split("-", 1)[1]), default=None)
+
+
+def _readable(checkpoint: Path) -> bool:
+    """Whether a checkpoint's trainer state is there and whole (a kill can cut its writing short)."""
+    try:
+        json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 class _Weigh:

@@ -82,6 +82,8 @@ TRAINER_PARAMS: tuple[Param, ...] = (
           "(faster on CPUs with AVX512-BF16/AMX); no: float32 throughout", MIXED_PRECISION),
     Param("activation_checkpointing", str, "auto", "recompute activations in the backward pass to save memory "
           "(slower): auto is on for accelerators, off on CPU", SWITCHES),
+    Param("save_steps", int, 50, "in an experiment, save a checkpoint every this many steps, so an interrupted "
+          "training resumes from it (0: never); not part of the training's key", keyed=False),
 )
 
 

@@ -181,6 +181,39 @@ def test_mixed_precision_and_activation_checkpointing_reach_trl(registry, tiny_m
     assert stats["steps"] == 1 and (tmp_path / "bf16" / "adapter_model.safetensors").is_file()
 
 
+def test_an_interrupted_training_resumes_from_its_last_checkpoint(registry, tiny_model, tiny_data, trained, tmp_path):
+    from rankkit.components import ResumableTrainer
+    from rankkit_reasoning import grpo
+
+    calls: list[int] = []
+    dying = [True]
+
+    def dies_at_step_2(completions, **_):  # noqa: ANN001, ANN202
+        calls.append(len(completions))
+        if dying[0] and len(calls) == 2:
+            raise KeyboardInterrupt  # the process dies while step 2 scores its completions
+        return [0.0] * len(completions)
+
+    folder = tmp_path / "checkpoints"
+    trainer = registry.build("trainer", "rank-r1-grpo", model=str(tiny_model), learning_rate=0.05, save_steps=1,
+                             **TINY)
+    assert isinstance(trainer, ResumableTrainer)
+    rewards = with_scattered_reward()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(grpo, "rank_r1_rewards", lambda: [*rewards(), (dies_at_step_2, 0.0)])
+        with pytest.raises(KeyboardInterrupt):
+            trainer.with_checkpoints(folder).train(tiny_data[0], tmp_path / "first", tiny_data[1])
+        assert grpo.latest_checkpoint(folder) == folder / "checkpoint-1"
+        (folder / "checkpoint-2").mkdir()  # a save cut short: no trainer state, never resumed from
+        calls.clear()
+        dying[0] = False  # a restarted process
+        stats = trainer.with_checkpoints(folder).train(tiny_data[0], tmp_path / "again", tiny_data[1])
+    assert stats["steps"] == 2 and len(calls) == 1  # only step 2 was scored again: step 1 came from the checkpoint
+    first, resumed = _lora_tensors(trained[0]), _lora_tensors(tmp_path / "again")
+    assert first.keys() == resumed.keys()
+    assert all(np.allclose(first[k], resumed[k], atol=1e-6) for k in first)  # as if never interrupted
+
+
 def test_seeded_reruns_give_the_same_adapter(registry, tiny_model, tiny_data, trained, tmp_path):
     again = tmp_path / "again"
     _train(registry, tiny_model, tiny_data, again, learning_rate=0.05)
@@ -320,6 +353,9 @@ def test_the_curriculum_trainer_can_wrap_it(registry, tiny_model):
                              trainer_params={"model": str(tiny_model), **TINY}, heuristic="reciprank", end=2.0,
                              end_unit="steps")
     assert wrapped.inner.weighter is wrapped.weighter
+    resumable = wrapped.with_checkpoints(Path("checkpoints"))  # forwarded to rank-r1-grpo, which resumes
+    assert resumable.inner.checkpoints == Path("checkpoints") and resumable.inner.weighter is wrapped.weighter
+    assert wrapped.inner.checkpoints is None
 
 
 def test_bad_trainer_parameters_are_named(registry, tiny_model, tiny_data, tmp_path):

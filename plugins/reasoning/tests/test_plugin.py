@@ -15,7 +15,8 @@ def test_registered_through_the_entry_point(registry):
     params = {p.name: p for p in component.spec.params}
     assert {"model", "gguf_file", "backend", "base_url", "api_model", "api_key_env", "method", "num_child", "k",
             "window", "passage_tokens", "max_new_tokens", "temperature", "seed", "device", "timeout", "retries",
-            "batch_size"} <= set(params)
+            "batch_size", "dtype"} <= set(params)
+    assert params["dtype"].default == "auto" and params["dtype"].choices == ("auto", "float32", "bfloat16", "float16")
     assert params["num_child"].default == 3 and params["k"].default == 10 and params["window"].default == 20
     assert params["temperature"].default == 0.0 and params["max_new_tokens"].default == 512
     assert params["adapter"].default == ""
@@ -27,7 +28,9 @@ def test_the_grpo_trainer_is_registered_with_its_schema(registry):
     params = {p.name: p for p in component.spec.params}
     assert {"model", "gguf_file", "max_steps", "learning_rate", "batch_size", "num_generations",
             "max_completion_length", "temperature", "beta", "loss_type", "lora_r", "lora_alpha", "lora_dropout",
-            "target_modules", "negatives", "passage_tokens", "seed", "logging_steps", "device"} == set(params)
+            "target_modules", "negatives", "passage_tokens", "seed", "logging_steps", "device", "mixed_precision",
+            "activation_checkpointing", "save_steps"} == set(params)
+    assert [name for name, p in params.items() if not p.keyed] == ["save_steps"]  # only it leaves the model as is
     assert params["lora_r"].default == 16 and params["lora_alpha"].default == 32 and params["negatives"].default == 19
     assert params["model"].default == registry.get("reranker", "rank-r1").spec.params[0].default
     assert params["passage_tokens"].default == 128  # the reranker's: trained on the prompt it is evaluated with
