@@ -212,9 +212,7 @@ class RankR1GRPOTrainer:
             raise ConfigError(f"trainer {TRAINER!r}: only {len(prompts.rows)} prompts (skipped: {prompts.skipped}) "
                               f"for batch_size {s.batch_size}; lower batch_size or give more training queries")
         weighting = self.weighter.prepare(dataset, candidates) if self.weighter is not None else None
-        scratch = None if self.checkpoints is not None else Path(tempfile.mkdtemp(prefix="rankkit-grpo-"))
-        folder = self.checkpoints or scratch
-        assert folder is not None
+        folder = self.checkpoints or Path(tempfile.mkdtemp(prefix="rankkit-grpo-"))  # else: a scratch folder
         folder.mkdir(parents=True, exist_ok=True)
         try:
             trainer = self.trl_trainer(prompts, backend, folder)
@@ -229,8 +227,8 @@ class RankR1GRPOTrainer:
             trainer.accelerator.unwrap_model(trainer.model).save_pretrained(str(output), save_embedding_layers=False)
             steps = int(trainer.state.global_step)
         finally:
-            if scratch is not None:
-                shutil.rmtree(scratch, ignore_errors=True)
+            if self.checkpoints is None:
+                shutil.rmtree(folder, ignore_errors=True)
         save_curves(output, history)
         lengths = [v for _, v in series(history, LENGTH_KEY)]
         queries = len(prompts.rows) + sum(prompts.skipped.values())
