@@ -21,6 +21,7 @@ The windows apply to the *global* top hits, after ES merged the shards.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,33 +33,35 @@ from rankkit.rescore import RescoreSettings, apply_rescore
 from rankkit.types import SCORE_DTYPE, Ranking
 
 from rankkit_elasticsearch.errors import RescoreError
+from rankkit_elasticsearch.profiles import ScorerProfile
 from rankkit_elasticsearch.scorers import ScorerPool
 
-DEFAULT_FIELDS = ("title", "text")
-#: ES's default ``window_size``.
+#: ES's default ``window_size`` (and ``rank_window_size`` of ``text_similarity_reranker``).
 DEFAULT_WINDOW = 10
-_ENTRY_KEYS = {"scorer", "params", "query", "fields", "query_weight", "rescore_query_weight", "score_mode"}
+_ENTRY_KEYS = {"profile", "scorer", "params", "query", "fields", "query_weight", "rescore_query_weight", "score_mode",
+               "min_score"}
+_RERANKER_KEYS = {"retriever", "field", "inference_id", "inference_text", "rank_window_size", "min_score"}
 _TEXT_QUERIES = ("match", "match_phrase", "multi_match", "query_string", "simple_query_string", "combined_fields")
 _MISSING = object()
 
 
 @dataclass(frozen=True)
 class RankkitRescorer:
-    """One ``rankkit`` rescore entry.
+    """One ``rankkit`` rescore entry (or the ``text_similarity_reranker`` a rankkit profile serves).
 
     Attributes:
-        scorer: Registry name of the scorer.
-        params: Its parameters.
+        profile: The scorer profile.
         settings: Window and score combination (ES semantics).
         query: Text the scorer scores documents against.
         fields: ``_source`` fields whose texts, joined, are the document text.
+        min_score: Hits scoring below it after this entry are dropped (``None``: keep all).
     """
 
-    scorer: str
-    params: Mapping[str, Any]
+    profile: ScorerProfile
     settings: RescoreSettings
     query: str
     fields: tuple[str, ...]
+    min_score: float | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,8 @@ class RescorePlan:
         offset: The request's ``from``.
         size: The request's ``size``.
         source: The request's ``_source`` (restored on the hits), or a sentinel when absent.
+        limit: Hits kept after rescoring before ``from``/``size`` apply (the reranker retriever's
+            ``rank_window_size``); ``None``: all.
     """
 
     upstream_body: dict[str, Any]
@@ -78,16 +83,38 @@ class RescorePlan:
     offset: int
     size: int
     source: Any = _MISSING
+    limit: int | None = None
+
+    @property
+    def fail_open(self) -> bool:
+        """Whether every profile in the plan allows answering with ES's own ranking when scoring fails."""
+        return all(r.profile.allow_rerank_failures for r in self.rescorers)
+
+    @property
+    def profiles(self) -> list[str]:
+        """Names of the profiles the plan uses, in order, once each."""
+        return list(dict.fromkeys(r.profile.name for r in self.rescorers))
 
 
-def plan_search(body: Any, max_window: int | None = None) -> RescorePlan | None:
+def plan_search(body: Any, scorers: ScorerPool | None = None, max_window: int | None = None,
+                max_rescorers: int | None = None) -> RescorePlan | None:
     """Parse ``body``; ``None`` when it holds no ``rankkit`` rescorer (send it to ES untouched).
+
+    Args:
+        body: The ``_search`` body.
+        scorers: Where profiles come from (default: a pool without profiles, where entries name scorers).
+        max_window: Largest window a request may ask for.
+        max_rescorers: Most ``rankkit`` entries a request may hold.
 
     Raises:
         RescoreError: (400) naming what is wrong in the body.
     """
     if not isinstance(body, Mapping):
         raise RescoreError(f"the search body must be a JSON object, got {type(body).__name__}", es_type="parse_exception")
+    scorers = scorers if scorers is not None else ScorerPool()
+    reranker = _reranker_retriever(body, scorers)
+    if reranker is not None:
+        return _plan_reranker(body, reranker, scorers, max_window)
     entries = body.get("rescore")
     if entries is None:
         return None
@@ -100,12 +127,15 @@ def plan_search(body: Any, max_window: int | None = None) -> RescorePlan | None:
     first = kinds.index(True)
     if not all(kinds[first:]):
         raise RescoreError("native rescorers must come before every `rankkit` rescorer: ES runs them per shard, before rankkit sees the hits")
+    if max_rescorers is not None and len(entries) - first > max_rescorers:
+        raise RescoreError(f"this request has {len(entries) - first} rankkit rescorers; this service takes at most {max_rescorers}")
+    _check_paging(body)
     if "sort" in body and not _score_first(body["sort"]):
         raise RescoreError("a rankkit rescorer needs hits sorted by _score first (tie-breakers after it are fine): "
                            "cannot use this [sort] in conjunction with rescore")
-    offset, size = _int(body, "from", 0), _int(body, "size", 10)
+    offset, size = _paging(body, max_window)
     query_text = _query_text(body.get("query"))
-    rescorers = tuple(_entry(e, i, query_text, max_window) for i, e in enumerate(entries[first:], start=first))
+    rescorers = tuple(_entry(e, i, query_text, max_window, scorers) for i, e in enumerate(entries[first:], start=first))
     upstream = {k: v for k, v in body.items() if k not in ("rescore", "from", "size")}
     if first:
         upstream["rescore"] = list(entries[:first])
@@ -119,6 +149,61 @@ def plan_search(body: Any, max_window: int | None = None) -> RescorePlan | None:
     return RescorePlan(upstream, rescorers, offset, size, source)
 
 
+def _check_paging(body: Mapping[str, Any]) -> None:
+    """Refuse cursors: ``search_after`` pages in ES's order, which rescoring changes."""
+    if "search_after" in body:
+        raise RescoreError("`search_after` cannot page a rankkit-rescored search: its cursors follow Elasticsearch's "
+                           "order before rescoring, so pages would skip and repeat hits. Page with `from` and `size` "
+                           "inside the rescore window instead")
+
+
+def _reranker_retriever(body: Mapping[str, Any], scorers: ScorerPool) -> Mapping[str, Any] | None:
+    """The top-level ``text_similarity_reranker`` whose ``inference_id`` is a rankkit profile, if any."""
+    retriever = body.get("retriever")
+    if not isinstance(retriever, Mapping) or list(retriever) != ["text_similarity_reranker"]:
+        return None
+    node = retriever["text_similarity_reranker"]
+    if not isinstance(node, Mapping) or node.get("inference_id") not in scorers.profiles:
+        return None  # ES's own inference endpoint: ES serves it
+    return node
+
+
+def _plan_reranker(body: Mapping[str, Any], node: Mapping[str, Any], scorers: ScorerPool, max_window: int | None) -> RescorePlan:
+    """A plan for ES 9's ``text_similarity_reranker`` retriever served by a rankkit profile.
+
+    The inner retriever runs in ES for the top ``rank_window_size`` hits; the profile's
+    scores replace ES's (as ES's reranker does); hits below ``min_score`` are dropped.
+    """
+    where = "retriever.text_similarity_reranker"
+    unknown = set(node) - _RERANKER_KEYS
+    if unknown:
+        raise RescoreError(f"{where}: unsupported key(s) {sorted(unknown)} for a rankkit profile; supported: {sorted(_RERANKER_KEYS)}")
+    inner = node.get("retriever")
+    if not isinstance(inner, Mapping) or not inner:
+        raise RescoreError(f"{where}.retriever must be a retriever object, e.g. {{\"standard\": {{\"query\": ...}}}}")
+    for key in ("rescore", "search_after", "sort"):
+        if key in body:
+            raise RescoreError(f"[{key}] cannot be used with a text_similarity_reranker retriever; "
+                               "give it to the inner retriever or page with from and size")
+    window = _window(node, "rank_window_size", where, max_window)
+    field = node.get("field")
+    text = node.get("inference_text")
+    if not isinstance(field, str) or not field:
+        raise RescoreError(f"{where}.field must name the document field to rerank on")
+    if not isinstance(text, str) or not text:
+        raise RescoreError(f"{where}.inference_text must be the query text")
+    profile = scorers.profile(node["inference_id"])
+    rescorer = RankkitRescorer(profile, RescoreSettings(window, 0.0, 1.0, "total"), text, (field,),
+                               _number(node, "min_score", where, None))
+    offset, size = _paging(body, max_window)
+    upstream = {k: v for k, v in body.items() if k not in ("retriever", "from", "size")}
+    upstream.update(retriever=dict(inner), size=window, **{"from": 0})
+    source = body.get("_source", _MISSING)
+    if source is not _MISSING:
+        upstream["_source"] = _with_fields(source, {field})
+    return RescorePlan(upstream, (rescorer,), offset, size, source, limit=window)
+
+
 def _score_first(sort: Any) -> bool:
     first = sort[0] if isinstance(sort, list) and sort else sort
     if first == "_score":
@@ -129,6 +214,14 @@ def _score_first(sort: Any) -> bool:
     return False
 
 
+def _paging(body: Mapping[str, Any], max_window: int | None) -> tuple[int, int]:
+    """``from`` and ``size``, checked (``from + size`` at most ``max_window``)."""
+    offset, size = _int(body, "from", 0), _int(body, "size", 10)
+    if max_window is not None and offset + size > max_window:
+        raise RescoreError(f"from + size ({offset + size}) is larger than this service allows with rankkit rescoring ({max_window})")
+    return offset, size
+
+
 def _int(body: Mapping[str, Any], key: str, default: int) -> int:
     value = body.get(key, default)
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
@@ -136,7 +229,8 @@ def _int(body: Mapping[str, Any], key: str, default: int) -> int:
     return value
 
 
-def _entry(entry: Mapping[str, Any], position: int, query_text: str | None, max_window: int | None) -> RankkitRescorer:
+def _entry(entry: Mapping[str, Any], position: int, query_text: str | None, max_window: int | None,
+           scorers: ScorerPool) -> RankkitRescorer:
     where = f"rescore[{position}]"
     extra = set(entry) - {"rankkit", "window_size"}
     if extra:
@@ -147,55 +241,72 @@ def _entry(entry: Mapping[str, Any], position: int, query_text: str | None, max_
     unknown = set(spec) - _ENTRY_KEYS
     if unknown:
         raise RescoreError(f"{where}.rankkit: unknown key(s) {sorted(unknown)}; valid: {sorted(_ENTRY_KEYS)}")
-    window = entry.get("window_size", DEFAULT_WINDOW)
-    if not isinstance(window, int) or isinstance(window, bool) or window < 1:
-        raise RescoreError(f"{where}.window_size must be a positive integer, got {window!r}")
-    if max_window is not None and window > max_window:
-        raise RescoreError(f"{where}.window_size {window} is larger than this service allows ({max_window})")
+    window = _window(entry, "window_size", where, max_window)
+    inner = f"{where}.rankkit"
+    mode = spec.get("score_mode", "total")
     try:
-        settings = RescoreSettings(window, float(spec.get("query_weight", 1.0)),
-                                   float(spec.get("rescore_query_weight", 1.0)), spec.get("score_mode", "total"))
-    except (ConfigError, TypeError, ValueError) as error:
-        raise RescoreError(f"{where}.rankkit: {error}") from None
+        settings = RescoreSettings(window, _number(spec, "query_weight", inner, 1.0),
+                                   _number(spec, "rescore_query_weight", inner, 1.0), mode)
+    except ConfigError as error:
+        raise RescoreError(f"{inner}: {error}") from None
     query = spec.get("query", query_text)
     if not isinstance(query, str) or not query:
-        raise RescoreError(f"{where}.rankkit: give the scorer's `query` text (the search query has no match/multi_match text to take it from)")
-    fields = spec.get("fields", list(DEFAULT_FIELDS))
+        raise RescoreError(f"{inner}: give the scorer's `query` text (the search query has no match/multi_match text to take it from)")
+    profile = scorers.resolve(spec, inner)
+    fields = spec.get("fields", list(profile.fields))
     if isinstance(fields, str):
         fields = [fields]
-    if not isinstance(fields, list) or not fields or not all(isinstance(f, str) for f in fields):
-        raise RescoreError(f"{where}.rankkit.fields must be a non-empty list of field names")
-    params = spec.get("params", {})
-    if not isinstance(params, Mapping):
-        raise RescoreError(f"{where}.rankkit.params must be an object")
-    scorer = spec.get("scorer")
-    if not isinstance(scorer, str) or not scorer:
-        raise RescoreError(f"{where}.rankkit.scorer must name an installed rankkit scorer")
-    return RankkitRescorer(scorer, dict(params), settings, query, tuple(fields))
+    if not isinstance(fields, list) or not fields or not all(isinstance(f, str) and f for f in fields):
+        raise RescoreError(f"{inner}.fields must be a non-empty list of field names")
+    return RankkitRescorer(profile, settings, query, tuple(fields), _number(spec, "min_score", inner, None))
+
+
+def _window(entry: Mapping[str, Any], key: str, where: str, max_window: int | None) -> int:
+    window = entry.get(key, DEFAULT_WINDOW)
+    if not isinstance(window, int) or isinstance(window, bool) or window < 1:
+        raise RescoreError(f"{where}.{key} must be a positive integer, got {window!r}")
+    if max_window is not None and window > max_window:
+        raise RescoreError(f"{where}.{key} {window} is larger than this service allows ({max_window})")
+    return window
+
+
+def _number(spec: Mapping[str, Any], key: str, where: str, default: float | None) -> Any:
+    """A finite JSON number (not a string, not a boolean): weights and thresholds."""
+    value = spec.get(key, default)
+    if value is None:
+        return None
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        raise RescoreError(f"{where}.{key} must be a finite number, got {value!r}")
+    return float(value)
 
 
 def _query_text(query: Any) -> str | None:
-    """The text of the first full-text query in ``query`` (depth first)."""
-    if isinstance(query, Mapping):
-        for kind in _TEXT_QUERIES:
-            if kind in query and isinstance(query[kind], Mapping):
-                inner = query[kind]
-                if isinstance(inner.get("query"), str):
-                    return inner["query"]
-                for value in inner.values():
-                    if isinstance(value, str):
-                        return value
-                    if isinstance(value, Mapping) and isinstance(value.get("query"), str):
-                        return value["query"]
-        for value in query.values():
-            found = _query_text(value)
-            if found:
-                return found
-    elif isinstance(query, list):
-        for value in query:
-            found = _query_text(value)
-            if found:
-                return found
+    """The text of the first full-text query in ``query`` (depth first; iterative, so any nesting is safe)."""
+    stack = [query]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Mapping):
+            for kind in _TEXT_QUERIES:
+                found = _full_text(node.get(kind))
+                if found:
+                    return found
+            stack.extend(reversed(list(node.values())))
+        elif isinstance(node, list):
+            stack.extend(reversed(node))
+    return None
+
+
+def _full_text(inner: Any) -> str | None:
+    """The query text of a ``match``-like query body (``{"query": ...}`` or ``{field: text | {"query": ...}}``)."""
+    if not isinstance(inner, Mapping):
+        return None
+    if isinstance(inner.get("query"), str):
+        return inner["query"]
+    for value in inner.values():
+        if isinstance(value, str):
+            return value
+        if isinstance(value, Mapping) and isinstance(value.get("query"), str):
+            return value["query"]
     return None
 
 
@@ -231,18 +342,10 @@ def apply_plan(plan: RescorePlan, response: Mapping[str, Any], scorers: ScorerPo
     """Rescore an ES response to ``plan.upstream_body`` and return the response the user asked for.
 
     Raises:
-        RescoreError: (400) for hits without scores or without text in the chosen fields.
+        RescoreError: (400) for hits without scores or without text in the chosen fields; (500) for a
+            scorer that fails or returns the wrong number of scores, or non-finite ones.
     """
-    out = copy.copy(dict(response))
-    hits_section = dict(response.get("hits") or {})
-    hits = list(hits_section.get("hits") or [])
-    ids = [str(h.get("_id")) for h in hits]
-    if len(set(ids)) != len(ids):
-        ids = [f"{h.get('_index')}/{h.get('_id')}" for h in hits]
-    if any(h.get("_score") is None for h in hits):
-        raise RescoreError("ES returned hits without _score; a rankkit rescorer needs scored hits (no sort, no score-less query)")
-    by_id = dict(zip(ids, hits))
-    ranking = Ranking("rescore", np.array(ids, dtype=str), np.array([h["_score"] for h in hits], dtype=SCORE_DTYPE))
+    by_id, ranking = _hits(response)
     for rescorer in plan.rescorers:
         window = ranking.top(rescorer.settings.window_size)
         texts = []
@@ -252,15 +355,70 @@ def apply_plan(plan: RescorePlan, response: Mapping[str, Any], scorers: ScorerPo
                 raise RescoreError(f"hit {doc_id!r} has none of the fields {list(rescorer.fields)} in _source; set "
                                    "`fields` in the rankkit rescorer to the document's text fields", es_type="rankkit_missing_text_exception")
             texts.append(text)
-        scorer = scorers.get(rescorer.scorer, rescorer.params)
-        new = np.asarray(scorer.score(rescorer.query, texts), dtype=np.float64) if texts else np.empty(0)
-        if new.shape != (len(texts),) or not np.isfinite(new).all():
-            raise RescoreError(f"scorer {rescorer.scorer!r} returned {new.shape} scores for {len(texts)} documents, or non-finite ones",
-                               status=500, es_type="rankkit_scorer_exception")
+        new = score_texts(scorers, rescorer.profile, rescorer.query, texts)
         ranking = apply_rescore(ranking, new, rescorer.settings)
+        if rescorer.min_score is not None:
+            keep = ranking.scores >= rescorer.min_score
+            ranking = Ranking(ranking.query_id, ranking.doc_ids[keep], ranking.scores[keep])
+    if plan.limit is not None:
+        ranking = ranking.top(plan.limit)
+    return _answer(plan, response, by_id, ranking)
+
+
+def es_order(plan: RescorePlan, response: Mapping[str, Any]) -> dict[str, Any]:
+    """The response the user asked for, in Elasticsearch's own order (fail-open: no rankkit rescoring)."""
+    by_id, ranking = _hits(response)
+    if plan.limit is not None:
+        ranking = ranking.top(plan.limit)
+    return _answer(plan, response, by_id, ranking, rescored=False)
+
+
+def _hits(response: Mapping[str, Any]) -> tuple[dict[str, dict[str, Any]], Ranking]:
+    """ES's hits by id (``index/id`` when ids repeat across indices) and their ranking."""
+    hits = list((response.get("hits") or {}).get("hits") or [])
+    ids = [str(h.get("_id")) for h in hits]
+    if len(set(ids)) != len(ids):
+        ids = [f"{h.get('_index')}/{h.get('_id')}" for h in hits]
+    if any(not isinstance(h.get("_score"), (int, float)) for h in hits):
+        raise RescoreError("ES returned hits without _score; a rankkit rescorer needs scored hits (no sort, no score-less query)")
+    return dict(zip(ids, hits)), Ranking("rescore", np.array(ids, dtype=str), np.array([h["_score"] for h in hits], dtype=SCORE_DTYPE))
+
+
+def score_texts(scorers: ScorerPool, profile: ScorerProfile, query: str, texts: Sequence[str]) -> np.ndarray:
+    """The profile's scores of ``texts`` against ``query``, one finite float each.
+
+    Raises:
+        RescoreError: (500) naming the profile, when its scorer cannot load, fails or returns bad scores.
+    """
+    if not texts:
+        return np.empty(0)
+    scorer = scorers.get(profile)
+    name = profile.name
+    try:
+        new = np.asarray(scorer.score(query, list(texts)), dtype=np.float64)
+    except Exception as error:  # a scorer's failure is the service's, not the client's
+        raise RescoreError(f"scorer profile {name!r} failed: {type(error).__name__}: {error}", status=500,
+                           es_type="rankkit_scorer_exception") from None
+    if new.shape != (len(texts),) or not np.isfinite(new).all():
+        raise RescoreError(f"scorer profile {name!r} returned {new.shape} scores for {len(texts)} documents, or non-finite ones",
+                           status=500, es_type="rankkit_scorer_exception")
+    return new
+
+
+def _answer(plan: RescorePlan, response: Mapping[str, Any], by_id: dict[str, dict[str, Any]], ranking: Ranking,
+            rescored: bool = True) -> dict[str, Any]:
+    """ES's response with ``ranking``'s ``from``/``size`` slice as its hits (scores and ``sort`` values updated)."""
+    out = copy.copy(dict(response))
+    hits_section = dict(response.get("hits") or {})
     chosen = ranking.doc_ids.tolist()[plan.offset : plan.offset + plan.size]
     scores = ranking.scores.tolist()[plan.offset : plan.offset + plan.size]
-    hits_section["hits"] = [_restore_source({**by_id[d], "_score": s}, plan.source) for d, s in zip(chosen, scores)]
+    hits = []
+    for doc_id, score in zip(chosen, scores):
+        hit = {**by_id[doc_id], "_score": score}
+        if rescored and isinstance(hit.get("sort"), list) and hit["sort"]:
+            hit["sort"] = [score, *hit["sort"][1:]]  # the _score sort value is the rescored score
+        hits.append(_restore_source(hit, plan.source))
+    hits_section["hits"] = hits
     hits_section["max_score"] = float(ranking.scores[0]) if len(ranking) else None
     out["hits"] = hits_section
     return out

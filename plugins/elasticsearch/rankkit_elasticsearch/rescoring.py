@@ -32,7 +32,8 @@ def search(client: Any, index: str, body: Mapping[str, Any], scorers: ScorerPool
         client: An ``elasticsearch.Elasticsearch`` client.
         index: Index, alias or comma-separated list, as ES's ``_search`` takes it.
         body: The ``_search`` body.
-        scorers: Where scorers come from (default: a pool over every installed plugin; reuse one across calls).
+        scorers: Where scorers come from (default: a pool over every installed plugin, where entries name
+            ``scorer`` and ``params``; a pool with profiles takes ``profile`` names; reuse one across calls).
 
     Returns:
         ES's response (a plain dict); without ``rankkit`` entries, exactly what ES answered.
@@ -40,8 +41,9 @@ def search(client: Any, index: str, body: Mapping[str, Any], scorers: ScorerPool
     Raises:
         RescoreError: For a malformed ``rankkit`` entry or hits without text.
     """
-    plan = plan_search(body)
+    pool = scorers if scorers is not None else ScorerPool()
+    plan = plan_search(body, pool)
     if plan is None:
         return dict(client.search(index=index, body=dict(body)).body)
     response = client.search(index=index, body=plan.upstream_body).body
-    return apply_plan(plan, response, scorers or ScorerPool())
+    return apply_plan(plan, response, pool)

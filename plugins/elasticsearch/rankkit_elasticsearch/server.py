@@ -1,17 +1,22 @@
-"""``rankkit serve``: an Elasticsearch ``_search`` proxy that runs ``rankkit`` rescorers, and ``/rerank``.
+"""``rankkit serve``: an Elasticsearch proxy that runs rankkit scorer profiles on search hits, and ``/rerank``.
 
-* ``POST|GET /{index}/_search``: a body with a ``rankkit`` rescorer is planned
-  (:mod:`rankkit_elasticsearch.plan`), sent upstream, and rescored; any other
-  request (any path, any method) is forwarded to the upstream ES untouched.
-* ``POST /rerank``: ``{"query", "input" | "documents", "top_n", "scorer", "params"}``
-  to ``{"results": [{"index", "relevance_score"}]}``, the shape ES's ``custom``
-  inference service parses for a ``rerank`` task.
-* ``GET /_rankkit/health``: the service's status and its upstream's.
+* ``GET|POST /{index}/_search`` (and ``/_search``): a body with a ``rankkit``
+  rescore entry, or a ``text_similarity_reranker`` retriever whose
+  ``inference_id`` is a profile, is planned (:mod:`rankkit_elasticsearch.plan`),
+  sent upstream and rescored; any other search goes upstream untouched.
+* Reads (``GET``, ``HEAD``, read-only ``POST`` such as ``_count`` or ``_mget``)
+  go upstream untouched; writes and admin (``DELETE``, ``PUT``, ``_bulk``, ...)
+  only when the operator allows them (403 otherwise).
+* ``POST /rerank``: Cohere's, TEI's and ES ``custom`` inference's request and
+  response shapes (:mod:`rankkit_elasticsearch.rerank_api`).
+* ``GET /_rankkit/health``: 200 when the upstream answers, 503 when it does not;
+  profiles and load only for authenticated callers.
 
-Defaults are safe: it binds 127.0.0.1; with a token every route but health
-needs ``Authorization: Bearer <token>`` (401 otherwise); bodies and windows are
-limited (413, 400); upstream calls time out (504) and a dead upstream is a 502.
-Errors have Elasticsearch's error shape.
+Every request is treated as hostile: the raw path is checked and forwarded as
+received (:mod:`rankkit_elasticsearch.routes`), bodies, windows and rescorers
+are bounded, scoring runs on a bounded pool within the request's deadline
+(:mod:`rankkit_elasticsearch.scoring`), and errors have Elasticsearch's shape.
+One access log line per request (logger ``rankkit_elasticsearch.access``).
 
 Upstream calls go through one pooled :class:`aiohttp.ClientSession`: side by side
 against the same Elasticsearch (window 100, SciFact) it was about 3 ms faster per
@@ -23,26 +28,34 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import json
+import logging
 import time
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
-import numpy as np
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from starlette.concurrency import run_in_threadpool
+
+from rankkit.errors import ConfigError
 
 from rankkit_elasticsearch.errors import RescoreError, es_error
-from rankkit_elasticsearch.plan import apply_plan, plan_search
+from rankkit_elasticsearch.plan import RescorePlan, apply_plan, es_order, plan_search, score_texts
+from rankkit_elasticsearch.profiles import Limits
+from rankkit_elasticsearch.rerank_api import parse_rerank, rerank_response
+from rankkit_elasticsearch.routes import Target, parse_target
 from rankkit_elasticsearch.scorers import ScorerPool
+from rankkit_elasticsearch.scoring import ScoringGate
+from rankkit_elasticsearch.upstream import Upstream
 
 _HOP_HEADERS = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
-                "transfer-encoding", "upgrade", "host", "content-length", "authorization"}
+                "transfer-encoding", "upgrade", "host", "content-length", "authorization", "cookie"}
 HEALTH_PATH = "/_rankkit/health"
+PROFILE_SCOPE_KEY = "rankkit.profiles"
+access_log = logging.getLogger("rankkit_elasticsearch.access")
 
 
 @dataclass(frozen=True)
@@ -50,20 +63,20 @@ class ServeSettings:
     """How the service runs.
 
     Attributes:
-        upstream: The Elasticsearch URL requests go to.
-        token: Bearer token required on every route but health; empty: none.
-        max_body_bytes: Largest request body accepted (413 above).
-        max_window: Largest ``window_size`` of a ``rankkit`` rescorer (and documents per ``/rerank``).
-        timeout: Seconds for an upstream call (504 after).
-        default_scorer: Scorer ``/rerank`` uses when the request names none (``name`` or ``name:{json params}``).
+        upstream: The Elasticsearch server and rankkit's credentials for it (a URL string is taken as one without).
+        token: Bearer token required on every route but health; empty: none (loopback only, see the CLI).
+        limits: Request, scoring and forwarding limits.
+        default_profile: The profile ``/rerank`` uses when a request names none.
     """
 
-    upstream: str = "http://127.0.0.1:9200"
-    token: str = ""
-    max_body_bytes: int = 1 << 20
-    max_window: int = 1000
-    timeout: float = 30.0
-    default_scorer: str = ""
+    upstream: Upstream | str = field(default_factory=Upstream)
+    token: str = field(default="", repr=False)
+    limits: Limits = field(default_factory=Limits)
+    default_profile: str = ""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.upstream, str):
+            object.__setattr__(self, "upstream", Upstream(url=self.upstream.rstrip("/")))
 
 
 @dataclass(frozen=True)
@@ -75,115 +88,189 @@ class _Answer:
     content: bytes
 
 
-def create_app(settings: ServeSettings, scorers: ScorerPool | None = None) -> FastAPI:
-    """The ASGI application (serve it with uvicorn)."""
-    pool = scorers or ScorerPool()
+def create_app(settings: ServeSettings, scorers: ScorerPool) -> FastAPI:
+    """The ASGI application (serve it with uvicorn).
+
+    Raises:
+        ConfigError: For a pool without declared profiles (it would let clients pick any scorer and parameters),
+            or a default profile that is not declared.
+    """
+    if scorers.adhoc:
+        raise ConfigError("rankkit serve needs a ScorerPool of declared profiles (ScorerPool(registry, profiles=[...])); "
+                          "a pool without profiles takes scorer names and parameters from requests")
+    if settings.default_profile:
+        scorers.profile(settings.default_profile)
+    limits = settings.limits
+    upstream_conf: Upstream = settings.upstream  # type: ignore[assignment]
+    base = upstream_conf.url.rstrip("/")
     state: dict[str, Any] = {}
+    gate = ScoringGate(limits.max_concurrent_scoring, limits.max_queued_scoring)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        gate.close()
         if "client" in state:
             await state["client"].close()
 
     app = FastAPI(title="rankkit rescoring proxy", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
 
-    base = settings.upstream.rstrip("/")
-
-    def upstream() -> aiohttp.ClientSession:
+    def client() -> aiohttp.ClientSession:
         if "client" not in state:  # created inside the server's event loop, on the first request
-            state["client"] = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64),
-                                                    skip_auto_headers=("User-Agent",))
+            connector = aiohttp.TCPConnector(limit=64, ssl=upstream_conf.aiohttp_ssl())
+            state["client"] = aiohttp.ClientSession(connector=connector, skip_auto_headers=("User-Agent",))
         return state["client"]
 
-    async def fetch(method: str, path: str, timeout: float, **kwargs: Any) -> _Answer:
-        """One upstream call within ``timeout`` seconds, its body read whole."""
-        async with upstream().request(method, base + path, timeout=aiohttp.ClientTimeout(total=timeout),
-                                      **kwargs) as answer:
-            return _Answer(answer.status, answer.headers, await answer.read())
+    def headers_for_upstream(request: Request | None) -> dict[str, str]:
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS} if request else {}
+        if upstream_conf.authorization:
+            headers["Authorization"] = upstream_conf.authorization
+        return headers
+
+    async def fetch(method: str, target: str, deadline: float, request: Request | None = None, data: bytes | None = None) -> _Answer:
+        """One upstream call of ``target`` (raw path and query, sent as they are) by ``deadline``, read whole.
+
+        Raises:
+            RescoreError: 504 past the deadline, 502 when the upstream cannot be reached.
+        """
+        import yarl
+
+        remaining = deadline - asyncio.get_running_loop().time()
+        try:
+            if remaining <= 0:
+                raise asyncio.TimeoutError
+            async with client().request(method, yarl.URL(base + target, encoded=True), data=data or None,
+                                        headers=headers_for_upstream(request),
+                                        timeout=aiohttp.ClientTimeout(total=remaining)) as answer:
+                return _Answer(answer.status, answer.headers, await answer.read())
+        except asyncio.TimeoutError:  # aiohttp's timeouts subclass it
+            raise RescoreError(f"upstream Elasticsearch {base} did not answer within {limits.timeout:g} s",
+                               status=504, es_type="upstream_timeout_exception") from None
+        except aiohttp.ClientError as error:
+            raise RescoreError(f"upstream Elasticsearch {base} is unreachable ({type(error).__name__})",
+                               status=502, es_type="upstream_unavailable_exception") from None
 
     @app.exception_handler(RescoreError)
     async def _rescore_error(request: Request, error: RescoreError) -> JSONResponse:
         headers = {"WWW-Authenticate": 'Bearer realm="rankkit"'} if error.status == 401 else None
         return JSONResponse(error.body(), status_code=error.status, headers=headers)
 
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+        logging.getLogger("rankkit_elasticsearch.serve").exception("unexpected error")
+        return JSONResponse(es_error("rankkit_internal_exception", f"{type(error).__name__}: {error}", 500), status_code=500)
+
     app.add_middleware(_Guard, settings=settings)
 
     async def read_body(request: Request) -> bytes:
-        body = b""
+        chunks, size = [], 0
         async for chunk in request.stream():
-            body += chunk
-            if len(body) > settings.max_body_bytes:
-                raise RescoreError(_too_large_reason(settings), status=413, es_type="content_too_long_exception")
-        return body
+            size += len(chunk)
+            if size > limits.max_body_bytes:
+                raise RescoreError(_too_large_reason(limits), status=413, es_type="content_too_long_exception")
+            chunks.append(chunk)
+        return b"".join(chunks)
 
-    async def call_upstream(method: str, path: str, request: Request, content: bytes) -> _Answer:
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS}
-        try:
-            return await fetch(method, path, settings.timeout, params=list(request.query_params.multi_items()),
-                               data=content or None, headers=headers)
-        except asyncio.TimeoutError:  # aiohttp's timeouts subclass it
-            raise RescoreError(f"upstream Elasticsearch {settings.upstream} did not answer within {settings.timeout:g} s",
-                               status=504, es_type="upstream_timeout_exception") from None
-        except aiohttp.ClientError as error:
-            raise RescoreError(f"upstream Elasticsearch {settings.upstream} is unreachable ({type(error).__name__}: {error})",
-                               status=502, es_type="upstream_unavailable_exception") from None
-
-    def relay(response: _Answer, content: bytes | None = None) -> Response:
+    def relay(response: _Answer, content: bytes | None = None, extra: Mapping[str, str] | None = None) -> Response:
         """The upstream's response (or ``content`` in its place) with the upstream's headers, e.g. the
         ``X-Elastic-Product`` header that Elasticsearch clients check."""
         headers = {k: v for k, v in response.headers.items() if k.lower() not in _HOP_HEADERS | {"content-encoding"}}
-        return Response(response.content if content is None else content, status_code=response.status, headers=headers)
+        return Response(response.content if content is None else content, status_code=response.status,
+                        headers={**headers, **(extra or {})})
+
+    def authenticated(request: Request) -> bool:
+        if not settings.token:
+            return True
+        return hmac.compare_digest(request.headers.get("authorization", "").encode(), f"Bearer {settings.token}".encode())
 
     @app.get(HEALTH_PATH)
-    async def health() -> JSONResponse:
+    async def health(request: Request) -> JSONResponse:
+        deadline = asyncio.get_running_loop().time() + min(limits.timeout, 5.0)
+        upstream: dict[str, Any] = {}
         try:
-            answer = await fetch("GET", "/_cluster/health", min(settings.timeout, 5.0))
-            status = orjson.loads(answer.content).get("status", f"http {answer.status}")
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, AttributeError) as error:
-            status = f"unreachable: {type(error).__name__}"
-        return JSONResponse({"status": "ok", "upstream": {"url": settings.upstream, "status": status},
-                             "scorers": pool.loaded()})
-
-    @app.api_route("/{index}/_search", methods=["GET", "POST"])
-    async def search(index: str, request: Request) -> Response:
-        raw = await read_body(request)
-        body = _parse_json(raw) if raw.strip() else {}
-        plan = plan_search(body, settings.max_window)
-        if plan is None:
-            return relay(await call_upstream(request.method, f"/{index}/_search", request, raw))
-        if "size" in request.query_params or "from" in request.query_params:
-            raise RescoreError("with a rankkit rescorer, give `size` and `from` in the body, not the URL")
-        answer = await call_upstream("POST", f"/{index}/_search", request, orjson.dumps(plan.upstream_body))
-        if answer.status != 200:
-            return relay(answer)
-        result = await run_in_threadpool(apply_plan, plan, orjson.loads(answer.content), pool)
-        return relay(answer, orjson.dumps(result, option=orjson.OPT_SERIALIZE_NUMPY))
+            answer = await fetch("GET", "/_cluster/health", deadline)
+            upstream = {"reachable": answer.status == 200, "status": orjson.loads(answer.content).get("status", f"http {answer.status}")}
+        except RescoreError as error:
+            upstream = {"reachable": False, "status": error.es_type}
+        except (ValueError, AttributeError):
+            upstream = {"reachable": False, "status": "invalid answer"}
+        body: dict[str, Any] = {"status": "ok" if upstream["reachable"] else "upstream_unavailable", "upstream": upstream}
+        if authenticated(request):
+            upstream["url"] = base
+            loaded = set(scorers.loaded())
+            body["profiles"] = {n: {"scorer": p.scorer, "loaded": n in loaded} for n, p in sorted(scorers.profiles.items())}
+            body["scoring"] = {"in_flight": gate.in_flight, "concurrency": limits.max_concurrent_scoring}
+        return JSONResponse(body, status_code=200 if upstream["reachable"] else 503)
 
     @app.post("/rerank")
     async def rerank(request: Request) -> JSONResponse:
         body = _parse_json(await read_body(request))
-        query, docs, top_n, name, params = _rerank_request(body, settings)
-        scorer = pool.get(name, params)
-        scores = await run_in_threadpool(scorer.score, query, docs) if docs else np.empty(0)
-        scores = np.asarray(scores, dtype=np.float64)
-        order = sorted(range(len(docs)), key=lambda i: (-scores[i], i))[:top_n]
-        results = [{"index": i, "relevance_score": float(scores[i])} for i in order]
-        if body.get("return_documents"):
-            for result in results:
-                result["text"] = docs[result["index"]]
-        return JSONResponse({"results": results})
+        call = parse_rerank(body, settings.default_profile, limits.max_window)
+        profile = scorers.profile(call.profile)
+        request.scope[PROFILE_SCOPE_KEY] = profile.name
+        deadline = asyncio.get_running_loop().time() + limits.timeout
+        scores = await gate.run(score_texts, scorers, profile, call.query, call.documents, deadline=deadline)
+        return JSONResponse(rerank_response(call, scores.tolist(), profile.name))
 
-    @app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH"])
-    async def passthrough(path: str, request: Request) -> Response:
-        return relay(await call_upstream(request.method, f"/{path}", request, await read_body(request)))
+    async def search(request: Request, target: Target, deadline: float) -> Response:
+        raw = await read_body(request)
+        body = _parse_json(raw) if raw.strip() else {}
+        plan = plan_search(body, scorers, limits.max_window, limits.max_rescorers)
+        if plan is None:
+            return relay(await fetch(request.method, target.upstream, deadline, request, raw))
+        request.scope[PROFILE_SCOPE_KEY] = ",".join(plan.profiles)
+        for key in ("size", "from", "scroll", "search_after"):
+            if key in request.query_params:
+                raise RescoreError(f"with rankkit rescoring, `{key}` cannot be a URL parameter: give `from` and `size` "
+                                   "in the body (scroll and search_after cursors would page in Elasticsearch's order)")
+        answer = await fetch("POST", target.upstream, deadline, request, orjson.dumps(plan.upstream_body))
+        if answer.status != 200:
+            return relay(answer)
+        try:
+            response = orjson.loads(answer.content)
+        except orjson.JSONDecodeError:
+            raise RescoreError("upstream Elasticsearch answered the search with invalid JSON", status=502,
+                               es_type="upstream_unavailable_exception") from None
+        try:
+            result = await gate.run(apply_plan, plan, response, scorers, deadline=deadline)
+            extra = None
+        except RescoreError as error:
+            if error.status < 500 and error.status != 429 or not plan.fail_open:
+                raise
+            result, extra = _fail_open(plan, response, error)
+        return relay(answer, orjson.dumps(result, option=orjson.OPT_SERIALIZE_NUMPY), extra)
+
+    @app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS"])
+    async def forward(path: str, request: Request) -> Response:
+        raw_path = request.scope.get("raw_path") or quote(request.scope["path"]).encode()
+        target = parse_target(raw_path, request.scope.get("query_string", b""))
+        kind = target.kind(request.method)
+        deadline = asyncio.get_running_loop().time() + limits.timeout
+        if kind == "search":
+            return await search(request, target, deadline)
+        if kind == "write" and not limits.allow_writes:
+            raise RescoreError(f"rankkit serve forwards searches and reads only; {request.method} {target.printable(80)} "
+                               "changes data or settings. The operator can allow it with --allow-writes "
+                               "(limits.allow_writes = true)", status=403, es_type="security_exception")
+        return relay(await fetch(request.method, target.upstream, deadline, request, await read_body(request)))
 
     app.state.started = time.time()
+    app.state.gate = gate
     return app
 
 
+def _fail_open(plan: RescorePlan, response: Mapping[str, Any], error: RescoreError) -> tuple[dict[str, Any], dict[str, str]]:
+    """Elasticsearch's own ranking, marked as not rescored (the profiles allow rerank failures)."""
+    result = es_order(plan, response)
+    reason = str(error)
+    result["rankkit"] = {"rescored": False, "error": {"type": error.es_type, "reason": reason}}
+    warning = reason.replace("\\", "\\\\").replace('"', '\\"').encode("ascii", "replace").decode()[:300]
+    access_log.warning("fail-open (%s): %s", ",".join(plan.profiles), reason)
+    return result, {"Warning": f'299 rankkit "rescoring failed, Elasticsearch\'s ranking returned: {warning}"'}
+
+
 class _Guard:
-    """Bearer token and body-size checks, as plain ASGI middleware (no per-request task or stream wrapping).
+    """Bearer token and body-size checks and the access log, as plain ASGI middleware.
 
     Args:
         app: The application behind it.
@@ -199,19 +286,36 @@ class _Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
+        status = [500]
+
+        async def send_status(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            refusal = self._refusal(scope)
+            if refusal is not None:
+                await refusal(scope, receive, send_status)
+            else:
+                await self.app(scope, receive, send_status)
+        finally:
+            raw = scope.get("raw_path") or scope.get("path", "").encode()
+            path = raw.decode("ascii", "backslashreplace")
+            access_log.info("%s %s %d %.1fms profile=%s", scope.get("method"), path[:200] + ("..." if len(path) > 200 else ""),
+                            status[0], (time.perf_counter() - started) * 1000, scope.get(PROFILE_SCOPE_KEY, "-"))
+
+    def _refusal(self, scope: dict[str, Any]) -> JSONResponse | None:
         headers = dict(scope["headers"])
-        refusal = None
         if self.settings.token and scope["path"] != HEALTH_PATH:
             if not hmac.compare_digest(headers.get(b"authorization", b""), self.expected):
-                refusal = JSONResponse(es_error("security_exception", "missing or wrong bearer token", 401),
-                                       status_code=401, headers={"WWW-Authenticate": 'Bearer realm="rankkit"'})
+                return JSONResponse(es_error("security_exception", "missing or wrong bearer token", 401),
+                                    status_code=401, headers={"WWW-Authenticate": 'Bearer realm="rankkit"'})
         length = headers.get(b"content-length")
-        if refusal is None and length is not None and (not length.isdigit() or int(length) > self.settings.max_body_bytes):
-            refusal = _too_large(self.settings)
-        if refusal is not None:
-            await refusal(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
+        if length is not None and (not length.isdigit() or int(length) > self.settings.limits.max_body_bytes):
+            return JSONResponse(es_error("content_too_long_exception", _too_large_reason(self.settings.limits), 413), status_code=413)
+        return None
 
 
 def _parse_json(raw: bytes) -> Any:
@@ -226,32 +330,5 @@ def _parse_json(raw: bytes) -> Any:
         raise RescoreError(f"request body is not valid JSON: {error}", es_type="parse_exception") from None
 
 
-def _rerank_request(body: Any, settings: ServeSettings) -> tuple[str, list[str], int, str, dict[str, Any]]:
-    if not isinstance(body, dict):
-        raise RescoreError("the /rerank body must be a JSON object", es_type="parse_exception")
-    query = body.get("query")
-    docs = body.get("input", body.get("documents"))
-    if isinstance(docs, str):
-        docs = [docs]
-    if not isinstance(query, str) or not isinstance(docs, list) or not all(isinstance(d, str) for d in docs):
-        raise RescoreError("/rerank needs `query` (a string) and `input` (or `documents`): a list of strings")
-    if len(docs) > settings.max_window:
-        raise RescoreError(f"/rerank got {len(docs)} documents; this service takes at most {settings.max_window}")
-    top_n = body.get("top_n") or len(docs)
-    if not isinstance(top_n, int) or isinstance(top_n, bool) or top_n < 1:
-        raise RescoreError(f"/rerank: top_n must be a positive integer, got {top_n!r}")
-    name, params = body.get("scorer"), body.get("params", {})
-    if name is None:
-        name, _, text = settings.default_scorer.partition(":")
-        params = json.loads(text) if text else {}
-    if not name:
-        raise RescoreError("/rerank: name a `scorer` (this service has no default scorer; start it with --scorer)")
-    return query, docs, top_n, name, params
-
-
-def _too_large_reason(settings: ServeSettings) -> str:
-    return f"request body is larger than this service allows ({settings.max_body_bytes} bytes)"
-
-
-def _too_large(settings: ServeSettings) -> JSONResponse:
-    return JSONResponse(es_error("content_too_long_exception", _too_large_reason(settings), 413), status_code=413)
+def _too_large_reason(limits: Limits) -> str:
+    return f"request body is larger than this service allows ({limits.max_body_bytes} bytes)"

@@ -16,6 +16,7 @@ from rankkit.types import Query, Ranking
 
 from rankkit_elasticsearch.errors import RescoreError
 from rankkit_elasticsearch.plan import apply_plan, document_text, plan_search
+from rankkit_elasticsearch.profiles import Limits, ScorerProfile
 from rankkit_elasticsearch.scorers import ScorerPool
 
 DOCS = {f"d{i}": {"title": f"title {i}", "text": t} for i, t in enumerate([
@@ -98,8 +99,14 @@ def test_bad_rescorers_are_400(body: dict, message: str) -> None:
 
 
 def test_unknown_scorer_names_the_choices(registry) -> None:
-    with pytest.raises(RescoreError, match="unknown scorer 'nope'.*term-overlap"):
-        ScorerPool(registry).get("nope")
+    pool = ScorerPool(registry)
+    with pytest.raises(RescoreError, match="unknown scorer 'nope'.*term-overlap") as info:
+        pool.get(pool.resolve({"scorer": "nope"}, "rescore[0].rankkit"))
+    assert info.value.status == 400
+    profiles = ScorerPool(registry, profiles=[ScorerProfile("overlap", "term-overlap")])
+    with pytest.raises(RescoreError, match="unknown scorer profile 'nope'; this service offers: overlap") as info:
+        profiles.get("nope")
+    assert info.value.status == 400
 
 
 def test_source_filter_is_restored(registry) -> None:
@@ -115,11 +122,14 @@ def test_service_guards_without_upstream(registry, serve, closed_url) -> None:
 
     from rankkit_elasticsearch.server import ServeSettings, create_app
 
-    settings = ServeSettings(upstream=closed_url, token="s3cret", max_body_bytes=2000, max_window=50, timeout=2)
-    server = serve(create_app(settings, ScorerPool(registry)))
+    settings = ServeSettings(upstream=closed_url, token="s3cret", limits=Limits(max_body_bytes=2000, max_window=50, timeout=2))
+    server = serve(create_app(settings, ScorerPool(registry, profiles=[ScorerProfile("overlap", "term-overlap")])))
     auth = {"Authorization": "Bearer s3cret"}
     with httpx.Client(base_url=server.url, timeout=10) as http:
-        assert http.get("/_rankkit/health").json()["upstream"]["status"].startswith("unreachable")
+        health = http.get("/_rankkit/health")
+        assert health.status_code == 503 and health.json()["upstream"] == {"reachable": False, "status": "upstream_unavailable_exception"}
+        assert "profiles" not in health.json()  # only for authenticated callers
+        assert http.get("/_rankkit/health", headers=auth).json()["profiles"] == {"overlap": {"scorer": "term-overlap", "loaded": False}}
         denied = http.post("/i/_search", json={})
         assert denied.status_code == 401 and denied.json()["error"]["type"] == "security_exception"
         assert http.post("/i/_search", json={}, headers={"Authorization": "Bearer wrong"}).status_code == 401
@@ -127,15 +137,21 @@ def test_service_guards_without_upstream(registry, serve, closed_url) -> None:
         assert bad.status_code == 400 and bad.json()["error"]["type"] == "parse_exception"
         big = http.post("/i/_search", content=b" " * 5000, headers={**auth, "content-type": "application/json"})
         assert big.status_code == 413 and "larger" in big.json()["error"]["reason"]
-        rk = {"query": {"match": {"t": "x"}}, "rescore": {"window_size": 51, "rankkit": {"scorer": "term-overlap"}}}
+        rk = {"query": {"match": {"t": "x"}}, "rescore": {"window_size": 51, "rankkit": {"profile": "overlap"}}}
         too_wide = http.post("/i/_search", json=rk, headers=auth)
         assert too_wide.status_code == 400 and "window_size 51" in too_wide.json()["error"]["reason"]
-        rk["rescore"] = {"window_size": 5, "rankkit": {"scorer": "nope"}}
+        rk["rescore"] = {"window_size": 5, "rankkit": {"profile": "nope"}}
+        unknown = http.post("/i/_search", json=rk, headers=auth)
+        assert unknown.status_code == 400 and "unknown scorer profile 'nope'; this service offers: overlap" in unknown.text
+        rk["rescore"] = {"window_size": 5, "rankkit": {"scorer": "term-overlap", "params": {"model": "/etc"}}}
+        refused = http.post("/i/_search", json=rk, headers=auth)
+        assert refused.status_code == 400 and "does not take scorer names or parameters" in refused.text
+        rk["rescore"] = {"window_size": 5, "rankkit": {"profile": "overlap"}}
         down = http.post("/i/_search", json=rk, headers=auth)
         assert down.status_code == 502 and "unreachable" in down.json()["error"]["reason"]
         assert http.get("/_cat/indices", headers=auth).status_code == 502
-        unknown = http.post("/rerank", json={"query": "q", "input": ["a"], "scorer": "nope"}, headers=auth)
-        assert unknown.status_code == 400 and "unknown scorer 'nope'" in unknown.json()["error"]["reason"]
+        unknown = http.post("/rerank", json={"query": "q", "input": ["a"], "model": "nope"}, headers=auth)
+        assert unknown.status_code == 400 and "unknown scorer profile 'nope'" in unknown.json()["error"]["reason"]
 
 
 def test_rerank_endpoint_shape(registry, serve) -> None:
@@ -143,7 +159,8 @@ def test_rerank_endpoint_shape(registry, serve) -> None:
 
     from rankkit_elasticsearch.server import ServeSettings, create_app
 
-    server = serve(create_app(ServeSettings(default_scorer="term-overlap"), ScorerPool(registry)))
+    pool = ScorerPool(registry, profiles=[ScorerProfile("overlap", "term-overlap")])
+    server = serve(create_app(ServeSettings(default_profile="overlap"), pool))
     docs = ["pasta water", "vitamin d bone", "bone density vitamin d adults", "vitamin"]
     answer = httpx.post(f"{server.url}/rerank", json={"query": "vitamin d bone density", "input": docs, "top_n": 3,
                                                      "return_documents": True}, timeout=10).json()
@@ -151,7 +168,7 @@ def test_rerank_endpoint_shape(registry, serve) -> None:
     order = sorted(range(4), key=lambda i: (-expected[i], i))[:3]
     assert [r["index"] for r in answer["results"]] == order
     assert [r["relevance_score"] for r in answer["results"]] == [float(expected[i]) for i in order]
-    assert answer["results"][0]["text"] == docs[order[0]]
+    assert answer["results"][0]["document"] == {"text": docs[order[0]]} and answer["model"] == "overlap"
     # ES's custom service parses it with json_parser {"reranked_index": "$.results[*].index", ...}
     assert json.loads(json.dumps(answer))["results"][0].keys() >= {"index", "relevance_score"}
 
@@ -161,7 +178,7 @@ def test_upstream_session_is_closed_at_shutdown(registry, closed_url) -> None:
 
     from rankkit_elasticsearch.server import ServeSettings, create_app
 
-    app = create_app(ServeSettings(upstream=closed_url, timeout=2), ScorerPool(registry))
+    app = create_app(ServeSettings(upstream=closed_url, limits=Limits(timeout=2)), ScorerPool(registry, profiles=[]))
     with TestClient(app) as client:  # runs the lifespan: a failing shutdown raises here
-        assert client.get("/_rankkit/health").json()["upstream"]["status"].startswith("unreachable")
+        assert client.get("/_rankkit/health").json()["upstream"]["reachable"] is False
         assert client.get("/_cat/indices").status_code == 502

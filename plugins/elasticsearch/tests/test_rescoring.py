@@ -19,6 +19,7 @@ from rankkit.datasets.beir import BeirDataset
 from rankkit.pipeline import RetrieverStage, ScorerReranker
 from rankkit.rescore import RescoreSettings
 
+from rankkit_elasticsearch.profiles import Limits, ScorerProfile
 from rankkit_elasticsearch.rescoring import search
 from rankkit_elasticsearch.scorers import ScorerPool
 from rankkit_elasticsearch.server import ServeSettings, create_app
@@ -38,6 +39,19 @@ def scifact(data_root):
 def _body(retriever, query, rescore):
     body = {k: v for k, v in retriever.search_body(query, K).items() if k != "_source"}
     return {**body, "rescore": rescore}
+
+
+def profiles(registry) -> ScorerPool:
+    """The proxy's pool: one profile, ``overlap``, served by ``term-overlap``."""
+    return ScorerPool(registry, profiles=[ScorerProfile("overlap", "term-overlap")])
+
+
+def as_profile(body: dict) -> dict:
+    """``body`` with its ``{"scorer": "term-overlap"}`` rankkit entries naming the ``overlap`` profile instead."""
+    entries = body["rescore"] if isinstance(body["rescore"], list) else [body["rescore"]]
+    out = [{**e, "rankkit": {**{k: v for k, v in e["rankkit"].items() if k != "scorer"}, "profile": "overlap"}}
+           if "rankkit" in e else e for e in entries]
+    return {**body, "rescore": out}
 
 
 def _scorers() -> list[tuple[str, dict]]:
@@ -68,7 +82,7 @@ def test_rescoring_through_es_equals_the_offline_pipeline(scifact_es, scifact, e
 
 
 def test_proxy_passes_everything_else_through_untouched(scifact_es, es_url, registry, serve) -> None:
-    proxy = serve(create_app(ServeSettings(upstream=es_url), ScorerPool(registry)))
+    proxy = serve(create_app(ServeSettings(upstream=es_url), profiles(registry)))
     body = {"query": {"match": {"contents": "vitamin d"}}, "size": 5, "rescore": {
         "window_size": 20, "query": {"rescore_query": {"match": {"title": "vitamin"}}, "query_weight": 0.3}}}
     for method, path, payload in [("POST", "/rankkit-scifact/_search", body), ("GET", "/rankkit-scifact/_count", None),
@@ -84,13 +98,13 @@ def test_proxy_passes_everything_else_through_untouched(scifact_es, es_url, regi
 
 def test_proxy_rescoring_matches_the_client_api(scifact_es, es, es_url, registry, serve) -> None:
     pool = ScorerPool(registry)
-    proxy = serve(create_app(ServeSettings(upstream=es_url), pool))
+    proxy = serve(create_app(ServeSettings(upstream=es_url), profiles(registry)))
     body = {"query": {"match": {"contents": "coronary heart disease risk"}}, "size": 10, "from": 5, "_source": ["title"],
             "rescore": [{"window_size": 10, "query": {"rescore_query": {"match": {"title": "heart"}}}},
                         {"window_size": 30, "rankkit": {"scorer": "term-overlap", "score_mode": "avg"}},
                         {"window_size": 8, "rankkit": {"scorer": "term-overlap", "query": "risk", "score_mode": "max"}}]}
     expected = search(es, "rankkit-scifact", body, pool)
-    got = httpx.post(f"{proxy.url}/rankkit-scifact/_search", json=body, timeout=30).json()
+    got = httpx.post(f"{proxy.url}/rankkit-scifact/_search", json=as_profile(body), timeout=30).json()
     assert got["hits"] == expected["hits"]
     assert len(got["hits"]["hits"]) == 10 and all(set(h["_source"]) == {"title"} for h in got["hits"]["hits"])
 
@@ -99,11 +113,11 @@ def test_an_elasticsearch_client_only_changes_its_url(scifact_es, es, es_url, re
     from elasticsearch import Elasticsearch
 
     pool = ScorerPool(registry)
-    proxy = serve(create_app(ServeSettings(upstream=es_url), pool))
+    proxy = serve(create_app(ServeSettings(upstream=es_url), profiles(registry)))
     body = {"query": {"match": {"contents": "coronary heart disease risk"}}, "size": 5,
             "rescore": {"window_size": 20, "rankkit": {"scorer": "term-overlap"}}}
     with Elasticsearch(proxy.url, request_timeout=30) as client:  # checks the X-Elastic-Product header
-        got = client.search(index="rankkit-scifact", **body)
+        got = client.search(index="rankkit-scifact", **as_profile(body))
         assert client.count(index="rankkit-scifact")["count"] == es.count(index="rankkit-scifact")["count"]
     assert got["hits"] == search(es, "rankkit-scifact", body, pool)["hits"]
 
@@ -158,17 +172,22 @@ class Relay:
 def test_upstream_down_then_back_then_slow(scifact_es, es_url, registry, serve) -> None:
     port = free_port()
     relay = Relay(port, es_url)
-    proxy = serve(create_app(ServeSettings(upstream=f"http://127.0.0.1:{port}", timeout=1.5), ScorerPool(registry)))
-    body = {"query": {"match": {"contents": "vitamin"}}, "size": 3, "rescore": {"window_size": 5, "rankkit": {"scorer": "term-overlap"}}}
+    proxy = serve(create_app(ServeSettings(upstream=f"http://127.0.0.1:{port}", limits=Limits(timeout=1.5)), profiles(registry)))
+    body = {"query": {"match": {"contents": "vitamin"}}, "size": 3, "rescore": {"window_size": 5, "rankkit": {"profile": "overlap"}}}
     url = f"{proxy.url}/rankkit-scifact/_search"
+    health = f"{proxy.url}/_rankkit/health"
     try:
         for cycle in range(2):  # bounded: down, up, down, up
             down = httpx.post(url, json=body, timeout=10)
             assert down.status_code == 502, down.text
             assert down.json()["error"]["type"] == "upstream_unavailable_exception"
+            sick = httpx.get(health, timeout=10)  # health tells the truth: 503 while ES is unreachable
+            assert sick.status_code == 503 and sick.json()["status"] == "upstream_unavailable", sick.text
             relay.start()
             up = httpx.post(url, json=body, timeout=10)
             assert up.status_code == 200 and len(up.json()["hits"]["hits"]) == 3, up.text
+            well = httpx.get(health, timeout=10)
+            assert well.status_code == 200 and well.json()["status"] == "ok" and well.json()["upstream"]["reachable"]
             relay.stop()
     finally:
         relay.close()
@@ -176,12 +195,12 @@ def test_upstream_down_then_back_then_slow(scifact_es, es_url, registry, serve) 
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
-        slow = serve(create_app(ServeSettings(upstream=f"http://127.0.0.1:{silent.getsockname()[1]}", timeout=1.0), ScorerPool(registry)))
+        slow = serve(create_app(ServeSettings(upstream=f"http://127.0.0.1:{silent.getsockname()[1]}", limits=Limits(timeout=1.0)),
+                                profiles(registry)))
         started = time.time()
         answer = httpx.post(f"{slow.url}/rankkit-scifact/_search", json=body, timeout=10)
         assert answer.status_code == 504 and "did not answer within 1 s" in answer.json()["error"]["reason"]
         assert time.time() - started < 5
-    assert httpx.get(f"{proxy.url}/_rankkit/health", timeout=10).json()["status"] == "ok"
 
 
 def test_rankkit_serve_binds_loopback_and_needs_its_token(scifact_es, es_url, tmp_path) -> None:
@@ -208,11 +227,12 @@ def test_rankkit_serve_binds_loopback_and_needs_its_token(scifact_es, es_url, tm
 
 def test_load_8_clients_x_200_rescoring_requests(scifact_es, scifact, es, es_url, registry, serve, capsys) -> None:
     pool = ScorerPool(registry)
-    proxy = serve(create_app(ServeSettings(upstream=es_url), pool))
+    proxy = serve(create_app(ServeSettings(upstream=es_url), profiles(registry)))
     queries = scifact.queries()[:40]
     bodies = [{"query": {"match": {"contents": q.text}}, "size": 10,
                "rescore": {"window_size": 50, "rankkit": {"scorer": "term-overlap", "score_mode": "total"}}} for q in queries]
     expected = [[(h["_id"], h["_score"]) for h in search(es, "rankkit-scifact", b, pool)["hits"]["hits"]] for b in bodies]
+    bodies = [as_profile(b) for b in bodies]
     clients, per_client = 8, 200
     latencies: list[float] = []
     errors: list[str] = []

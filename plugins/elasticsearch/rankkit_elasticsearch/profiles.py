@@ -1,0 +1,225 @@
+"""What the operator of ``rankkit serve`` allows: scorer profiles, limits and the upstream, from one TOML file.
+
+A client never names a scorer's parameters: it picks a *profile* the operator
+declared, and may set only the rescore weights, ``score_mode``, the window
+(up to the limit) and the text fields::
+
+    # serve.toml
+    default_profile = "ce"            # what /rerank uses when the request names none
+
+    [limits]
+    max_body_bytes = 1048576          # 413 above
+    max_window = 1000                 # window_size / rank_window_size / /rerank documents (400 above)
+    max_rescorers = 4                 # rankkit rescore entries per request (400 above)
+    max_concurrent_scoring = 2        # scoring jobs running at once; the rest wait in line
+    max_queued_scoring = 64           # jobs waiting beyond that get 429 at once
+    timeout = 30.0                    # seconds per request: upstream call + scoring (504 after)
+    allow_writes = false              # forward DELETE/PUT/_bulk/index admin (403 otherwise)
+
+    [upstream]                        # or $RANKKIT_ES_URL, $RANKKIT_ES_API_KEY, ... (see rankkit_elasticsearch.upstream)
+    url = "https://es.internal:9200"
+    ca_certs = "/etc/rankkit/http_ca.crt"
+
+    [profiles.ce]
+    scorer = "cross-encoder"
+    params = {model = "/models/scifact-ce", max_length = 256}
+    fields = ["title", "text"]        # default text fields (a request may name others)
+    allow_rerank_failures = false     # true: on a scoring failure or timeout, answer with ES's own ranking
+    passage_words = 0                 # > 0: score a document as the max over passages of this many words (MaxP)
+    passage_stride = 0                # words between passage starts (default: passage_words / 2)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from rankkit.config import load_toml
+from rankkit.errors import ConfigError
+
+DEFAULT_FIELDS = ("title", "text")
+
+
+@dataclass(frozen=True)
+class ScorerProfile:
+    """A scorer a client may use, by name, with parameters only the operator sets.
+
+    Attributes:
+        name: What clients send (``"profile": name``, ``inference_id``, ``/rerank``'s ``model``).
+        scorer: Registry name of the scorer.
+        params: Its parameters, fixed.
+        fields: Default ``_source`` fields whose texts, joined, are the document text.
+        allow_rerank_failures: On a scoring failure or timeout, answer with Elasticsearch's own ranking
+            (a ``Warning`` header and a ``rankkit`` field say so) instead of an error.
+        passage_words: When positive, a document's score is the maximum over its passages of this many
+            whitespace-separated words (MaxP), for scorers with a short maximum length.
+        passage_stride: Words between the starts of consecutive passages (0: half of ``passage_words``).
+    """
+
+    name: str
+    scorer: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    fields: tuple[str, ...] = DEFAULT_FIELDS
+    allow_rerank_failures: bool = False
+    passage_words: int = 0
+    passage_stride: int = 0
+
+    def __post_init__(self) -> None:
+        where = f"profile {self.name!r}"
+        if not self.name or not isinstance(self.name, str):
+            raise ConfigError("a scorer profile needs a non-empty name")
+        if not isinstance(self.scorer, str) or not self.scorer:
+            raise ConfigError(f"{where}: `scorer` must name an installed rankkit scorer")
+        if not isinstance(self.params, Mapping):
+            raise ConfigError(f"{where}: `params` must be a table")
+        if not self.fields or not all(isinstance(f, str) and f for f in self.fields):
+            raise ConfigError(f"{where}: `fields` must be a non-empty list of field names")
+        for key in ("passage_words", "passage_stride"):
+            value = getattr(self, key)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ConfigError(f"{where}: `{key}` must be a non-negative integer, got {value!r}")
+        if self.passage_stride > self.passage_words:
+            raise ConfigError(f"{where}: passage_stride ({self.passage_stride}) is larger than passage_words "
+                              f"({self.passage_words}); words between passages would never be scored")
+
+    @property
+    def stride(self) -> int:
+        """Words between passage starts (``passage_stride``, else half a passage, at least 1)."""
+        return self.passage_stride or max(1, self.passage_words // 2)
+
+    @property
+    def key(self) -> str:
+        """Identity of the scorer this profile builds (scorer name and parameters)."""
+        return f"{self.scorer}{json.dumps(dict(self.params), sort_keys=True, default=str)}"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request, and all of them together, may cost.
+
+    Attributes:
+        max_body_bytes: Largest request body (413 above).
+        max_window: Largest rescoring window, ``rank_window_size`` and ``/rerank`` input (400 above).
+        max_rescorers: Most ``rankkit`` rescore entries in one request (400 above).
+        max_concurrent_scoring: Scoring jobs that run at once.
+        max_queued_scoring: Scoring jobs that may wait for a slot; more get 429 at once.
+        timeout: Seconds a request may take, the upstream call and scoring together (504 after).
+        allow_writes: Forward requests that change data or settings (DELETE, PUT, ``_bulk``, index admin).
+    """
+
+    max_body_bytes: int = 1 << 20
+    max_window: int = 1000
+    max_rescorers: int = 4
+    max_concurrent_scoring: int = 2
+    max_queued_scoring: int = 64
+    timeout: float = 30.0
+    allow_writes: bool = False
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.type == "bool":
+                if not isinstance(value, bool):
+                    raise ConfigError(f"limits.{f.name} must be true or false, got {value!r}")
+                continue
+            numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not numeric or not value > 0 or value == float("inf") or (f.type == "int" and not isinstance(value, int)):
+                raise ConfigError(f"limits.{f.name} must be a positive {'integer' if f.type == 'int' else 'number'}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """A parsed ``rankkit serve`` configuration file.
+
+    Attributes:
+        profiles: Scorer profiles by name.
+        default_profile: The profile ``/rerank`` uses when a request names none ("" for none).
+        limits: Request and scoring limits.
+        upstream: The ``[upstream]`` table as written (URL and credentials; see :mod:`rankkit_elasticsearch.upstream`).
+    """
+
+    profiles: Mapping[str, ScorerProfile] = field(default_factory=dict)
+    default_profile: str = ""
+    limits: Limits = field(default_factory=Limits)
+    upstream: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.default_profile and self.default_profile not in self.profiles:
+            raise ConfigError(f"default_profile {self.default_profile!r} is not a declared profile "
+                              f"({', '.join(sorted(self.profiles)) or 'none declared'})")
+
+
+_TOP_KEYS = {"default_profile", "limits", "upstream", "profiles"}
+_PROFILE_KEYS = {f.name for f in fields(ScorerProfile)} - {"name"}
+_LIMIT_KEYS = {f.name for f in fields(Limits)}
+
+
+def load_config(path: str | Path) -> ServeConfig:
+    """Read a ``rankkit serve`` configuration file (TOML).
+
+    Raises:
+        ConfigError: Naming the file and the key that is wrong.
+    """
+    data = load_toml(path)
+    try:
+        return config_from_mapping(data)
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from None
+
+
+def config_from_mapping(data: Mapping[str, Any]) -> ServeConfig:
+    """A :class:`ServeConfig` from a parsed TOML document.
+
+    Raises:
+        ConfigError: For an unknown key or a bad value, naming it.
+    """
+    _known(data, _TOP_KEYS, "")
+    profiles: dict[str, ScorerProfile] = {}
+    tables = data.get("profiles", {})
+    if not isinstance(tables, Mapping):
+        raise ConfigError("[profiles] must be a table of tables ([profiles.NAME])")
+    for name, table in tables.items():
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"[profiles.{name}] must be a table")
+        _known(table, _PROFILE_KEYS, f"profiles.{name}.")
+        values = dict(table)
+        if "fields" in values:
+            values["fields"] = tuple([values["fields"]] if isinstance(values["fields"], str) else values["fields"])
+        profiles[name] = ScorerProfile(name=name, **values)
+    limits = data.get("limits", {})
+    if not isinstance(limits, Mapping):
+        raise ConfigError("[limits] must be a table")
+    _known(limits, _LIMIT_KEYS, "limits.")
+    upstream = data.get("upstream", {})
+    if not isinstance(upstream, Mapping):
+        raise ConfigError("[upstream] must be a table")
+    default = data.get("default_profile", "")
+    if not isinstance(default, str):
+        raise ConfigError(f"default_profile must be a profile name, got {default!r}")
+    return ServeConfig(profiles, default, Limits(**limits), dict(upstream))
+
+
+def profile_from_spec(spec: str) -> ScorerProfile:
+    """A profile from the command line's ``--scorer NAME`` or ``--scorer NAME:{json params}`` (named NAME).
+
+    Raises:
+        ConfigError: For parameters that are not a JSON object.
+    """
+    name, _, text = spec.partition(":")
+    try:
+        params = json.loads(text) if text else {}
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"--scorer {spec!r}: parameters after ':' must be JSON ({error})") from None
+    if not isinstance(params, dict):
+        raise ConfigError(f"--scorer {spec!r}: parameters after ':' must be a JSON object")
+    return ScorerProfile(name=name, scorer=name, params=params)
+
+
+def _known(table: Mapping[str, Any], allowed: set[str], prefix: str) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise ConfigError(f"unknown key(s) {', '.join(prefix + k for k in unknown)}; valid: "
+                          f"{', '.join(prefix + k for k in sorted(allowed))}")

@@ -1,0 +1,101 @@
+"""Request targets as Elasticsearch reads them: the raw path, split and decoded per segment, and what it does.
+
+The proxy never decodes a path and re-encodes it: ``%23``, ``%3F`` and ``%2F``
+would turn into a fragment, a query string and a separator, and ``DELETE
+/victim%23old`` would delete ``victim``. Elasticsearch splits the *raw* path on
+``/`` and then decodes each segment, so ``/logs%2F..%2Fvictim`` names one
+(invalid) index. :func:`parse_target` does the same to decide what a request
+is, and the proxy forwards the raw bytes it received, unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import unquote
+
+from rankkit_elasticsearch.errors import RescoreError
+
+Kind = Literal["search", "read", "write"]
+
+# RFC 3986 path characters (pchar and "/") with well-formed percent escapes; the same for a query string plus "?".
+_PATH = re.compile(rb"/(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/]|%[0-9A-Fa-f]{2})*")
+_QUERY = re.compile(rb"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/?]|%[0-9A-Fa-f]{2})*")
+#: POST endpoints that only read (the last one or two segments of the path).
+_READ_POSTS = {
+    ("_search",), ("_msearch",), ("_count",), ("_mget",), ("_field_caps",), ("_termvectors",), ("_mtermvectors",),
+    ("_validate", "query"), ("_search", "template"), ("_msearch", "template"), ("_render", "template"),
+    ("_search", "scroll"), ("_pit",), ("_query",), ("_terms_enum",), ("_knn_search",),
+}
+_MAX_PATH = 4096
+
+
+@dataclass(frozen=True)
+class Target:
+    """A request target.
+
+    Attributes:
+        raw_path: The path bytes exactly as received (forwarded as they are).
+        raw_query: The query string bytes exactly as received (without ``?``).
+        segments: The path split on ``/`` (raw), each segment then percent-decoded, as Elasticsearch does.
+    """
+
+    raw_path: bytes
+    raw_query: bytes
+    segments: tuple[str, ...]
+
+    @property
+    def upstream(self) -> str:
+        """Path and query to send upstream: the received bytes (all ASCII, checked)."""
+        query = b"?" + self.raw_query if self.raw_query else b""
+        return (self.raw_path + query).decode("ascii")
+
+    @property
+    def search_index(self) -> str | None:
+        """For ``/{index}/_search``: the index expression (decoded); ``""`` for ``/_search``; else ``None``."""
+        if self.segments == ("_search",):
+            return ""
+        if len(self.segments) == 2 and self.segments[1] == "_search" and self.segments[0]:
+            return self.segments[0]
+        return None
+
+    def kind(self, method: str) -> Kind:
+        """``search`` (may carry rankkit rescorers), ``read`` (changes nothing) or ``write``."""
+        if self.search_index is not None and method in ("GET", "POST"):
+            return "search"
+        if method in ("GET", "HEAD"):
+            return "read"
+        if method == "POST" and any(self.segments[-len(tail):] == tail for tail in _READ_POSTS if len(self.segments) >= len(tail)):
+            return "read"
+        return "write"
+
+    def printable(self, limit: int = 200) -> str:
+        """The raw path for a log line (ASCII, bounded)."""
+        text = self.raw_path.decode("ascii", "backslashreplace")
+        return text if len(text) <= limit else text[:limit] + "..."
+
+
+def parse_target(raw_path: bytes, raw_query: bytes) -> Target:
+    """Check and split a request target.
+
+    Raises:
+        RescoreError: (400) for bytes outside RFC 3986, a malformed percent escape, a ``.`` or ``..``
+            segment (raw or encoded), or a path longer than 4096 bytes: refused, never guessed at.
+    """
+    if len(raw_path) > _MAX_PATH or not _PATH.fullmatch(raw_path):
+        raise RescoreError("the request path must be an RFC 3986 path (ASCII, well-formed percent escapes) of at most "
+                           f"{_MAX_PATH} bytes; rankkit serve forwards paths exactly as received and refuses others",
+                           es_type="rankkit_bad_path_exception")
+    if not _QUERY.fullmatch(raw_query):
+        raise RescoreError("the query string must be RFC 3986 (ASCII, well-formed percent escapes)",
+                           es_type="rankkit_bad_path_exception")
+    parts = raw_path.decode("ascii").split("/")[1:]
+    try:
+        segments = tuple(unquote(p, errors="strict") if "%" in p else p for p in parts if p)
+    except UnicodeDecodeError:
+        raise RescoreError("a percent-encoded path segment is not UTF-8", es_type="rankkit_bad_path_exception") from None
+    if any(s in (".", "..") for s in segments):
+        raise RescoreError("the request path has a '.' or '..' segment; rankkit serve refuses it rather than resolve it",
+                           es_type="rankkit_bad_path_exception")
+    return Target(raw_path, raw_query, segments)

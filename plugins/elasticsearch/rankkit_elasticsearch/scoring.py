@@ -1,0 +1,122 @@
+"""Scoring under limits: a bounded pool of scoring threads with per-request deadlines, and MaxP passage scoring."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
+
+from rankkit_elasticsearch.errors import RescoreError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rankkit.components import Scorer
+
+T = TypeVar("T")
+
+
+class ScoringGate:
+    """Runs scoring jobs on ``concurrency`` threads, each within its request's deadline.
+
+    A job that has not finished by its deadline gets a 504 (its thread, which Python
+    cannot stop, keeps its slot until the scorer returns; a job still waiting for a
+    slot is dropped). When ``concurrency + max_queued`` jobs are already in, a new one
+    gets a 429 at once, as Elasticsearch answers a full search queue.
+
+    Args:
+        concurrency: Scoring jobs that run at once.
+        max_queued: Jobs that may wait for a slot.
+    """
+
+    def __init__(self, concurrency: int, max_queued: int) -> None:
+        self.concurrency = concurrency
+        self.capacity = concurrency + max_queued
+        self._executor = ThreadPoolExecutor(concurrency, thread_name_prefix="rankkit-scoring")
+        self._in = 0
+
+    @property
+    def in_flight(self) -> int:
+        """Jobs running or waiting (including timed-out ones whose scorer has not returned yet)."""
+        return self._in
+
+    async def run(self, job: Callable[..., T], *args: Any, deadline: float) -> T:
+        """``job(*args)`` on a scoring thread, by ``deadline`` (the event loop's clock).
+
+        Raises:
+            RescoreError: 429 when the line is full; 504 when the deadline passes.
+        """
+        loop = asyncio.get_running_loop()
+        if self._in >= self.capacity:
+            raise RescoreError(f"rankkit serve is scoring {self._in} requests already (limit: {self.concurrency} at once, "
+                               f"{self.capacity - self.concurrency} waiting); retry later",
+                               status=429, es_type="es_rejected_execution_exception")
+        self._in += 1
+        future = self._executor.submit(job, *args)
+        future.add_done_callback(lambda _: loop.call_soon_threadsafe(self._done))
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(future), max(deadline - loop.time(), 0.0))
+        except asyncio.TimeoutError:
+            future.cancel()
+            raise ScoringTimeout() from None
+
+    def _done(self) -> None:
+        self._in -= 1
+
+    def close(self) -> None:
+        """Drop waiting jobs and let running ones finish in the background."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+class ScoringTimeout(RescoreError):
+    """Scoring did not finish by the request's deadline (504)."""
+
+    def __init__(self, message: str = "rankkit scoring did not finish within the request's deadline") -> None:
+        super().__init__(message, status=504, es_type="rankkit_scoring_timeout_exception")
+
+
+class MaxPassageScorer:
+    """A scorer that scores a document as its best passage (MaxP, Dai and Callan 2019).
+
+    Each document is cut into passages of ``words`` whitespace-separated words,
+    starting every ``stride`` words (the last one reaches the end); all passages of
+    a call are scored in one call to the inner scorer, and a document gets the
+    maximum of its passages' scores.
+
+    Args:
+        scorer: The inner scorer.
+        words: Words per passage.
+        stride: Words between passage starts.
+    """
+
+    def __init__(self, scorer: Scorer, words: int, stride: int) -> None:
+        if words < 1 or not 1 <= stride <= words:
+            raise ValueError(f"MaxP needs words >= 1 and 1 <= stride <= words, got {words} and {stride}")
+        self.scorer, self.words, self.stride = scorer, words, stride
+        inner = getattr(scorer, "fingerprint", type(scorer).__name__)
+        self.fingerprint = hashlib.sha256(f"maxp:{words}:{stride}:{inner}".encode()).hexdigest()[:16]
+
+    def passages(self, text: str) -> list[str]:
+        """The passages of one document (one empty passage for an empty text)."""
+        tokens = text.split()
+        starts = [0]
+        while starts[-1] + self.words < len(tokens):
+            starts.append(starts[-1] + self.stride)
+        return [" ".join(tokens[s : s + self.words]) for s in starts]
+
+    def score(self, query: str, documents: Sequence[str]) -> np.ndarray:
+        """Each document's best passage score."""
+        passages: list[str] = []
+        owners: list[int] = []
+        for i, text in enumerate(documents):
+            cut = self.passages(text)
+            passages.extend(cut)
+            owners.extend([i] * len(cut))
+        scores = np.asarray(self.scorer.score(query, passages), dtype=np.float64)
+        if scores.shape != (len(passages),):
+            raise ValueError(f"inner scorer returned {scores.shape} scores for {len(passages)} passages")
+        best = np.full(len(documents), -np.inf)
+        np.maximum.at(best, np.asarray(owners, dtype=np.int64), scores)
+        return best
