@@ -272,8 +272,10 @@ def _window(entry: Mapping[str, Any], key: str, where: str, max_window: int | No
 
 def _number(spec: Mapping[str, Any], key: str, where: str, default: float | None) -> Any:
     """A finite JSON number (not a string, not a boolean): weights and thresholds."""
-    value = spec.get(key, default)
-    if value is None:
+    if key not in spec:
+        return default
+    value = spec[key]
+    if value is None and default is None:  # an explicit null threshold: none
         return None
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
         raise RescoreError(f"{where}.{key} must be a finite number, got {value!r}")
