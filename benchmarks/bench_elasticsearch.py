@@ -107,7 +107,7 @@ def _latency(es, url: str, registry, name: str, params: dict, queries: list, win
     scorer = registry.build("scorer", name, **params)
     server = _serve_process(url, f"{name}:{json.dumps(params)}" if params else name)
     proxy = Elasticsearch(server.url, request_timeout=300)  # the same client, pointed at the proxy
-    rescore = {"window_size": window, "rankkit": {"scorer": name, **({"params": params} if params else {})}}
+    rescore = {"window_size": window, "rankkit": {"profile": name}}  # the profile --scorer declared
 
     def proxied(text: str) -> list[str]:
         hits = proxy.search(index="rankkit-bench-scifact", query={"match": {"contents": text}}, size=10,

@@ -188,6 +188,7 @@ def config_from_mapping(data: Mapping[str, Any]) -> ServeConfig:
         values = dict(table)
         if "fields" in values:
             values["fields"] = tuple([values["fields"]] if isinstance(values["fields"], str) else values["fields"])
+        values.setdefault("scorer", "")
         profiles[name] = ScorerProfile(name=name, **values)
     limits = data.get("limits", {})
     if not isinstance(limits, Mapping):
