@@ -11,7 +11,7 @@ Run from the repository root with a server (scripts/elasticsearch.sh starts one)
   (same client library). With a free scorer (``term-overlap``) this is the proxy's
   whole cost; ``--cross-encoder DIR`` adds the same comparison with a real model,
   where scoring dominates.
-  Requests alternate between the two; p50/p95 per side; target overhead <= 10 % at p50.
+  Requests alternate between the two; p50/p95/p99 per side, and how many top 10s agree; target overhead <= 10 % at p50.
   A third line sends a plain search (no rescorer, top ``window``) through the proxy and
   directly: the cost of the extra HTTP hop alone, which any out-of-process proxy pays.
   A fourth line runs the same rescoring through the in-process client API
@@ -35,9 +35,9 @@ import numpy as np
 from benchmarks.harness import compare, summary
 
 
-def _percentiles(values: list[float]) -> tuple[float, float]:
-    p50, p95 = np.percentile(np.array(values) * 1000, [50, 95])
-    return float(p50), float(p95)
+def _percentiles(values: list[float]) -> tuple[float, float, float]:
+    p50, p95, p99 = np.percentile(np.array(values) * 1000, [50, 95, 99])
+    return float(p50), float(p95), float(p99)
 
 
 def main() -> None:
@@ -101,7 +101,7 @@ def main() -> None:
 
 
 def _latency(es, url: str, registry, name: str, params: dict, queries: list, window: int) -> str:  # noqa: ANN001
-    """p50/p95 of proxy rescoring against direct search plus raw scoring, requests alternating."""
+    """p50/p95/p99 of proxy rescoring against direct search plus raw scoring, requests alternating."""
     from elasticsearch import Elasticsearch
 
     scorer = registry.build("scorer", name, **params)
@@ -114,20 +114,23 @@ def _latency(es, url: str, registry, name: str, params: dict, queries: list, win
                             source=["title", "text"], rescore=rescore)["hits"]["hits"]
         return [h["_id"] for h in hits]
 
-    try:  # exactness is tested elsewhere
+    outputs: dict[str, list] = {}
+    try:
         times = _alternate({"direct": lambda text: _direct_rescore(es, scorer, text, window), "proxy": proxied}, queries,
-                           warm=min(20, max(2, len(queries) // 5)))
+                           warm=min(20, max(2, len(queries) // 5)), outputs=outputs)
     finally:
         proxy.close()
         server.stop()
+    same = sum(a == b for a, b in zip(outputs["direct"], outputs["proxy"]))
     direct_ms, proxy_ms = times["direct"], times["proxy"]
-    d50, d95 = _percentiles(direct_ms)
-    p50, p95 = _percentiles(proxy_ms)
+    d50, d95, d99 = _percentiles(direct_ms)
+    p50, p95, p99 = _percentiles(proxy_ms)
     overhead = p50 / d50 - 1
     verdict = "ok" if overhead <= 0.10 else "ABOVE the 10% target"
     line = (f"rescoring latency ({len(queries)} queries, window {window}, {name}): direct search+score "
-            f"p50 {d50:.1f} ms p95 {d95:.1f} ms; proxy p50 {p50:.1f} ms p95 {p95:.1f} ms; "
-            f"overhead at p50 {p50 - d50:+.1f} ms, {overhead * 100:+.1f}% ({verdict})")
+            f"p50 {d50:.1f} ms p95 {d95:.1f} ms p99 {d99:.1f} ms; proxy p50 {p50:.1f} ms p95 {p95:.1f} ms p99 {p99:.1f} ms; "
+            f"overhead at p50 {p50 - d50:+.1f} ms, {overhead * 100:+.1f}% ({verdict}), at p99 {(p99 / d99 - 1) * 100:+.1f}%; "
+            f"identical top 10 on {same} of {len(queries)} queries")
     print(line, flush=True)
     return line
 
@@ -142,17 +145,24 @@ def _direct_rescore(es, scorer, text: str, window: int) -> list[str]:  # noqa: A
     return [hits[i]["_id"] for i in order]
 
 
-def _alternate(sides: dict, queries: list, warm: int = 20) -> dict[str, list[float]]:  # noqa: ANN001
-    """Seconds per call of each side's ``fn(text)``, the sides alternating query by query after ``warm`` queries."""
+def _alternate(sides: dict, queries: list, warm: int = 20, outputs: dict | None = None) -> dict[str, list[float]]:  # noqa: ANN001
+    """Seconds per call of each side's ``fn(text)``, the sides alternating query by query after ``warm`` queries.
+
+    ``outputs``, when given, receives each side's results in query order (to check both sides agree).
+    """
     for query in queries[:warm]:
         for fn in sides.values():
             fn(query.text)
     times: dict[str, list[float]] = {side: [] for side in sides}
+    if outputs is not None:
+        outputs.update({side: [] for side in sides})
     for query in queries:
         for side, fn in sides.items():
             start = time.perf_counter()
-            fn(query.text)
+            result = fn(query.text)
             times[side].append(time.perf_counter() - start)
+            if outputs is not None:
+                outputs[side].append(result)
     return times
 
 
@@ -171,8 +181,8 @@ def _client_api(es, registry, name: str, queries: list, window: int) -> str:  # 
         return [h["_id"] for h in search(es, "rankkit-bench-scifact", body, pool)["hits"]["hits"]]
 
     times = _alternate({"direct": lambda text: _direct_rescore(es, scorer, text, window), "api": api}, queries)
-    d50, _ = _percentiles(times["direct"])
-    a50, a95 = _percentiles(times["api"])
+    d50, _, _ = _percentiles(times["direct"])
+    a50, a95, _ = _percentiles(times["api"])
     line = (f"rescoring through the client API ({len(queries)} queries, window {window}, {name}, in process): direct p50 "
             f"{d50:.1f} ms; client API p50 {a50:.1f} ms p95 {a95:.1f} ms; overhead at p50 {a50 - d50:+.1f} ms, "
             f"{(a50 / d50 - 1) * 100:+.1f}%")
@@ -196,8 +206,8 @@ def _hop(es, url: str, queries: list, window: int) -> str:  # noqa: ANN001
     finally:
         proxy.close()
         server.stop()
-    d50, _ = _percentiles(times["direct"])
-    p50, _ = _percentiles(times["proxy"])
+    d50, _, _ = _percentiles(times["direct"])
+    p50, _, _ = _percentiles(times["proxy"])
     line = (f"plain search through the proxy ({len(queries)} queries, size {window}, no rescorer): direct p50 {d50:.1f} ms, "
             f"proxy p50 {p50:.1f} ms: the extra hop alone costs {p50 - d50:+.1f} ms ({(p50 / d50 - 1) * 100:+.1f}%)")
     print(line, flush=True)

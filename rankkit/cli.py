@@ -104,11 +104,16 @@ def index_build(ctx: click.Context, manifests: Sequence[Path], force: bool) -> N
 @click.option("--manifests", "manifest_dir", default="indexes", show_default=True, type=click.Path(path_type=Path),
               help="Folder of index manifests.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def index_list(manifest_dir: Path, as_json: bool) -> None:
-    """Show manifests and built indexes with status and size."""
+@click.pass_context
+def index_list(ctx: click.Context, manifest_dir: Path, as_json: bool) -> None:
+    """Show manifests and built indexes with status and size.
+
+    Indexes that live outside their folder (e.g. in a search server) are checked there; a lost or changed one
+    is shown as stale, with the reason and how to rebuild it.
+    """
     from rankkit.indexes import index_root, list_indexes
 
-    rows = list_indexes([manifest_dir])
+    rows = list_indexes([manifest_dir], registry=_registry(ctx))
     if as_json:
         click.echo(json.dumps([{**vars(r), "path": str(r.path)} for r in rows], indent=2))
         return
@@ -120,7 +125,8 @@ def index_list(manifest_dir: Path, as_json: bool) -> None:
         table.add_column(column)
     for r in rows:
         size = f"{r.size_bytes / 1e6:.1f} MB" if r.size_bytes else "-"
-        table.add_row(r.name, r.status, r.builder, str(r.documents or "-"), size, str(r.path))
+        status = f"{r.status}: {r.problem}" if r.problem else r.status
+        table.add_row(r.name, status, r.builder, str(r.documents or "-"), size, str(r.path))
     Console().print(table)
 
 

@@ -197,6 +197,25 @@ class IndexBuilder(Protocol):
 
 
 @runtime_checkable
+class VerifiableIndexBuilder(Protocol):
+    """An index builder whose index can be lost or changed outside its folder (e.g. an index in a search server).
+
+    The build stamp only proves that the folder was complete when it was built.
+    For a builder that offers :meth:`verify`, :func:`rankkit.indexes.ensure_index`
+    checks an already-stamped index and rebuilds it when it is no longer usable,
+    and :func:`rankkit.indexes.list_indexes` reports it as ``stale``.
+    """
+
+    def verify(self, target: Path) -> str | None:
+        """Why the built index described by the folder ``target`` is no longer usable, or ``None`` when it is.
+
+        The answer is one line without the fix (the core adds how to rebuild), e.g.
+        ``"index 'x' is missing on server http://127.0.0.1:9200"``.
+        """
+        ...  # pragma: no cover
+
+
+@runtime_checkable
 class DatasetProvider(Protocol):
     """Resolves dataset names (``beir/scifact/test``) to datasets."""
 

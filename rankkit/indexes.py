@@ -14,19 +14,28 @@ builder writes into a temporary sibling that is renamed into place after the
 builder returns, so a crash or Ctrl-C never leaves a half-built index that
 looks complete. Building the same manifest twice is a no-op; a changed
 dataset, parameter or builder version rebuilds.
+
+An index that lives outside its folder (in a search server, say) can be lost
+or changed there while its stamp stays. A builder that offers
+:class:`~rankkit.components.VerifiableIndexBuilder` is asked whether a stamped
+index is still usable: :func:`ensure_index` rebuilds it when it is not, and
+:func:`list_indexes` reports it as ``stale`` with the reason and the fix.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rankkit.components import fingerprint
+from rankkit.components import VerifiableIndexBuilder, fingerprint
 from rankkit.config import cache_dir, load_toml, require
-from rankkit.errors import ConfigError, IndexStateError
+from rankkit.errors import ConfigError, IndexStateError, RankkitError
+from rankkit.files import atomic_write
 from rankkit.registry import validate_params
 from rankkit.staging import STAGING_PREFIX, build_folder
 from rankkit.staging import read_stamp as read_stamp_file
@@ -34,8 +43,12 @@ from rankkit.staging import read_stamp as read_stamp_file
 if TYPE_CHECKING:  # pragma: no cover
     from rankkit.registry import Registry
 
+log = logging.getLogger(__name__)
+
 INDEX_DIR_ENV = "RANKKIT_INDEX_DIR"
 STAMP = "rankkit-index.json"
+#: Stamp field that says the builder can verify the index (:class:`~rankkit.components.VerifiableIndexBuilder`).
+VERIFIABLE = "verifiable"
 
 
 def index_root() -> Path:
@@ -115,10 +128,29 @@ def build_key(manifest: IndexManifest, builder_version: str, corpus_checksum: st
     )
 
 
+def verify_index(builder: Any, target: Path) -> str | None:
+    """What is wrong with the stamped index in ``target``, as its builder sees it.
+
+    Returns:
+        ``None`` when the index is usable or ``builder`` cannot verify it, else the builder's one-line reason.
+    """
+    if isinstance(builder, VerifiableIndexBuilder):
+        return builder.verify(target)
+    return None
+
+
+def rebuild_hint(manifest: Path | None) -> str:
+    """How to rebuild an index, naming its manifest when it is known."""
+    return f"rebuild it with `rankkit index build {manifest or 'indexes/<manifest>.toml'}`"
+
+
 def ensure_index(
     manifest: IndexManifest, registry: Registry, root: Path | None = None, force: bool = False
 ) -> BuiltIndex:
-    """Build the index unless an identical one exists.
+    """Build the index unless an identical, usable one exists.
+
+    An existing index with the same build key is reused, unless its builder
+    verifies it (:func:`verify_index`) and finds it unusable: then it is rebuilt.
 
     Args:
         manifest: What to build.
@@ -141,7 +173,10 @@ def ensure_index(
     key = build_key(manifest, builder.version, corpus, params)
     stamp = read_stamp(target)
     if stamp and stamp.get("key") == key and not force:
-        return BuiltIndex(target, stamp)
+        problem = verify_index(builder, target)
+        if problem is None:
+            return BuiltIndex(target, _flag_verifiable(target, stamp, builder))
+        log.warning("index %s: %s; rebuilding it", manifest.name, problem)
     started = time.time()
 
     def fill(staging: Path) -> dict[str, Any]:
@@ -156,11 +191,29 @@ def ensure_index(
             "params": params,
             "stats": stats,
             "build_seconds": round(time.time() - started, 3),
+            VERIFIABLE: isinstance(builder, VerifiableIndexBuilder),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
 
     stamp = build_folder(target, STAMP, fill)
     return BuiltIndex(target, stamp)
+
+
+def _flag_verifiable(target: Path, stamp: dict[str, Any], builder: Any) -> dict[str, Any]:
+    """``stamp``, with :data:`VERIFIABLE` added in place when a verifiable builder's stamp predates it.
+
+    :func:`list_indexes` verifies only stamps with the flag; a stamp that cannot be rewritten stays as it is.
+    """
+    if VERIFIABLE in stamp or not isinstance(builder, VerifiableIndexBuilder):
+        return stamp
+    flagged = {**stamp, VERIFIABLE: True}
+    try:
+        with atomic_write(target / STAMP) as handle:
+            json.dump(flagged, handle, indent=2, sort_keys=True, default=str)
+    except OSError as error:
+        log.debug("cannot record %s in %s: %s", VERIFIABLE, target / STAMP, error)
+        return stamp
+    return flagged
 
 
 def locate_index(index: str | Path, kind: str, manifest_example: str) -> Path:
@@ -220,7 +273,17 @@ def find_manifest(name: str, search: list[Path]) -> IndexManifest:
 
 @dataclass(frozen=True)
 class IndexStatus:
-    """One row of ``rankkit index list``."""
+    """One row of ``rankkit index list``.
+
+    Attributes:
+        name: Index (manifest) name.
+        status: ``built``, ``missing``, ``orphan``, ``incomplete``, ``stale`` or ``unverified`` (see :func:`list_indexes`).
+        path: The index folder.
+        size_bytes: Size of the folder.
+        documents: Documents indexed, from the stamp.
+        builder: Builder name.
+        problem: Why a ``stale`` or ``unverified`` index is so, with the fix; ``None`` otherwise.
+    """
 
     name: str
     status: str
@@ -228,15 +291,23 @@ class IndexStatus:
     size_bytes: int
     documents: int | None
     builder: str
+    problem: str | None = None
 
 
-def list_indexes(manifest_dirs: list[Path], root: Path | None = None) -> list[IndexStatus]:
+def list_indexes(manifest_dirs: list[Path], root: Path | None = None, registry: Registry | None = None) -> list[IndexStatus]:
     """Status of every manifest and every built index.
 
     Status is ``built``, ``missing`` (manifest, no index), ``incomplete``
-    (a leftover of an interrupted build) or ``orphan`` (built, no manifest).
-    Whether a built index is stale against its dataset is decided at build
-    time, when the dataset is hashed.
+    (a leftover of an interrupted build), ``orphan`` (built, no manifest) or,
+    with a ``registry``, ``stale`` (built, but its builder's
+    :func:`verify_index` found it unusable; ``problem`` says why and how to
+    rebuild). Whether a built index is stale against its dataset is decided
+    at build time, when the dataset is hashed.
+
+    Args:
+        manifest_dirs: Folders of manifests.
+        root: Index cache; defaults to :func:`index_root`.
+        registry: Builds the builders of verifiable indexes to check them; ``None``: no check.
     """
     root = root or index_root()
     manifests = {p.stem: p for folder in manifest_dirs if folder.is_dir() for p in sorted(folder.glob("*.toml"))}
@@ -249,12 +320,27 @@ def list_indexes(manifest_dirs: list[Path], root: Path | None = None) -> list[In
         if stamp:
             status = "built" if name in manifests else "orphan"
             docs = (stamp.get("stats") or {}).get("documents")
-            rows.append(IndexStatus(name, status, path, BuiltIndex(path, stamp).size_bytes, docs, builder))
+            problem = None
+            if registry is not None and stamp.get(VERIFIABLE):
+                status, problem = _verified(registry, stamp, path, manifests.get(name), status)
+            rows.append(IndexStatus(name, status, path, BuiltIndex(path, stamp).size_bytes, docs, builder, problem))
         else:
             rows.append(IndexStatus(name, "missing", path, 0, None, builder))
     for leftover in sorted(root.glob(f"{STAGING_PREFIX}*")):
         rows.append(IndexStatus(leftover.name, "incomplete", leftover, 0, None, "?"))
     return rows
+
+
+def _verified(
+    registry: Registry, stamp: dict[str, Any], path: Path, manifest: Path | None, status: str
+) -> tuple[str, str | None]:
+    """``(status, problem)`` of a stamped index once its builder, built from the stamp's parameters, verified it."""
+    try:
+        builder = registry.build("index_builder", str(stamp.get("builder")), **(stamp.get("params") or {}))
+    except RankkitError as error:
+        return "unverified", f"its builder cannot be built to verify it ({error})"
+    problem = verify_index(builder, path)
+    return (status, None) if problem is None else ("stale", f"{problem}: {rebuild_hint(manifest)}")
 
 
 def _safe_builder(path: Path) -> str:

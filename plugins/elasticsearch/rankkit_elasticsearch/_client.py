@@ -29,22 +29,32 @@ CONTENTS_FIELD = "contents"
 ID_FIELD = "doc_id"
 
 
-def es_url(url: str = "") -> str:
-    """``url``, else ``$RANKKIT_ES_URL``, else ``http://127.0.0.1:9200``."""
-    return (url or os.environ.get(URL_ENV) or DEFAULT_URL).rstrip("/")
+def es_url(url: str = "", saved: str = "") -> str:
+    """The server to use: ``url``, else ``$RANKKIT_ES_URL``, else ``saved``, else ``http://127.0.0.1:9200``.
+
+    Args:
+        url: An explicit server (a component's ``url`` parameter); wins over everything.
+        saved: The server an index was built on (``es-index.json``); the environment variable wins over it,
+            so pointing ``RANKKIT_ES_URL`` at another server moves every index there.
+    """
+    return (url or os.environ.get(URL_ENV) or saved or DEFAULT_URL).rstrip("/")
 
 
 def make_client(url: str = "", timeout: float = 60.0) -> Any:
-    """An ``elasticsearch.Elasticsearch`` client for ``url`` (see :func:`es_url`).
+    """An ``elasticsearch.Elasticsearch`` client for ``url`` (see :func:`es_url`), with the credentials of
+    the environment (``$RANKKIT_ES_API_KEY``, ... : see :mod:`rankkit_elasticsearch.upstream`).
 
     Raises:
-        ConfigError: When the client library is missing, saying how to install it.
+        ConfigError: When the client library is missing, saying how to install it, or the credentials are inconsistent.
     """
     try:
         from elasticsearch import Elasticsearch
     except ImportError as error:  # pragma: no cover
         raise ConfigError(f"the elasticsearch client is not installed ({error}); pip install 'elasticsearch>=9,<10'") from None
-    return Elasticsearch(es_url(url), request_timeout=timeout, retry_on_timeout=True, max_retries=2)
+    from rankkit_elasticsearch.upstream import Upstream
+
+    credentials = Upstream.from_config({}, es_url(url)).client_kwargs()
+    return Elasticsearch(es_url(url), request_timeout=timeout, retry_on_timeout=True, max_retries=2, **credentials)
 
 
 @dataclass(frozen=True)
@@ -87,7 +97,8 @@ def resolve_index(index: str, url: str = "") -> EsIndex:
     Args:
         index: A folder built by the ``elasticsearch`` builder, an index name in
             rankkit's index cache, or an index/alias on the server.
-        url: Server override; by default the URL recorded in the folder, else :func:`es_url`.
+        url: Server override; by default ``$RANKKIT_ES_URL``, else the URL recorded in the folder
+            (see :func:`es_url`).
 
     Raises:
         IndexStateError: For an unreadable folder description.
@@ -102,7 +113,7 @@ def resolve_index(index: str, url: str = "") -> EsIndex:
             meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as error:
             raise IndexStateError(f"{folder / META_FILE}: unreadable ({error}); rebuild the index") from None
-        return EsIndex(es_url(url or meta.get("url", "")), meta["alias"], meta.get("key", meta["alias"]), meta)
+        return EsIndex(es_url(url, saved=meta.get("url", "")), meta["alias"], meta.get("key", meta["alias"]), meta)
     if "/" in index or index.startswith("."):
         raise IndexStateError(
             f"elasticsearch index {index!r}: no folder with {META_FILE} there; build it with "

@@ -13,6 +13,13 @@ small description of it (``es-index.json``, see :mod:`rankkit_elasticsearch._cli
   client's helper; documents that still fail are retried ``retries`` more times
   with backoff, and any that fail after that are reported by id (a build error,
   or recorded in the manifest when ``allow_failures`` is set). None is lost silently.
+* The index can be lost in the server while rankkit's folder stays (a fresh
+  server, another ``$RANKKIT_ES_URL``, a deleted index): :meth:`EsIndexBuilder.verify`
+  (:class:`~rankkit.components.VerifiableIndexBuilder`) checks it on the server
+  searches will use, so ``rankkit index build`` rebuilds it there and
+  ``rankkit index list`` reports it as stale. The server is not part of the
+  build key: the same content has the same concrete name on every server, and
+  "rebuilding" where that index is already complete only re-points the alias.
 """
 
 from __future__ import annotations
@@ -83,7 +90,8 @@ class EsIndexBuilder:
 
     Args:
         index: Alias that searches use; empty: ``rankkit-<dataset name>``.
-        url: Server; empty: ``$RANKKIT_ES_URL`` (else ``http://127.0.0.1:9200``). Not part of the build key.
+        url: Server; empty: ``$RANKKIT_ES_URL`` (else ``http://127.0.0.1:9200``). Not part of the build key
+            (see :meth:`verify`).
         shards: ``number_of_shards``.
         replicas: ``number_of_replicas``.
         k1: BM25 ``k1`` of the index's default similarity.
@@ -185,6 +193,31 @@ class EsIndexBuilder:
             json.dump(meta, handle, indent=2, sort_keys=True)
         return stats
 
+    def verify(self, target: Path) -> str | None:
+        """Whether the index that the folder ``target`` describes is intact on the server searches will use.
+
+        That server is this builder's ``url``, else ``$RANKKIT_ES_URL``, else the recorded one (see
+        :func:`~rankkit_elasticsearch._client.es_url`), as for the retrievers. The index is intact when its
+        concrete index is there, complete for the recorded build key, holds the recorded number of
+        documents, and is behind the alias.
+
+        Returns:
+            ``None`` when intact, else what is wrong (without the fix, which the core adds).
+        """
+        try:
+            meta = json.loads((target / META_FILE).read_text(encoding="utf-8"))
+            meta = {**meta, "documents": int(meta["documents"]), "index": str(meta["index"]), "alias": str(meta["alias"])}
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            return f"{target / META_FILE} is unreadable ({type(error).__name__}: {error})"
+        url = es_url(self.url, saved=meta.get("url", ""))
+        client = make_client(url, timeout=30)
+        try:
+            return _server_problem(client, url, meta)
+        except Exception as error:  # the client's transport and API errors
+            return f"server {url} did not answer the check ({type(error).__name__}: {error})"
+        finally:
+            client.close()
+
     def _build(self, client: Any, dataset: Dataset, alias: str, concrete: str, key: str) -> dict[str, Any]:
         started = time.time()
         existing = _rankkit_meta(client, concrete)
@@ -273,6 +306,25 @@ class EsIndexBuilder:
                 else:
                     failed[doc_id] = _reason(result)
         return failed
+
+
+def _server_problem(client: Any, url: str, meta: dict[str, Any]) -> str | None:
+    """What is wrong on the server ``url`` with the index ``meta`` (``es-index.json``) describes, or ``None``."""
+    concrete, alias = meta["index"], meta["alias"]
+    recorded = meta.get("url") or url
+    where = f"on server {url}" if recorded == url else f"on server {url} (it was built on {recorded})"
+    existing = _rankkit_meta(client, concrete)
+    if not existing:
+        return f"elasticsearch index {concrete!r} is missing {where}"
+    if not existing.get("complete") or existing.get("key") != meta.get("key"):
+        return f"elasticsearch index {concrete!r} {where} is incomplete or holds another build"
+    client.options(ignore_status=408).cluster.health(index=concrete, wait_for_status="yellow", timeout="30s")
+    count = int(client.count(index=concrete)["count"])
+    if count != meta["documents"]:
+        return f"elasticsearch index {concrete!r} {where} holds {count} documents, not the {meta['documents']} indexed"
+    if not client.indices.exists_alias(name=alias, index=concrete):
+        return f"elasticsearch alias {alias!r} {where} does not point to {concrete!r}"
+    return None
 
 
 def _batches(documents: Iterator[Document], size: int) -> Iterator[list[Document]]:

@@ -15,7 +15,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import click
 
 _INDEX = Param("index", str, help="built elasticsearch index folder, a name in rankkit's index cache, or an ES index/alias")
-_URL = Param("url", str, "", "Elasticsearch URL; empty: the one the index was built on, else $RANKKIT_ES_URL")
+_URL = Param("url", str, "", "Elasticsearch URL; empty: $RANKKIT_ES_URL, else the one the index was built on")
 
 
 def _builder(chunk_size: int, retries: int, backoff: float, allow_failures: bool, **params: Any) -> Any:

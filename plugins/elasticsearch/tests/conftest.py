@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -18,6 +19,9 @@ from rankkit.registry import Registry
 REPO = Path(__file__).resolve().parents[3]
 MANIFESTS = REPO / "indexes"
 URL_ENV = "RANKKIT_ES_URL"
+ES_SCRIPT = REPO / "scripts" / "elasticsearch.sh"
+#: Longer than the script's own 180 s wait for a healthy server.
+ES_SCRIPT_TIMEOUT = 300
 
 
 @pytest.fixture(scope="session")
@@ -37,6 +41,56 @@ def es(es_url: str) -> Iterator[Any]:
     client = Elasticsearch(es_url, request_timeout=60)
     yield client
     client.close()
+
+
+class ScriptServer:
+    """A server that ``scripts/elasticsearch.sh`` manages through the state file ``state`` (for fault tests)."""
+
+    def __init__(self, state: Path) -> None:
+        self.state = state
+
+    def call(self, verb: str) -> str:
+        """Run ``elasticsearch.sh VERB`` (start, restart, stop, health) for this state; returns stdout.
+
+        Raises:
+            AssertionError: With the script's stderr when it fails.
+        """
+        env = {**os.environ, "RANKKIT_ES_STATE": str(self.state), "RANKKIT_ES_HEAP": "512m"}
+        env.pop(URL_ENV, None)
+        done = subprocess.run(["bash", str(ES_SCRIPT), verb], env=env, capture_output=True, text=True,
+                              timeout=ES_SCRIPT_TIMEOUT, check=False)
+        assert done.returncode == 0, f"elasticsearch.sh {verb} failed ({done.returncode}):\n{done.stderr}"
+        return done.stdout
+
+    def read_state(self) -> dict[str, str]:
+        """``ES_PID``, ``ES_URL`` and ``ES_DIR`` from the state file."""
+        return dict(line.split("=", 1) for line in self.state.read_text().splitlines() if "=" in line)
+
+    def client(self) -> Any:
+        """A client for the server the state file names."""
+        from elasticsearch import Elasticsearch
+
+        return Elasticsearch(self.read_state()["ES_URL"], request_timeout=30)
+
+
+@pytest.fixture
+def second(es_url: str, tmp_path: Path) -> Iterator[ScriptServer]:
+    """A second server for the test to start (``second.call("start")``), with a state file of its own.
+
+    Never the session's server; stopped (and its data deleted) after the test, pass or fail. Skips when the
+    script cannot fetch Elasticsearch here (RANKKIT_ES_URL naming a server of the user's own), except in CI.
+    """
+    fetch = subprocess.run(["bash", str(ES_SCRIPT), "fetch"], capture_output=True, text=True,
+                           timeout=ES_SCRIPT_TIMEOUT, check=False)
+    if fetch.returncode != 0:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"scripts/elasticsearch.sh cannot fetch Elasticsearch although {URL_ENV} is set:\n{fetch.stderr}")
+        pytest.skip(f"scripts/elasticsearch.sh cannot fetch Elasticsearch here ({fetch.stderr.strip()[-200:]})")
+    server = ScriptServer(tmp_path / "second-es" / "state")
+    try:
+        yield server
+    finally:
+        server.call("stop")
 
 
 @pytest.fixture

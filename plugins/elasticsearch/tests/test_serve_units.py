@@ -165,3 +165,12 @@ def test_plans_bound_the_work_and_refuse_cursors() -> None:
     plan = plan_search({"query": deep, "rescore": entry}, pool)
     assert plan.rescorers[0].query == "deep"
     assert Limits().max_rescorers == 4
+
+
+def test_retrievers_and_builder_clients_take_the_same_credentials(monkeypatch) -> None:
+    from rankkit_elasticsearch._client import make_client
+
+    monkeypatch.setenv("RANKKIT_ES_API_KEY", "a2V5")
+    client = make_client("http://127.0.0.1:9")
+    assert client._headers["authorization"] == "ApiKey a2V5"
+    client.close()
