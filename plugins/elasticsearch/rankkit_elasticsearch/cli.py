@@ -93,7 +93,7 @@ def serve_command(registry: Any, config_path: str | None, host: str, port: int, 
     click.echo(f"rankkit serve: http://{host}:{port} -> {settings.upstream.url}"  # type: ignore[union-attr]
                f" (profiles: {', '.join(sorted(profiles)) or 'none'}; writes {'forwarded' if limits.allow_writes else 'refused'})",
                err=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    uvicorn.run(app, host=host, port=port, log_level="warning", limit_concurrency=limits.max_connections)
 
 
 def _token(option: str | None) -> str:

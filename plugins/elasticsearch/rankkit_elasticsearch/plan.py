@@ -35,6 +35,7 @@ from rankkit.types import SCORE_DTYPE, Ranking
 from rankkit_elasticsearch.errors import RescoreError
 from rankkit_elasticsearch.profiles import ScorerProfile
 from rankkit_elasticsearch.scorers import ScorerPool
+from rankkit_elasticsearch.source_filter import SourceFilter
 
 #: ES's default ``window_size`` (and ``rank_window_size`` of ``text_similarity_reranker``).
 DEFAULT_WINDOW = 10
@@ -42,7 +43,6 @@ _ENTRY_KEYS = {"profile", "scorer", "params", "query", "fields", "query_weight",
                "min_score"}
 _RERANKER_KEYS = {"retriever", "field", "inference_id", "inference_text", "rank_window_size", "min_score"}
 _TEXT_QUERIES = ("match", "match_phrase", "multi_match", "query_string", "simple_query_string", "combined_fields")
-_MISSING = object()
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ class RescorePlan:
         rescorers: The ``rankkit`` entries, in order.
         offset: The request's ``from``.
         size: The request's ``size``.
-        source: The request's ``_source`` (restored on the hits), or a sentinel when absent.
+        source: The request's ``_source`` filter (applied to the hits returned).
         limit: Hits kept after rescoring before ``from``/``size`` apply (the reranker retriever's
             ``rank_window_size``); ``None``: all.
     """
@@ -82,7 +82,7 @@ class RescorePlan:
     rescorers: tuple[RankkitRescorer, ...]
     offset: int
     size: int
-    source: Any = _MISSING
+    source: SourceFilter = SourceFilter()
     limit: int | None = None
 
     @property
@@ -143,9 +143,9 @@ def plan_search(body: Any, scorers: ScorerPool | None = None, max_window: int | 
     upstream["size"] = max(offset + size, *(r.settings.window_size for r in rescorers))
     if "sort" in body:
         upstream["track_scores"] = True
-    source = body.get("_source", _MISSING)
-    if source is not _MISSING:
-        upstream["_source"] = _with_fields(source, {f for r in rescorers for f in r.fields})
+    source = SourceFilter.parse(body.get("_source"))
+    if "_source" in body:
+        upstream["_source"] = source.widened({f for r in rescorers for f in r.fields})
     return RescorePlan(upstream, rescorers, offset, size, source)
 
 
@@ -163,7 +163,7 @@ def _reranker_retriever(body: Mapping[str, Any], scorers: ScorerPool) -> Mapping
     if not isinstance(retriever, Mapping) or list(retriever) != ["text_similarity_reranker"]:
         return None
     node = retriever["text_similarity_reranker"]
-    if not isinstance(node, Mapping) or node.get("inference_id") not in scorers.profiles:
+    if not isinstance(node, Mapping) or not isinstance(node.get("inference_id"), str) or node["inference_id"] not in scorers.profiles:
         return None  # ES's own inference endpoint: ES serves it
     return node
 
@@ -198,9 +198,9 @@ def _plan_reranker(body: Mapping[str, Any], node: Mapping[str, Any], scorers: Sc
     offset, size = _paging(body, max_window)
     upstream = {k: v for k, v in body.items() if k not in ("retriever", "from", "size")}
     upstream.update(retriever=dict(inner), size=window, **{"from": 0})
-    source = body.get("_source", _MISSING)
-    if source is not _MISSING:
-        upstream["_source"] = _with_fields(source, {field})
+    source = SourceFilter.parse(body.get("_source"))
+    if "_source" in body:
+        upstream["_source"] = source.widened({field})
     return RescorePlan(upstream, (rescorer,), offset, size, source, limit=window)
 
 
@@ -312,24 +312,6 @@ def _full_text(inner: Any) -> str | None:
     return None
 
 
-def _with_fields(source: Any, fields: set[str]) -> Any:
-    if source is True or source is None:
-        return source
-    if source is False:
-        return sorted(fields)
-    if isinstance(source, str):
-        return sorted({source} | fields)
-    if isinstance(source, list):
-        return sorted(set(source) | fields)
-    if isinstance(source, Mapping) and isinstance(source.get("includes", source.get("include")), (list, str)):
-        key = "includes" if "includes" in source else "include"
-        inc = source[key]
-        return {**source, key: sorted(({inc} if isinstance(inc, str) else set(inc)) | fields)}
-    if isinstance(source, Mapping):
-        return {**source, "excludes": [e for e in source.get("excludes", []) if e not in fields]}
-    return source
-
-
 def document_text(source: Mapping[str, Any], fields: Sequence[str]) -> str | None:
     """The texts of ``fields`` joined like :attr:`rankkit.types.Document.full_text` (``None`` when all are missing)."""
     values = [source.get(f) for f in fields]
@@ -359,6 +341,8 @@ def apply_plan(plan: RescorePlan, response: Mapping[str, Any], scorers: ScorerPo
             texts.append(text)
         new = score_texts(scorers, rescorer.profile, rescorer.query, texts)
         ranking = apply_rescore(ranking, new, rescorer.settings)
+        if not np.isfinite(ranking.scores).all():
+            raise RescoreError(f"the weights of rescorer {rescorer.profile.name!r} overflow the scores (not finite); use smaller weights")
         if rescorer.min_score is not None:
             keep = ranking.scores >= rescorer.min_score
             ranking = Ranking(ranking.query_id, ranking.doc_ids[keep], ranking.scores[keep])
@@ -419,26 +403,8 @@ def _answer(plan: RescorePlan, response: Mapping[str, Any], by_id: dict[str, dic
         hit = {**by_id[doc_id], "_score": score}
         if rescored and isinstance(hit.get("sort"), list) and hit["sort"]:
             hit["sort"] = [score, *hit["sort"][1:]]  # the _score sort value is the rescored score
-        hits.append(_restore_source(hit, plan.source))
+        hits.append(plan.source.apply(hit))
     hits_section["hits"] = hits
     hits_section["max_score"] = float(ranking.scores[0]) if len(ranking) else None
     out["hits"] = hits_section
     return out
-
-
-def _restore_source(hit: dict[str, Any], source: Any) -> dict[str, Any]:
-    if source is _MISSING or source is True or source is None:
-        return hit
-    if source is False:
-        hit.pop("_source", None)
-        return hit
-    includes = source if isinstance(source, (list, str)) else source.get("includes", source.get("include")) if isinstance(source, Mapping) else None
-    doc = hit.get("_source")
-    if isinstance(doc, Mapping):
-        if includes is not None:
-            keep = {includes} if isinstance(includes, str) else set(includes)
-            hit["_source"] = {k: v for k, v in doc.items() if k in keep}
-        elif isinstance(source, Mapping):
-            drop = set(source.get("excludes", []))
-            hit["_source"] = {k: v for k, v in doc.items() if k not in drop}
-    return hit

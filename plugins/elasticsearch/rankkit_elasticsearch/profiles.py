@@ -13,8 +13,10 @@ declared, and may set only the rescore weights, ``score_mode``, the window
     max_rescorers = 4                 # rankkit rescore entries per request (400 above)
     max_concurrent_scoring = 2        # scoring jobs running at once; the rest wait in line
     max_queued_scoring = 64           # jobs waiting beyond that get 429 at once
-    timeout = 30.0                    # seconds per request: upstream call + scoring (504 after)
+    timeout = 30.0                    # seconds per request: body, upstream call + scoring (504 after)
     allow_writes = false              # forward DELETE/PUT/_bulk/index admin (403 otherwise)
+    max_response_bytes = 268435456    # largest upstream answer relayed (502 above)
+    max_connections = 512             # client connections at once (503 beyond)
 
     [upstream]                        # or $RANKKIT_ES_URL, $RANKKIT_ES_API_KEY, ... (see rankkit_elasticsearch.upstream)
     url = "https://es.internal:9200"
@@ -106,8 +108,10 @@ class Limits:
         max_rescorers: Most ``rankkit`` rescore entries in one request (400 above).
         max_concurrent_scoring: Scoring jobs that run at once.
         max_queued_scoring: Scoring jobs that may wait for a slot; more get 429 at once.
-        timeout: Seconds a request may take, the upstream call and scoring together (504 after).
+        timeout: Seconds a request may take, reading its body, the upstream call and scoring together (504 after).
         allow_writes: Forward requests that change data or settings (DELETE, PUT, ``_bulk``, index admin).
+        max_response_bytes: Largest upstream answer relayed (502 above).
+        max_connections: Open client connections served at once (uvicorn answers 503 beyond).
     """
 
     max_body_bytes: int = 1 << 20
@@ -117,6 +121,8 @@ class Limits:
     max_queued_scoring: int = 64
     timeout: float = 30.0
     allow_writes: bool = False
+    max_response_bytes: int = 256 << 20
+    max_connections: int = 512
 
     def __post_init__(self) -> None:
         for f in fields(self):

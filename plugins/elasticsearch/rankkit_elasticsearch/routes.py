@@ -22,11 +22,20 @@ Kind = Literal["search", "read", "write"]
 # RFC 3986 path characters (pchar and "/") with well-formed percent escapes; the same for a query string plus "?".
 _PATH = re.compile(rb"/(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/]|%[0-9A-Fa-f]{2})*")
 _QUERY = re.compile(rb"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/?]|%[0-9A-Fa-f]{2})*")
-#: POST endpoints that only read (the last one or two segments of the path).
-_READ_POSTS = {
-    ("_search",), ("_msearch",), ("_count",), ("_mget",), ("_field_caps",), ("_termvectors",), ("_mtermvectors",),
-    ("_validate", "query"), ("_search", "template"), ("_msearch", "template"), ("_render", "template"),
-    ("_search", "scroll"), ("_pit",), ("_query",), ("_terms_enum",), ("_knn_search",),
+#: Requests that change nothing, by method and whole path shape: ``{i}`` is an index expression (not
+#: starting with ``_``, except ``_all``), ``{id}`` any one segment. Anything else is a write.
+_READ_SHAPES = {
+    "POST": {
+        ("_search",), ("_msearch",), ("_count",), ("_mget",), ("_field_caps",), ("_mtermvectors",), ("_query",),
+        ("_search", "template"), ("_msearch", "template"), ("_render", "template"), ("_render", "template", "{id}"),
+        ("_validate", "query"), ("_search", "scroll"),
+        ("{i}", "_search"), ("{i}", "_msearch"), ("{i}", "_count"), ("{i}", "_mget"), ("{i}", "_field_caps"),
+        ("{i}", "_mtermvectors"), ("{i}", "_pit"), ("{i}", "_terms_enum"), ("{i}", "_knn_search"), ("{i}", "_termvectors"),
+        ("{i}", "_search", "template"), ("{i}", "_msearch", "template"), ("{i}", "_validate", "query"),
+        ("{i}", "_explain", "{id}"), ("{i}", "_termvectors", "{id}"),
+    },
+    # releasing a point in time or a scroll context changes no data
+    "DELETE": {("_pit",), ("_search", "scroll"), ("_search", "scroll", "{id}")},
 }
 _MAX_PATH = 4096
 
@@ -56,7 +65,7 @@ class Target:
         """For ``/{index}/_search``: the index expression (decoded); ``""`` for ``/_search``; else ``None``."""
         if self.segments == ("_search",):
             return ""
-        if len(self.segments) == 2 and self.segments[1] == "_search" and self.segments[0]:
+        if _shape(self.segments, ("{i}", "_search")):
             return self.segments[0]
         return None
 
@@ -66,7 +75,7 @@ class Target:
             return "search"
         if method in ("GET", "HEAD"):
             return "read"
-        if method == "POST" and any(self.segments[-len(tail):] == tail for tail in _READ_POSTS if len(self.segments) >= len(tail)):
+        if any(_shape(self.segments, shape) for shape in _READ_SHAPES.get(method, ())):
             return "read"
         return "write"
 
@@ -74,6 +83,19 @@ class Target:
         """The raw path for a log line (ASCII, bounded)."""
         text = self.raw_path.decode("ascii", "backslashreplace")
         return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _shape(segments: tuple[str, ...], shape: tuple[str, ...]) -> bool:
+    """Whether ``segments`` has exactly the form ``shape`` (see ``_READ_SHAPES``)."""
+    if len(segments) != len(shape):
+        return False
+    for segment, part in zip(segments, shape):
+        if part == "{i}":
+            if not segment or (segment.startswith("_") and segment != "_all"):
+                return False
+        elif part != "{id}" and segment != part:
+            return False
+    return True
 
 
 def parse_target(raw_path: bytes, raw_query: bytes) -> Target:
@@ -91,6 +113,9 @@ def parse_target(raw_path: bytes, raw_query: bytes) -> Target:
         raise RescoreError("the query string must be RFC 3986 (ASCII, well-formed percent escapes)",
                            es_type="rankkit_bad_path_exception")
     parts = raw_path.decode("ascii").split("/")[1:]
+    if "" in parts[:-1]:
+        raise RescoreError("the request path has an empty segment ('//'); rankkit serve refuses it rather than guess",
+                           es_type="rankkit_bad_path_exception")
     try:
         segments = tuple(unquote(p, errors="strict") if "%" in p else p for p in parts if p)
     except UnicodeDecodeError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -55,12 +56,17 @@ class ScoringGate:
                                status=429, es_type="es_rejected_execution_exception")
         self._in += 1
         future = self._executor.submit(job, *args)
-        future.add_done_callback(lambda _: loop.call_soon_threadsafe(self._done))
+        future.add_done_callback(lambda _: self._release(loop))
         try:
             return await asyncio.wait_for(asyncio.wrap_future(future), max(deadline - loop.time(), 0.0))
         except asyncio.TimeoutError:
             future.cancel()
             raise ScoringTimeout() from None
+
+    def _release(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Free a job's place, on the event loop's thread (nothing to free once the loop has closed)."""
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(self._done)
 
     def _done(self) -> None:
         self._in -= 1
@@ -81,28 +87,31 @@ class MaxPassageScorer:
     """A scorer that scores a document as its best passage (MaxP, Dai and Callan 2019).
 
     Each document is cut into passages of ``words`` whitespace-separated words,
-    starting every ``stride`` words (the last one reaches the end); all passages of
-    a call are scored in one call to the inner scorer, and a document gets the
-    maximum of its passages' scores.
+    starting every ``stride`` words (the last one reaches the end), at most
+    ``max_passages`` per document (the rest of a very long document is not scored,
+    which bounds the work a request can ask for); all passages of a call are scored
+    in one call to the inner scorer, and a document gets the maximum of its
+    passages' scores.
 
     Args:
         scorer: The inner scorer.
         words: Words per passage.
         stride: Words between passage starts.
+        max_passages: Passages scored per document.
     """
 
-    def __init__(self, scorer: Scorer, words: int, stride: int) -> None:
-        if words < 1 or not 1 <= stride <= words:
-            raise ValueError(f"MaxP needs words >= 1 and 1 <= stride <= words, got {words} and {stride}")
-        self.scorer, self.words, self.stride = scorer, words, stride
+    def __init__(self, scorer: Scorer, words: int, stride: int, max_passages: int = 32) -> None:
+        if words < 1 or not 1 <= stride <= words or max_passages < 1:
+            raise ValueError(f"MaxP needs words >= 1, 1 <= stride <= words and max_passages >= 1, got {words}, {stride}, {max_passages}")
+        self.scorer, self.words, self.stride, self.max_passages = scorer, words, stride, max_passages
         inner = getattr(scorer, "fingerprint", type(scorer).__name__)
-        self.fingerprint = hashlib.sha256(f"maxp:{words}:{stride}:{inner}".encode()).hexdigest()[:16]
+        self.fingerprint = hashlib.sha256(f"maxp:{words}:{stride}:{max_passages}:{inner}".encode()).hexdigest()[:16]
 
     def passages(self, text: str) -> list[str]:
         """The passages of one document (one empty passage for an empty text)."""
         tokens = text.split()
         starts = [0]
-        while starts[-1] + self.words < len(tokens):
+        while starts[-1] + self.words < len(tokens) and len(starts) < self.max_passages:
             starts.append(starts[-1] + self.stride)
         return [" ".join(tokens[s : s + self.words]) for s in starts]
 

@@ -29,11 +29,12 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import re
 import time
+import zlib
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
 
 import aiohttp
 import orjson
@@ -53,6 +54,10 @@ from rankkit_elasticsearch.upstream import Upstream
 
 _HOP_HEADERS = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
                 "transfer-encoding", "upgrade", "host", "content-length", "authorization", "cookie"}
+#: Client headers forwarded upstream; any other (``es-security-runas-user``, ``expect``, ...) is dropped.
+_FORWARDED_HEADERS = {"content-type", "accept", "content-encoding", "accept-encoding", "x-opaque-id", "traceparent",
+                      "tracestate", "user-agent", "x-elastic-client-meta", "elastic-api-version"}
+_NON_JSON = ("smile", "cbor", "yaml")
 HEALTH_PATH = "/_rankkit/health"
 PROFILE_SCOPE_KEY = "rankkit.profiles"
 access_log = logging.getLogger("rankkit_elasticsearch.access")
@@ -122,12 +127,13 @@ def create_app(settings: ServeSettings, scorers: ScorerPool) -> FastAPI:
         return state["client"]
 
     def headers_for_upstream(request: Request | None) -> dict[str, str]:
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS} if request else {}
+        headers = {k: v for k, v in request.headers.items() if k.lower() in _FORWARDED_HEADERS} if request else {}
         if upstream_conf.authorization:
             headers["Authorization"] = upstream_conf.authorization
         return headers
 
-    async def fetch(method: str, target: str, deadline: float, request: Request | None = None, data: bytes | None = None) -> _Answer:
+    async def fetch(method: str, target: str, deadline: float, request: Request | None = None, data: bytes | None = None,
+                    headers: dict[str, str] | None = None) -> _Answer:
         """One upstream call of ``target`` (raw path and query, sent as they are) by ``deadline``, read whole.
 
         Raises:
@@ -140,9 +146,14 @@ def create_app(settings: ServeSettings, scorers: ScorerPool) -> FastAPI:
             if remaining <= 0:
                 raise asyncio.TimeoutError
             async with client().request(method, yarl.URL(base + target, encoded=True), data=data or None,
-                                        headers=headers_for_upstream(request),
-                                        timeout=aiohttp.ClientTimeout(total=remaining)) as answer:
-                return _Answer(answer.status, answer.headers, await answer.read())
+                                        headers=headers if headers is not None else headers_for_upstream(request),
+                                        timeout=aiohttp.ClientTimeout(total=remaining), allow_redirects=False) as answer:
+                content = await answer.content.read(limits.max_response_bytes + 1)
+                if len(content) > limits.max_response_bytes:
+                    raise RescoreError(f"upstream Elasticsearch answered with more than {limits.max_response_bytes} bytes; "
+                                       "this service relays at most that (limits.max_response_bytes)", status=502,
+                                       es_type="content_too_long_exception")
+                return _Answer(answer.status, answer.headers, content)
         except asyncio.TimeoutError:  # aiohttp's timeouts subclass it
             raise RescoreError(f"upstream Elasticsearch {base} did not answer within {limits.timeout:g} s",
                                status=504, es_type="upstream_timeout_exception") from None
@@ -162,14 +173,22 @@ def create_app(settings: ServeSettings, scorers: ScorerPool) -> FastAPI:
 
     app.add_middleware(_Guard, settings=settings)
 
-    async def read_body(request: Request) -> bytes:
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limits.max_body_bytes:
-                raise RescoreError(_too_large_reason(limits), status=413, es_type="content_too_long_exception")
-            chunks.append(chunk)
-        return b"".join(chunks)
+    async def read_body(request: Request, deadline: float) -> bytes:
+        """The body, at most ``max_body_bytes`` (413), by the request's deadline (408: a body sent too slowly)."""
+        async def read() -> bytes:
+            chunks, size = [], 0
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limits.max_body_bytes:
+                    raise RescoreError(_too_large_reason(limits), status=413, es_type="content_too_long_exception")
+                chunks.append(chunk)
+            return b"".join(chunks)
+
+        try:
+            return await asyncio.wait_for(read(), max(deadline - asyncio.get_running_loop().time(), 0.0))
+        except asyncio.TimeoutError:
+            raise RescoreError(f"the request body did not arrive within {limits.timeout:g} s", status=408,
+                               es_type="request_timeout_exception") from None
 
     def relay(response: _Answer, content: bytes | None = None, extra: Mapping[str, str] | None = None) -> Response:
         """The upstream's response (or ``content`` in its place) with the upstream's headers, e.g. the
@@ -204,26 +223,34 @@ def create_app(settings: ServeSettings, scorers: ScorerPool) -> FastAPI:
 
     @app.post("/rerank")
     async def rerank(request: Request) -> JSONResponse:
-        body = _parse_json(await read_body(request))
+        deadline = asyncio.get_running_loop().time() + limits.timeout
+        body = _parse_json(await read_body(request, deadline))
         call = parse_rerank(body, settings.default_profile, limits.max_window)
         profile = scorers.profile(call.profile)
         request.scope[PROFILE_SCOPE_KEY] = profile.name
-        deadline = asyncio.get_running_loop().time() + limits.timeout
         scores = await gate.run(score_texts, scorers, profile, call.query, call.documents, deadline=deadline)
         return JSONResponse(rerank_response(call, scores.tolist(), profile.name))
 
     async def search(request: Request, target: Target, deadline: float) -> Response:
-        raw = await read_body(request)
-        body = _parse_json(raw) if raw.strip() else {}
+        raw = await read_body(request, deadline)
+        encoding = request.headers.get("content-encoding", "identity").lower()
+        if encoding not in ("identity", "gzip") or any(k in request.headers.get("content-type", "") for k in _NON_JSON):
+            return relay(await fetch(request.method, target.upstream, deadline, request, raw))  # not JSON: ES's to read
+        text = _gunzip(raw, limits.max_body_bytes) if encoding == "gzip" else raw
+        body = _parse_json(text) if text.strip() else {}
         plan = plan_search(body, scorers, limits.max_window, limits.max_rescorers)
         if plan is None:
             return relay(await fetch(request.method, target.upstream, deadline, request, raw))
         request.scope[PROFILE_SCOPE_KEY] = ",".join(plan.profiles)
-        for key in ("size", "from", "scroll", "search_after"):
+        for key in ("size", "from", "scroll", "search_after", "filter_path", "format", "rest_total_hits_as_int", "typed_keys"):
             if key in request.query_params:
-                raise RescoreError(f"with rankkit rescoring, `{key}` cannot be a URL parameter: give `from` and `size` "
-                                   "in the body (scroll and search_after cursors would page in Elasticsearch's order)")
-        answer = await fetch("POST", target.upstream, deadline, request, orjson.dumps(plan.upstream_body))
+                raise RescoreError(f"with rankkit rescoring, `{key}` cannot be a URL parameter: give `from` and `size` in "
+                                   "the body; cursors (scroll, search_after) would page in Elasticsearch's order, and "
+                                   "the answer must keep Elasticsearch's default JSON shape for rankkit to rescore it")
+        if any(k in request.headers.get("accept", "") for k in _NON_JSON):
+            raise RescoreError("rankkit rescoring answers JSON only; accept application/json")
+        headers = {k: v for k, v in headers_for_upstream(request).items() if k.lower() != "content-encoding"}
+        answer = await fetch("POST", target.upstream, deadline, request, orjson.dumps(plan.upstream_body), headers)
         if answer.status != 200:
             return relay(answer)
         try:
@@ -242,7 +269,10 @@ def create_app(settings: ServeSettings, scorers: ScorerPool) -> FastAPI:
 
     @app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS"])
     async def forward(path: str, request: Request) -> Response:
-        raw_path = request.scope.get("raw_path") or quote(request.scope["path"]).encode()
+        raw_path = request.scope.get("raw_path")
+        if not raw_path:  # never rebuild a path from its decoded form
+            raise RescoreError("the server gave no raw request path; rankkit serve refuses to guess it",
+                               es_type="rankkit_bad_path_exception")
         target = parse_target(raw_path, request.scope.get("query_string", b""))
         kind = target.kind(request.method)
         deadline = asyncio.get_running_loop().time() + limits.timeout
@@ -252,7 +282,7 @@ def create_app(settings: ServeSettings, scorers: ScorerPool) -> FastAPI:
             raise RescoreError(f"rankkit serve forwards searches and reads only; {request.method} {target.printable(80)} "
                                "changes data or settings. The operator can allow it with --allow-writes "
                                "(limits.allow_writes = true)", status=403, es_type="security_exception")
-        return relay(await fetch(request.method, target.upstream, deadline, request, await read_body(request)))
+        return relay(await fetch(request.method, target.upstream, deadline, request, await read_body(request, deadline)))
 
     app.state.started = time.time()
     app.state.gate = gate
@@ -264,7 +294,8 @@ def _fail_open(plan: RescorePlan, response: Mapping[str, Any], error: RescoreErr
     result = es_order(plan, response)
     reason = str(error)
     result["rankkit"] = {"rescored": False, "error": {"type": error.es_type, "reason": reason}}
-    warning = reason.replace("\\", "\\\\").replace('"', '\\"').encode("ascii", "replace").decode()[:300]
+    warning = re.sub(r"[\x00-\x1f\x7f]", " ", reason).replace("\\", "\\\\").replace('"', '\\"')
+    warning = warning.encode("ascii", "replace").decode()[:300]
     access_log.warning("fail-open (%s): %s", ",".join(plan.profiles), reason)
     return result, {"Warning": f'299 rankkit "rescoring failed, Elasticsearch\'s ranking returned: {warning}"'}
 
@@ -308,12 +339,13 @@ class _Guard:
 
     def _refusal(self, scope: dict[str, Any]) -> JSONResponse | None:
         headers = dict(scope["headers"])
-        if self.settings.token and scope["path"] != HEALTH_PATH:
+        health = scope.get("method") == "GET" and scope.get("raw_path") == HEALTH_PATH.encode()
+        if self.settings.token and not health:
             if not hmac.compare_digest(headers.get(b"authorization", b""), self.expected):
                 return JSONResponse(es_error("security_exception", "missing or wrong bearer token", 401),
                                     status_code=401, headers={"WWW-Authenticate": 'Bearer realm="rankkit"'})
         length = headers.get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.settings.limits.max_body_bytes):
+        if length is not None and (len(length) > 20 or not length.isdigit() or int(length) > self.settings.limits.max_body_bytes):
             return JSONResponse(es_error("content_too_long_exception", _too_large_reason(self.settings.limits), 413), status_code=413)
         return None
 
@@ -328,6 +360,19 @@ def _parse_json(raw: bytes) -> Any:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as error:
         raise RescoreError(f"request body is not valid JSON: {error}", es_type="parse_exception") from None
+
+
+def _gunzip(raw: bytes, limit: int) -> bytes:
+    """A gzip request body, inflated to at most ``limit`` bytes (413 above, 400 when it is not gzip)."""
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        out = inflater.decompress(raw, limit + 1)
+    except zlib.error as error:
+        raise RescoreError(f"the request body is not valid gzip ({error})", es_type="parse_exception") from None
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise RescoreError(f"the inflated request body is larger than this service allows ({limit} bytes)", status=413,
+                           es_type="content_too_long_exception")
+    return out
 
 
 def _too_large_reason(limits: Limits) -> str:

@@ -61,6 +61,14 @@ class Upstream:
     verify_certs: bool = True
 
     def __post_init__(self) -> None:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"upstream: {parts.scheme or 'no'} URL scheme; give http(s)://host:port")
+        if parts.username or parts.password:
+            raise ConfigError("upstream: credentials in the URL would show in errors and logs; give them as api_key or "
+                              "username and password ([upstream] or $RANKKIT_ES_API_KEY, $RANKKIT_ES_USERNAME/_PASSWORD)")
         if self.api_key and (self.username or self.password):
             raise ConfigError("upstream: give an API key or a username and password, not both")
         if bool(self.username) != bool(self.password):

@@ -141,6 +141,29 @@ class ServerThread:
         self.thread.join(timeout=20)
 
 
+def serve_cli(*args: str, env: dict[str, str]) -> tuple[Any, int]:
+    """``rankkit serve ARGS`` in a subprocess on a free port, once its health answers 200 (or it has waited 20 s).
+
+    Returns:
+        The process (stdout and stderr merged, as text) and its port.
+    """
+    import subprocess
+    import sys
+
+    import httpx
+
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "rankkit.cli", "serve", "--port", str(port), *args], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for _ in range(200):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/_rankkit/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    return process, port
+
+
 @pytest.fixture
 def closed_url() -> str:
     """A URL on 127.0.0.1 where nothing listens."""

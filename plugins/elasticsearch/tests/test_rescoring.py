@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +22,7 @@ from rankkit_elasticsearch.rescoring import search
 from rankkit_elasticsearch.scorers import ScorerPool
 from rankkit_elasticsearch.server import ServeSettings, create_app
 
-from .conftest import free_port
+from .conftest import free_port, serve_cli
 
 pytestmark = pytest.mark.integration
 
@@ -204,17 +202,9 @@ def test_upstream_down_then_back_then_slow(scifact_es, es_url, registry, serve) 
 
 
 def test_rankkit_serve_binds_loopback_and_needs_its_token(scifact_es, es_url, tmp_path) -> None:
-    port = free_port()
     env = {**os.environ, "RANKKIT_SERVE_TOKEN": "t0ken", "RANKKIT_ES_URL": es_url}
-    process = subprocess.Popen([sys.executable, "-m", "rankkit.cli", "serve", "--port", str(port)], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process, port = serve_cli(env=env)
     try:
-        for _ in range(150):
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/_rankkit/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
         listening = [line.split()[1] for line in open("/proc/net/tcp").read().splitlines()[1:] if line.split()[3] == "0A"]
         assert f"0100007F:{port:04X}" in listening
         assert httpx.get(f"http://127.0.0.1:{port}/_cluster/health", timeout=5).status_code == 401

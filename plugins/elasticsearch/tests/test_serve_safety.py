@@ -24,7 +24,7 @@ from rankkit_elasticsearch.rescoring import search
 from rankkit_elasticsearch.scorers import ScorerPool
 from rankkit_elasticsearch.server import ServeSettings, create_app
 
-from .conftest import free_port
+from .conftest import free_port, serve_cli
 
 pytestmark = pytest.mark.integration
 VICTIMS = ("victim", "victim-2", "victim-3", "logs-archive")
@@ -204,6 +204,33 @@ def test_slow_scoring_meets_the_deadline_and_fails_open_when_allowed(scifact_es,
     assert [h["_id"] for h in opened.json()["hits"]["hits"]] == [h["_id"] for h in plain]
 
 
+class Failing:
+    """A scorer whose error message spans lines (it must not break the Warning header of a fail-open answer)."""
+
+    fingerprint = "failing"
+
+    def score(self, query, documents):
+        raise RuntimeError("model server said:\r\nbad gateway \x00")
+
+
+def test_fail_open_on_a_failing_scorer_and_odd_headers(scifact_es, es, es_url, registry, serve) -> None:
+    pool = ScorerPool(registry, profiles=[])
+    pool.add("failing", Failing(), allow_rerank_failures=True)
+    pool.add("failing-closed", Failing())
+    proxy = serve(create_app(ServeSettings(upstream=es_url), pool))
+    body = {"query": {"match": {"contents": "vitamin d"}}, "size": 5, "_source": ["title"],
+            "rescore": {"window_size": 10, "rankkit": {"profile": "failing"}}}
+    opened = httpx.post(f"{proxy.url}/rankkit-scifact/_search", json=body, timeout=30)
+    assert opened.status_code == 200 and "\n" not in opened.headers["Warning"] and "bad gateway" in opened.headers["Warning"]
+    plain = es.search(index="rankkit-scifact", query=body["query"], size=5, source=["title"])["hits"]["hits"]
+    assert [(h["_id"], h["_source"]) for h in opened.json()["hits"]["hits"]] == [(h["_id"], h["_source"]) for h in plain]
+    closed = httpx.post(f"{proxy.url}/rankkit-scifact/_search", timeout=30,
+                        json={**body, "rescore": {"window_size": 10, "rankkit": {"profile": "failing-closed"}}})
+    assert closed.status_code == 500 and closed.json()["error"]["type"] == "rankkit_scorer_exception"
+    status, _ = raw_request(proxy.url, "POST", "/rankkit-scifact/_search", b"{}", {"Content-Length": "0" * 5000 + "2"})
+    assert status in (400, 413)
+
+
 def test_retriever_form_and_min_score(scifact_es, es, es_url, registry, serve) -> None:
     proxy = serve(create_app(ServeSettings(upstream=es_url), overlap_pool(registry)))
     node = {"retriever": {"standard": {"query": {"match": {"contents": "vitamin d bone density"}}}}, "field": "text",
@@ -260,9 +287,14 @@ def test_upstream_credentials_replace_the_clients_and_never_show(registry, serve
         conf = UpstreamConf.from_config({"url": upstream.url})
         assert "c2VjcmV0" not in repr(conf)
         proxy = serve(create_app(ServeSettings(upstream=conf, token="client-token"), overlap_pool(registry)))
-        answer = httpx.get(f"{proxy.url}/_cluster/health", headers={"Authorization": "Bearer client-token"}, timeout=10)
+        answer = httpx.get(f"{proxy.url}/_cluster/health", timeout=10,
+                           headers={"Authorization": "Bearer client-token", "es-security-runas-user": "elastic", "X-Opaque-Id": "o1"})
         assert answer.status_code == 200
         assert upstream.seen[-1]["Authorization"] == "ApiKey c2VjcmV0LWtleQ=="
+        seen = {k.lower(): v for k, v in upstream.seen[-1].items()}
+        assert "es-security-runas-user" not in seen and seen["x-opaque-id"] == "o1"
+        with pytest.raises(Exception, match="credentials in the URL"):
+            UpstreamConf.from_config({"url": "http://elastic:pw@127.0.0.1:9200"})
         monkeypatch.delenv("RANKKIT_ES_API_KEY")
         basic = UpstreamConf.from_config({"url": upstream.url, "username": "elastic", "password": "pw"})
         proxy = serve(create_app(ServeSettings(upstream=basic), overlap_pool(registry)))
@@ -288,15 +320,8 @@ def test_serve_is_closed_by_default_and_logs_each_request(es_url, tmp_path) -> N
     assert empty.returncode != 0 and "--token is empty" in out
     config = tmp_path / "serve.toml"
     config.write_text('[profiles.overlap]\nscorer = "term-overlap"\n[limits]\nmax_rescorers = 2\n')
-    port = free_port()
-    process = _serve("--port", str(port), "--config", str(config), env=env)
+    process, port = serve_cli("--config", str(config), env={**os.environ, **env})
     try:
-        for _ in range(200):
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/_rankkit/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
         assert httpx.delete(f"http://127.0.0.1:{port}/no-such-index", timeout=5).status_code == 403
     finally:
         process.terminate()

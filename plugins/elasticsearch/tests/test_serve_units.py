@@ -174,3 +174,33 @@ def test_retrievers_and_builder_clients_take_the_same_credentials(monkeypatch) -
     client = make_client("http://127.0.0.1:9")
     assert client._headers["authorization"] == "ApiKey a2V5"
     client.close()
+
+
+def test_source_filters_widen_for_the_scored_fields_and_apply_like_elasticsearch() -> None:
+    from rankkit_elasticsearch.source_filter import SourceFilter
+
+    doc = {"title": "t", "text": "x", "meta": {"year": 2020, "tags": ["a"], "inner": {"deep": 1}}, "authors": [{"name": "n", "id": 1}]}
+    wild = SourceFilter.parse({"includes": ["meta.*", "authors.name"], "excludes": "meta.inner"})
+    assert wild.widened({"title", "text"}) == {"includes": ["authors.name", "meta.*", "text", "title"], "excludes": ["meta.inner"]}
+    assert wild.apply({"_source": dict(doc)})["_source"] == {"meta": {"year": 2020, "tags": ["a"]}, "authors": [{"name": "n"}]}
+    excluding = SourceFilter.parse({"excludes": ["te*", "meta"]})
+    assert excluding.widened({"title", "text"}) == {"includes": [], "excludes": ["meta"]}
+    assert excluding.apply({"_source": dict(doc)})["_source"] == {"title": "t", "authors": doc["authors"]}
+    assert SourceFilter.parse(False).widened({"text"}) == ["text"] and "_source" not in SourceFilter.parse(False).apply({"_source": doc})
+    assert SourceFilter.parse(["title"]).widened({"title", "text"}) == ["text", "title"]
+    assert SourceFilter.parse(None).apply({"_source": doc})["_source"] == doc
+    for bad in ([1], [None], [{}], {"includes": [[]]}, {"excludes": 5}, {"includes": "a", "other": 1}, 3):
+        with pytest.raises(RescoreError, match=r"\[_source"):
+            SourceFilter.parse(bad)
+
+
+def test_hostile_paths_cannot_pass_as_reads() -> None:
+    for path in (b"/victim/_doc/_search", b"/victim/_update/_mget", b"/newidx/_create/_count", b"/_security/user/_count",
+                 b"/_security/_search", b"/victim/_delete_by_query", b"/_scripts/_count"):
+        assert parse_target(path, b"").kind("POST") == "write", path
+    assert parse_target(b"/_all/_search", b"").kind("POST") == "search"
+    assert parse_target(b"/a/_explain/1", b"").kind("POST") == "read"
+    assert parse_target(b"/_pit", b"").kind("DELETE") == "read"
+    for path in (b"//victim", b"/a//b"):
+        with pytest.raises(RescoreError, match="empty segment"):
+            parse_target(path, b"")
