@@ -49,7 +49,7 @@ from rankkit_elasticsearch.profiles import Limits
 from rankkit_elasticsearch.rerank_api import parse_rerank, rerank_response
 from rankkit_elasticsearch.routes import Target, parse_target
 from rankkit_elasticsearch.scorers import ScorerPool
-from rankkit_elasticsearch.scoring import ScoringGate
+from rankkit_elasticsearch.scoring import ScoringGate, by_deadline
 from rankkit_elasticsearch.upstream import Upstream
 
 _HOP_HEADERS = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
@@ -148,12 +148,15 @@ def create_app(settings: ServeSettings, scorers: ScorerPool) -> FastAPI:
             async with client().request(method, yarl.URL(base + target, encoded=True), data=data or None,
                                         headers=headers if headers is not None else headers_for_upstream(request),
                                         timeout=aiohttp.ClientTimeout(total=remaining), allow_redirects=False) as answer:
-                content = await answer.content.read(limits.max_response_bytes + 1)
-                if len(content) > limits.max_response_bytes:
-                    raise RescoreError(f"upstream Elasticsearch answered with more than {limits.max_response_bytes} bytes; "
-                                       "this service relays at most that (limits.max_response_bytes)", status=502,
-                                       es_type="content_too_long_exception")
-                return _Answer(answer.status, answer.headers, content)
+                chunks, size = [], 0
+                async for chunk in answer.content.iter_any():
+                    size += len(chunk)
+                    if size > limits.max_response_bytes:
+                        raise RescoreError(f"upstream Elasticsearch answered with more than {limits.max_response_bytes} "
+                                           "bytes; this service relays at most that (limits.max_response_bytes)",
+                                           status=502, es_type="content_too_long_exception")
+                    chunks.append(chunk)
+                return _Answer(answer.status, answer.headers, b"".join(chunks))
         except asyncio.TimeoutError:  # aiohttp's timeouts subclass it
             raise RescoreError(f"upstream Elasticsearch {base} did not answer within {limits.timeout:g} s",
                                status=504, es_type="upstream_timeout_exception") from None
@@ -185,7 +188,7 @@ def create_app(settings: ServeSettings, scorers: ScorerPool) -> FastAPI:
             return b"".join(chunks)
 
         try:
-            return await asyncio.wait_for(read(), max(deadline - asyncio.get_running_loop().time(), 0.0))
+            return await by_deadline(read(), deadline)
         except asyncio.TimeoutError:
             raise RescoreError(f"the request body did not arrive within {limits.timeout:g} s", status=408,
                                es_type="request_timeout_exception") from None

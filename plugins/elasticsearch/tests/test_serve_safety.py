@@ -89,6 +89,22 @@ def test_encoded_paths_reach_elasticsearch_unchanged_and_delete_nothing_else(vic
         assert raw_request(proxy.url, "POST", "/victim/_count", b"{}")[0] == 200  # reads pass
 
 
+def test_large_answers_pass_whole(scifact_es, es_url, registry, serve) -> None:
+    proxy = serve(create_app(ServeSettings(upstream=es_url), overlap_pool(registry)))
+    body = {"query": {"match": {"contents": "cell"}}, "size": 500}
+    direct = httpx.post(f"{es_url}/rankkit-scifact/_search", json=body, timeout=30)
+    proxied = httpx.post(f"{proxy.url}/rankkit-scifact/_search", json=body, timeout=30)
+    assert len(direct.content) > 500_000 and proxied.status_code == 200  # many upstream chunks
+    assert proxied.json()["hits"] == direct.json()["hits"]
+    rescored = httpx.post(f"{proxy.url}/rankkit-scifact/_search", timeout=30,
+                          json={**body, "rescore": {"window_size": 500, "rankkit": {"profile": "overlap"}}})
+    assert rescored.status_code == 200 and len(rescored.json()["hits"]["hits"]) == 500
+    small = overlap_pool(registry)
+    capped = serve(create_app(ServeSettings(upstream=es_url, limits=Limits(max_response_bytes=100_000)), small))
+    too_big = httpx.post(f"{capped.url}/rankkit-scifact/_search", json=body, timeout=30)
+    assert too_big.status_code == 502 and "max_response_bytes" in too_big.json()["error"]["reason"]
+
+
 def test_rescored_pages_are_exact_and_cursors_are_refused(scifact_es, scifact_queries, es, es_url, registry, serve) -> None:
     proxy = serve(create_app(ServeSettings(upstream=es_url), overlap_pool(registry)))
     missing = duplicates = 0
