@@ -29,6 +29,8 @@ TRAINER_PARAMS: tuple[Param, ...] = (
     Param("seed", int, 42, "seeds head initialisation, negative sampling and data order"),
     Param("logging_steps", int, 10, "log (and plot) the loss every this many steps"),
     Param("device", str, "auto", "'auto' (CUDA, MPS, CPU) or a torch device"),
+    Param("save_steps", int, 200, "in an experiment, save a checkpoint every this many steps, so an interrupted "
+          "training resumes from it (0: never); not part of the training's key", keyed=False),
 )
 
 

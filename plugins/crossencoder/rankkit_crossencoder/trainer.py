@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rankkit.checkpoints import latest_checkpoint
 from rankkit.components import SampleWeighter, TrainingProgress
 from rankkit.errors import ConfigError
 from rankkit_crossencoder.curves import save_curves
@@ -50,6 +51,7 @@ class TrainSettings:
     seed: int = 42
     logging_steps: int = 10
     device: str = "auto"
+    save_steps: int = 200
 
     def check(self) -> None:
         """Reject values the schema cannot.
@@ -57,6 +59,8 @@ class TrainSettings:
         Raises:
             ConfigError: Naming the parameter.
         """
+        if self.save_steps < 0:
+            raise ConfigError(f"trainer 'cross-encoder': save_steps must be 0 (never) or positive, got {self.save_steps}")
         for name in ("negatives", "batch_size", "max_length", "logging_steps"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"trainer 'cross-encoder': {name} must be at least 1, got {getattr(self, name)}")
@@ -64,8 +68,12 @@ class TrainSettings:
             raise ConfigError("trainer 'cross-encoder': give epochs > 0 or max_steps > 0")
 
 
+PROGRESS_FILE = "rankkit-progress.json"
+
+
 class _Progress:
-    """The step the trainer is at, shared between the callback and the loss."""
+    """The step the trainer is at, shared between the callback and the loss, and the weight curve so far
+    (saved into each checkpoint, so a resumed training's curve is whole)."""
 
     def __init__(self, steps_per_epoch: int) -> None:
         self.step = 0
@@ -76,6 +84,16 @@ class _Progress:
 
     def now(self) -> TrainingProgress:
         return TrainingProgress(self.step, self.total, self.steps_per_epoch)
+
+    def save(self, checkpoint: Path) -> None:
+        checkpoint.mkdir(parents=True, exist_ok=True)
+        (checkpoint / PROGRESS_FILE).write_text(json.dumps({"weights": self.weights}))
+
+    def load(self, checkpoint: Path) -> None:
+        try:
+            self.weights = [tuple(w) for w in json.loads((checkpoint / PROGRESS_FILE).read_text())["weights"]]
+        except (OSError, ValueError, KeyError):
+            logger.warning("cross-encoder training: %s has no weight curve; the curve restarts at the resumed step", checkpoint)
 
 
 class CrossEncoderModelTrainer:
@@ -90,6 +108,15 @@ class CrossEncoderModelTrainer:
         settings.check()
         self.settings = settings
         self.weighter = weighter
+        self.checkpoints: Path | None = None
+
+    def with_checkpoints(self, folder: Path) -> CrossEncoderModelTrainer:
+        """A trainer like this one that saves a checkpoint into ``folder`` every ``save_steps`` steps and, when
+        ``folder`` already holds one, resumes from the latest complete checkpoint (the same model as an
+        uninterrupted training: weights, optimiser, scheduler, data order and random state are restored)."""
+        clone = copy.copy(self)
+        clone.checkpoints = Path(folder)
+        return clone
 
     def with_sample_weighter(self, weighter: SampleWeighter) -> CrossEncoderModelTrainer:
         """A trainer like this one (same class and settings) whose loss is weighted by ``weighter``."""
@@ -110,16 +137,21 @@ class CrossEncoderModelTrainer:
         texts = dict(zip(ids := samples.doc_ids(), dataset.doc_store().get_many(ids)))
         weighting = self.weighter.prepare(dataset, candidates) if self.weighter is not None else None
         model = self._model()
-        scratch = Path(tempfile.mkdtemp(prefix="rankkit-ce-"))
+        scratch = self.checkpoints or Path(tempfile.mkdtemp(prefix="rankkit-ce-"))
+        scratch.mkdir(parents=True, exist_ok=True)
         try:
             trainer, progress = self._trainer(model, samples, texts, scratch)
-            logger.info("cross-encoder training: %d samples from %d queries, %d steps (%s loss%s)", len(samples.samples),
+            resume = latest_checkpoint(scratch) if self.checkpoints is not None else None
+            if resume is not None:
+                progress.load(resume)
+            logger.info("cross-encoder training: %d samples from %d queries, %d steps (%s loss%s)%s", len(samples.samples),
                         len(samples.queries), trainer.args.max_steps if s.max_steps else -1, s.loss,
-                        ", weighted" if self.weighter else "")
-            result = self._fit(trainer, model)
+                        ", weighted" if self.weighter else "", f", resuming from {resume}" if resume else "")
+            result = self._fit(trainer, model, resume)
             history = list(trainer.state.log_history)
         finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+            if self.checkpoints is None:
+                shutil.rmtree(scratch, ignore_errors=True)
         self._save(model, output)
         save_curves(output, history, progress.weights)
         stats = {
@@ -133,9 +165,12 @@ class CrossEncoderModelTrainer:
         (output / INFO_FILE).write_text(json.dumps(info, indent=1, default=str))
         return stats
 
-    def _fit(self, trainer: Any, model: Any) -> Any:
-        """Run the training (subclasses may train in phases); returns transformers' ``TrainOutput``."""
-        return trainer.train()
+    def _fit(self, trainer: Any, model: Any, resume: Path | None = None) -> Any:
+        """Run the training from ``resume`` (a checkpoint) or the start; returns transformers' ``TrainOutput``.
+
+        Subclasses may train in phases.
+        """
+        return trainer.train(resume_from_checkpoint=str(resume) if resume else None)
 
     def _save(self, model: Any, output: Path) -> None:
         """Write the trained model into ``output`` (subclasses that train adapters save only those)."""
@@ -201,6 +236,9 @@ class CrossEncoderModelTrainer:
             def on_step_begin(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201
                 progress.step, progress.total = state.global_step, state.max_steps
 
+            def on_save(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201
+                progress.save(Path(args.output_dir) / f"checkpoint-{state.global_step}")
+
             def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001, ANN201
                 if progress._batch:
                     progress.weights.append((state.global_step, float(np.mean(progress._batch))))
@@ -214,7 +252,8 @@ class CrossEncoderModelTrainer:
             output_dir=str(scratch), num_train_epochs=s.epochs, max_steps=s.max_steps or -1,
             per_device_train_batch_size=s.batch_size, learning_rate=s.learning_rate, warmup_steps=s.warmup_ratio,
             weight_decay=s.weight_decay, seed=s.seed, data_seed=s.seed, logging_steps=s.logging_steps,
-            save_strategy="no", report_to="none", disable_tqdm=True, use_cpu=device == "cpu",
+            save_strategy="steps" if self.checkpoints is not None and s.save_steps else "no", save_steps=s.save_steps or 500,
+            save_total_limit=2, report_to="none", disable_tqdm=True, use_cpu=device == "cpu",
             dataloader_num_workers=0, logging_first_step=True,
         )
         trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=data, loss=loss, callbacks=[Track()])

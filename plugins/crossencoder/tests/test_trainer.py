@@ -117,3 +117,54 @@ def test_no_usable_sample_is_an_error(tiny_model, tiny_data, tmp_path) -> None:
 
     with pytest.raises(ConfigError, match="no training samples"):
         CrossEncoderModelTrainer(settings(tiny_model)).train(tiny_data[0], tmp_path, Run([], "empty"))
+
+
+class Crash(Exception):
+    """Raised by the weighter to kill a training mid-way, as a killed process would stop it."""
+
+
+class CrashingConstant(Constant):
+    """A constant weighter that crashes the training when it is asked for the weights of step ``at``."""
+
+    def __init__(self, value: float, at: int) -> None:
+        super().__init__(value)
+        self.at = at
+
+    def weights(self, samples, progress):  # noqa: ANN001, ANN201
+        if progress.step == self.at:
+            raise Crash(f"killed at step {self.at}")
+        return super().weights(samples, progress)
+
+
+def test_a_killed_training_resumes_to_the_same_model(tiny_model, tiny_data, tmp_path) -> None:
+    options = {"save_steps": 2, "max_steps": 7, "weight_decay": 0.01}
+    whole = CrossEncoderModelTrainer(settings(tiny_model, **options)).with_checkpoints(tmp_path / "ck-whole")
+    (tmp_path / "whole").mkdir()
+    whole.with_sample_weighter(Constant(0.5)).train(tiny_data[0], tmp_path / "whole", tiny_data[1])
+
+    folder = tmp_path / "ck"
+    trainer = CrossEncoderModelTrainer(settings(tiny_model, **options)).with_checkpoints(folder)
+    (tmp_path / "resumed").mkdir()
+    with pytest.raises(Crash):
+        trainer.with_sample_weighter(CrashingConstant(0.5, at=5)).train(tiny_data[0], tmp_path / "resumed", tiny_data[1])
+    assert sorted(p.name for p in folder.glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4"]
+    (folder / "checkpoint-6").mkdir()  # a save cut short by the kill: no trainer_state.json, never resumed from
+    resumed = Constant(0.5)
+    stats = trainer.with_sample_weighter(resumed).train(tiny_data[0], tmp_path / "resumed", tiny_data[1])
+    assert [p.step for p in resumed.progress] == [4, 5, 6]  # only the steps after checkpoint-4 ran again
+    assert stats["steps"] == 7
+    a, b = weights_of(tmp_path / "whole"), weights_of(tmp_path / "resumed")
+    assert a.keys() == b.keys() and all(np.allclose(a[k], b[k], atol=1e-6) for k in a)
+    curve = json.loads((tmp_path / "resumed" / "loss.json").read_text())
+    whole_curve = json.loads((tmp_path / "whole" / "loss.json").read_text())
+    assert curve["mean_weight"] == whole_curve["mean_weight"] and len(curve["mean_weight"]) == 7  # the curve survives
+
+
+def test_checkpoint_steps_do_not_change_the_training_key() -> None:
+    from rankkit.components import ResumableTrainer, keyed_values
+    from rankkit.registry import Registry
+
+    registry = Registry.load()
+    spec = registry.components("trainer")["cross-encoder"].spec
+    assert "save_steps" not in keyed_values(spec.params, {"save_steps": 5})
+    assert isinstance(CrossEncoderModelTrainer(TrainSettings()), ResumableTrainer)

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import logging
 import shutil
 import tempfile
@@ -47,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rankkit.checkpoints import latest_checkpoint
 from rankkit.components import SampleWeighter, TrainingProgress
 from rankkit.errors import ConfigError
 from rankkit_reasoning.adapters import AdapterBase, write_adapter_info
@@ -318,22 +318,6 @@ class RankR1GRPOTrainer:
                                   f"{list(s.target_modules)} ({error}); set target_modules to the names of the "
                                   "model's attention and MLP linear layers") from error
             raise
-
-
-def latest_checkpoint(folder: Path) -> Path | None:
-    """The ``checkpoint-N`` folder of ``folder`` with the highest ``N`` whose save finished (its
-    ``trainer_state.json``, written last, is there); ``None`` when there is none."""
-    done = [p for p in folder.glob("checkpoint-*") if p.name.split("-", 1)[1].isdigit() and _readable(p)]
-    return max(done, key=lambda p: int(p.name.split("-", 1)[1]), default=None)
-
-
-def _readable(checkpoint: Path) -> bool:
-    """Whether a checkpoint's trainer state is there and whole (a kill can cut its writing short)."""
-    try:
-        json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return True
 
 
 class _Weigh:

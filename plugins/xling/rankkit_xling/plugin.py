@@ -96,7 +96,7 @@ def rankkit_trainers() -> list[ComponentSpec]:
                           Param("method", str, "lora", "lora or sft (must match the language adapter's)", _METHODS),
                           Param("language_adapter", str, "", "source-language adapter folder (e.g. train:la-en); "
                                 "empty: the RA-only baseline"),
-                          *_LORA, *_CE_PARAMS,
+                          *_LORA, *(p for p in _CE_PARAMS if p.name != "save_steps"),  # adapter training restarts
                       )),
         ComponentSpec("trainer", "xling-full", _full_trainer,
                       "full fine-tuning of the backbone as a cross-encoder (the zero-shot transfer baseline)",

@@ -100,7 +100,11 @@ class RankingAdapterTrainer(CrossEncoderModelTrainer):
                     trainable)
         return model
 
-    def _fit(self, trainer: Any, model: Any) -> Any:
+    def with_checkpoints(self, folder: Path) -> RankingAdapterTrainer:
+        """This trainer, unchanged: adapter and two-phase sparse trainings do not checkpoint (they restart)."""
+        return self
+
+    def _fit(self, trainer: Any, model: Any, resume: Path | None = None) -> Any:
         if self.adapter.method == "lora":
             return super()._fit(trainer, model)
         hf = model.model
