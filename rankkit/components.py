@@ -177,6 +177,18 @@ class Scorer(Protocol):
 
 
 @runtime_checkable
+class TunedScorer(Protocol):
+    """A scorer whose model carries interpolation weights chosen on validation data held out of its training.
+
+    A scorer stage with ``interpolation = "tuned"`` combines with the first stage using them.
+    """
+
+    def tuned_interpolation(self) -> Mapping[str, Any] | None:
+        """``{"query_weight", "rescore_query_weight", "normalization"}`` (plus how they were chosen), or ``None``."""
+        ...  # pragma: no cover
+
+
+@runtime_checkable
 class DocStore(Protocol):
     """Gives document texts by id."""
 

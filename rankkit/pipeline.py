@@ -198,7 +198,8 @@ class ScorerReranker(Stage):
         self.scorer = scorer
         self.docs = docs
         self.settings = settings or RescoreSettings()
-        params = {"of": scorer.fingerprint, **vars(self.settings)}
+        # normalization "none" stays out of the fingerprint: stages from before it existed keep theirs
+        params = {"of": scorer.fingerprint, **{k: v for k, v in vars(self.settings).items() if (k, v) != ("normalization", "none")}}
         self.fingerprint = fingerprint("stage", "rescore", params)
 
     def rerank(self, queries: Sequence[Query], rankings: Sequence[Ranking]) -> list[Ranking]:

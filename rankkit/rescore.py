@@ -19,6 +19,7 @@ from rankkit.types import Ranking
 
 ScoreMode = Literal["total", "multiply", "avg", "max", "min"]
 SCORE_MODES: tuple[str, ...] = ("total", "multiply", "avg", "max", "min")
+NORMALIZATIONS: tuple[str, ...] = ("none", "minmax", "zscore")
 
 
 @dataclass(frozen=True)
@@ -30,14 +31,24 @@ class RescoreSettings:
         query_weight: Weight of the original score.
         rescore_query_weight: Weight of the new score.
         score_mode: ``total`` (sum), ``multiply``, ``avg``, ``max`` or ``min``.
+        normalization: ``none`` (Elasticsearch's semantics), or ``minmax`` / ``zscore``: both the original and
+            the new scores of a query's window are normalised first (as :func:`rankkit.fusion.normalize_scores`),
+            so that interpolation weights mean the same for every query.
     """
 
     window_size: int = 100
     query_weight: float = 1.0
     rescore_query_weight: float = 1.0
     score_mode: ScoreMode = "total"
+    normalization: str = "none"
 
     def __post_init__(self) -> None:
+        if self.normalization not in NORMALIZATIONS:
+            raise ConfigError(f"normalization {self.normalization!r} is not one of {', '.join(NORMALIZATIONS)}")
+        for name in ("query_weight", "rescore_query_weight"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not np.isfinite(value):
+                raise ConfigError(f"{name} must be a finite number, got {value!r}")
         if self.score_mode not in SCORE_MODES:
             raise ConfigError(f"score_mode {self.score_mode!r} is not one of {', '.join(SCORE_MODES)}")
         if self.window_size < 1:
@@ -77,7 +88,12 @@ def apply_rescore(ranking: Ranking, rescored: np.ndarray, settings: RescoreSetti
     window = min(settings.window_size, len(ranking))
     if len(rescored) != window:
         raise ValueError(f"expected {window} rescores for query {ranking.query_id!r}, got {len(rescored)}")
-    head = combine_scores(ranking.scores[:window], np.asarray(rescored), settings).astype(np.float32)
+    original, new = ranking.scores[:window], np.asarray(rescored)
+    if settings.normalization != "none":
+        from rankkit.fusion import normalize_scores
+
+        original, new = normalize_scores(original, settings.normalization), normalize_scores(new, settings.normalization)  # type: ignore[arg-type]
+    head = combine_scores(original, new, settings).astype(np.float32)
     tail = ranking.scores[window:].astype(np.float32)
     if len(tail) and window and tail[0] >= head.min():
         floor = np.float32(head.min())

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rankkit.docstore import DictDocStore
-from rankkit.errors import MissingDocumentError
+from rankkit.errors import ConfigError, MissingDocumentError
 from rankkit.fusion import combsum as combsum_rankings
 from rankkit.fusion import reciprocal_rank_fusion
 from rankkit.pipeline import Composable, Cutoff, RetrieverStage, ScorerReranker, Sequential, combsum, rrf
@@ -155,3 +155,22 @@ def test_bad_rescore_settings_are_config_errors():
 
     with pytest.raises(ConfigError, match="score_mode 'sum' is not one of total, multiply, avg, max, min"):
         RescoreSettings(score_mode="sum")  # type: ignore[arg-type]
+
+
+def test_normalized_interpolation_weights_mean_the_same_for_every_query():
+    ranking = Ranking("q", ["a", "b", "c", "d"], [30.0, 20.0, 10.0, 5.0])
+    settings = RescoreSettings(window_size=3, query_weight=0.4, rescore_query_weight=0.6, normalization="minmax")
+    out = apply_rescore(ranking, np.array([0.0, 2.0, 1.0]), settings)
+    # minmax: first stage [1, 0.5, 0], cross-encoder [0, 1, 0.5] -> [0.4, 0.8, 0.3]
+    assert out.doc_ids.tolist() == ["b", "a", "c", "d"]
+    assert np.allclose(out.scores[:3], [0.8, 0.4, 0.3])
+    scaled = apply_rescore(Ranking("q", ["a", "b", "c", "d"], [300.0, 200.0, 100.0, 50.0]), np.array([0.0, 20.0, 10.0]), settings)
+    assert np.allclose(scaled.scores[:3], out.scores[:3])  # the scale of either side no longer matters
+    z = apply_rescore(ranking, np.array([0.0, 2.0, 1.0]), RescoreSettings(3, 1.0, 1.0, normalization="zscore"))
+    assert np.isclose(z.scores[:3].sum(), 0.0, atol=1e-6)
+    plain = ScorerReranker(LengthScorer(), None, RescoreSettings())
+    assert plain.fingerprint == ScorerReranker(LengthScorer(), None, RescoreSettings(normalization="none")).fingerprint
+    assert plain.fingerprint != ScorerReranker(LengthScorer(), None, RescoreSettings(normalization="minmax")).fingerprint
+    for bad in ({"normalization": "l2"}, {"query_weight": float("nan")}, {"rescore_query_weight": "1"}):
+        with pytest.raises(ConfigError):
+            RescoreSettings(**bad)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rankkit.cache import CachedScorer, ScoreCache
-from rankkit.components import fingerprint
+from rankkit.components import TunedScorer, fingerprint
 from rankkit.datasets.base import Dataset
 from rankkit.errors import ConfigError, RankkitError
 from rankkit.experiment.stages import RETRIEVER_STAGE_KEYS, SCORER_STAGE_KEYS, StageConfig
@@ -145,18 +145,38 @@ def build_stage(stage: StageConfig, ctx: PlanContext) -> Stage:
     extra, params = _split(dict(stage.params), SCORER_STAGE_KEYS)
     params = _component_params(stage, "scorer", params, ctx)
     scorer = _build(ctx, "scorer", stage, params)
+    weights = _interpolation(stage, extra, scorer)
     if ctx.score_cache is not None and extra.pop("cache", True):
         scorer = CachedScorer(scorer, ctx.score_cache)
     try:
-        settings = RescoreSettings(
-            window_size=extra.get("window", 100),
-            query_weight=float(extra.get("query_weight", 1.0)),
-            rescore_query_weight=float(extra.get("rescore_query_weight", 1.0)),
-            score_mode=extra.get("score_mode", "total"),
-        )
+        settings = RescoreSettings(window_size=extra.get("window", 100), score_mode=extra.get("score_mode", "total"), **weights)
     except (RankkitError, TypeError, ValueError) as error:
         raise ConfigError(f"{stage.where}: {error}") from None
     return ScorerReranker(scorer, ctx.dataset.doc_store(), settings)
+
+
+def _interpolation(stage: StageConfig, extra: dict[str, Any], scorer: Any) -> dict[str, Any]:
+    """The stage's weights and normalization: as written, or (``interpolation = "tuned"``) the ones the
+    scorer's model was tuned to on validation data held out of its training (:class:`~rankkit.components.TunedScorer`).
+
+    Raises:
+        ConfigError: For "tuned" with weights also given, or a scorer without tuned weights.
+    """
+    keys = ("query_weight", "rescore_query_weight", "normalization")
+    mode = extra.get("interpolation", "given")
+    if mode == "given":
+        return {"query_weight": float(extra.get("query_weight", 1.0)),
+                "rescore_query_weight": float(extra.get("rescore_query_weight", 1.0)),
+                "normalization": extra.get("normalization", "none")}
+    if mode != "tuned":
+        raise ConfigError(f"{stage.where}.interpolation: 'given' (the stage's weights) or 'tuned' (the model's), got {mode!r}")
+    if any(k in extra for k in keys):
+        raise ConfigError(f"{stage.where}: interpolation = \"tuned\" takes the weights from the model; remove {[k for k in keys if k in extra]}")
+    hint = scorer.tuned_interpolation() if isinstance(scorer, TunedScorer) else None
+    if not hint:
+        raise ConfigError(f"{stage.where}: scorer {stage.component!r} has no interpolation weights tuned on validation data "
+                          "(train it with validation_fraction > 0), so interpolation = \"tuned\" cannot be used")
+    return {k: hint[k] for k in keys}
 
 
 def _build(ctx: PlanContext, kind: str, stage: StageConfig, params: dict[str, Any]) -> Any:

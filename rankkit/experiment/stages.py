@@ -11,7 +11,7 @@ STAGE_KINDS = ("retriever", "reranker", "scorer", "cutoff")
 #: Keys a retriever stage takes besides the component's own parameters.
 RETRIEVER_STAGE_KEYS = ("k",)
 #: Keys a scorer stage takes besides the component's own parameters (Elasticsearch rescore semantics).
-SCORER_STAGE_KEYS = ("window", "query_weight", "rescore_query_weight", "score_mode", "cache")
+SCORER_STAGE_KEYS = ("window", "query_weight", "rescore_query_weight", "score_mode", "normalization", "interpolation", "cache")
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,14 @@ TRAINER_PARAMS: tuple[Param, ...] = (
     Param("device", str, "auto", "'auto' (CUDA, MPS, CPU) or a torch device"),
     Param("save_steps", int, 200, "in an experiment, save a checkpoint every this many steps, so an interrupted "
           "training resumes from it (0: never); not part of the training's key", keyed=False),
+    Param("validation_fraction", float, 0.0, "share of the training queries held out (seeded) to tune the interpolation "
+          "with the first stage (a scorer stage's interpolation = \"tuned\"); 0: none"),
+    Param("tune_window", int, 100, "first-stage documents rescored per held-out query when tuning"),
+    Param("tune_measure", str, "nDCG@10", "ir-measures measure the interpolation weight maximises"),
+    Param("tune_normalization", str, "minmax", "per-query normalisation of both scores", ("minmax", "zscore")),
 )
+#: Parameters only the plain cross-encoder trainer has (checkpoints, tuning with the scorer it saves).
+CROSS_ENCODER_ONLY = ("save_steps", "validation_fraction", "tune_window", "tune_measure", "tune_normalization")
 
 
 def _scorer(**params: Any) -> Any:

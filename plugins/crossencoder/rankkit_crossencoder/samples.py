@@ -35,13 +35,14 @@ class SampleSet(SkippedQueries):
         return sorted({d for s in self.samples for d in s.doc_ids})
 
 
-def build_samples(dataset: Dataset, candidates: Run | None, loss: str, negatives: int, seed: int) -> SampleSet:
+def build_samples(dataset: Dataset, candidates: Run | None, loss: str, negatives: int, seed: int,
+                  exclude: set[str] | None = None) -> SampleSet:
     """Pointwise samples (each positive and ``negatives`` sampled negatives per query) or pairwise ones
     (each positive with ``negatives`` sampled negatives).
 
     Negatives are the candidates' documents that the qrels do not mark relevant; without candidates, the
     qrels' judged non-relevant documents. Queries without a positive or without a negative are skipped,
-    counted and logged.
+    counted and logged. Queries in ``exclude`` (held out for validation) are left out silently.
 
     Raises:
         ConfigError: When the dataset has no qrels or no usable sample at all.
@@ -50,6 +51,8 @@ def build_samples(dataset: Dataset, candidates: Run | None, loss: str, negatives
     rng = np.random.default_rng(seed)
     out = SampleSet()
     for query in dataset.queries():
+        if exclude and query.query_id in exclude:
+            continue
         labels = judged.get(query.query_id, {})
         ranking = candidates.get(query.query_id) if candidates is not None else None
         positives, pool = judged_split(labels, ranking)

