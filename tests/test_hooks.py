@@ -149,3 +149,11 @@ def test_rankkit_cli_may_not_replace_core_commands():
     registry = Registry(load_plugins(PluginSettings(autoload=False), extra=[("clobber", Clobber())]))
     with pytest.raises(PluginError, match="plugin 'clobber' removed core commands \\['run'\\]"):
         build_cli(registry)
+
+
+def test_rankkit_dataset_providers_of_plugins_resolve_their_names(monkeypatch):
+    """A plugin's dataset provider (rankkit-crossencoder's pseudo-queries) resolves its own names, and only those."""
+    registry = Registry.load()
+    assert "pseudo-queries" in registry.components("dataset_provider")
+    provider = registry.build("dataset_provider", "pseudo-queries")
+    assert provider.resolve("beir-scifact/test") is None

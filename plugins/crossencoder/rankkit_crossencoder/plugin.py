@@ -86,3 +86,19 @@ def rankkit_trainers() -> list[ComponentSpec]:
             TRAINER_PARAMS,
         )
     ]
+
+
+def _pseudo_provider(registry: Any) -> Any:
+    from rankkit_crossencoder.pseudo import PseudoQueryProvider
+
+    return PseudoQueryProvider(registry)
+
+
+@hookimpl
+def rankkit_dataset_providers() -> list[ComponentSpec]:
+    """Label-free training data: ``pseudo:METHOD[:N]:CORPUS`` (Inverse Cloze Task, title as query)."""
+    return [
+        ComponentSpec("dataset_provider", "pseudo-queries", _pseudo_provider,
+                      "pseudo:ict+title[:N]:CORPUS: pseudo-queries from a corpus alone, for label-free reranker training",
+                      needs_registry=True),
+    ]
