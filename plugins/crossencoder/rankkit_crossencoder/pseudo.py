@@ -12,9 +12,11 @@
 Methods (Chang et al., ICLR 2020), combined with ``+``:
 
 * ``ict``, the Inverse Cloze Task: a sentence of a document is the query; the
-  document *without that sentence* is its positive.
+  document *without that sentence* is its positive. A text without sentence
+  punctuation (e.g. lower-cased abstracts) gives a span of about a fifth of its
+  words (4 to 12) instead.
 * ``title``, body-first selection: a document's title is the query; the document
-  *without its title* is its positive.
+  *without its title* (also where the text repeats it at its start) is its positive.
 
 Each chosen document yields one pseudo-query (a seeded sample of ``N``, default
 2,000); where both methods apply, one is picked at random. The dataset's corpus
@@ -40,9 +42,11 @@ from rankkit.types import Document, Qrels, Query
 PREFIX = "pseudo:"
 METHODS = ("ict", "title")
 DEFAULT_COUNT = 2000
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(])")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
 #: A query needs this many words, and the context left after removing it this many.
-MIN_QUERY_WORDS, MIN_CONTEXT_WORDS = 4, 20
+MIN_QUERY_WORDS, MIN_CONTEXT_WORDS = 4, 12
+#: Without sentence punctuation, ICT takes a span of this share of the words (within the query bounds).
+SPAN_SHARE, MAX_SPAN_WORDS = 0.2, 12
 
 
 def parse_name(name: str) -> tuple[tuple[str, ...], int, str] | None:
@@ -110,17 +114,11 @@ class PseudoQueryDataset(Dataset):
     def _pseudo(self, doc: Document, rng: np.random.Generator) -> tuple[str, Document] | None:
         """One (query, document without the query part) for ``doc``, or ``None`` when no method applies."""
         options: list[Callable[[], tuple[str, Document] | None]] = []
-        if "title" in self.methods and len(doc.title.split()) >= MIN_QUERY_WORDS and len(doc.text.split()) >= MIN_CONTEXT_WORDS:
-            options.append(lambda: (doc.title, Document(doc.doc_id, doc.text, "")))
-        sentences = [s for s in _SENTENCE.split(doc.text) if s.strip()]
-        if "ict" in self.methods and len(sentences) >= 2:
-            def ict() -> tuple[str, Document] | None:
-                i = int(rng.integers(len(sentences)))
-                rest = " ".join(sentences[:i] + sentences[i + 1:])
-                if len(sentences[i].split()) < MIN_QUERY_WORDS or len(rest.split()) < MIN_CONTEXT_WORDS:
-                    return None
-                return sentences[i], Document(doc.doc_id, rest, doc.title)
-            options.append(ict)
+        body = doc.text[len(doc.title):].lstrip(" .") if doc.title and doc.text.startswith(doc.title) else doc.text
+        if "title" in self.methods and len(doc.title.split()) >= MIN_QUERY_WORDS and len(body.split()) >= MIN_CONTEXT_WORDS:
+            options.append(lambda: (doc.title, Document(doc.doc_id, body, "")))
+        if "ict" in self.methods:
+            options.append(lambda: _cloze(doc, body, rng))
         if not options:
             return None
         return options[int(rng.integers(len(options)))]()
@@ -146,6 +144,25 @@ class PseudoQueryDataset(Dataset):
     def checksum(self) -> str:
         """Identity of the data: the base corpus and the generation settings (the code's version is in the key)."""
         return hashlib.sha256(f"pseudo-v1|{self.corpus_checksum()}".encode()).hexdigest()
+
+
+def _cloze(doc: Document, body: str, rng: np.random.Generator) -> tuple[str, Document] | None:
+    """The Inverse Cloze Task on ``doc``'s ``body`` (its text without a repeated title): a random sentence (or,
+    without punctuation, a random span) as the query, the title and the rest of the body as the positive."""
+    sentences = [s for s in _SENTENCE.split(body) if s.strip()]
+    if len(sentences) >= 2:
+        i = int(rng.integers(len(sentences)))
+        query, rest = sentences[i], " ".join(sentences[:i] + sentences[i + 1:])
+    else:
+        words = body.split()
+        size = min(MAX_SPAN_WORDS, max(MIN_QUERY_WORDS, int(round(SPAN_SHARE * len(words)))))
+        if len(words) < size + MIN_CONTEXT_WORDS:
+            return None
+        start = int(rng.integers(len(words) - size + 1))
+        query, rest = " ".join(words[start : start + size]), " ".join(words[:start] + words[start + size:])
+    if len(query.split()) < MIN_QUERY_WORDS or len(rest.split()) < MIN_CONTEXT_WORDS:
+        return None
+    return query, Document(doc.doc_id, rest, doc.title)
 
 
 class PseudoQueryProvider:

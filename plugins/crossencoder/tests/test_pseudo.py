@@ -44,6 +44,21 @@ def test_pseudo_queries_from_scifact_leave_their_query_out_of_the_positive(data_
     assert resolve_dataset("pseudo:ict:300:beir-scifact", Registry.load()).checksum() != dataset.checksum()
 
 
+@pytest.mark.parametrize("name", ["pseudo:ict+title:200:cranfield", "pseudo:ict:200:vaswani"])
+def test_collections_without_punctuation_or_with_repeated_titles(data_root, monkeypatch, name) -> None:
+    monkeypatch.setenv("RANKKIT_DATA", str(data_root))
+    dataset = resolve_dataset(name, Registry.load())
+    qrels = dataset.qrels().to_dict()
+    docs = {d.doc_id: d for d in dataset.iter_documents()}
+    assert len(dataset.queries()) == 200
+    contained = 0
+    for query in dataset.queries():
+        (source,) = qrels[query.query_id]
+        assert not docs[source].full_text.startswith(query.text)  # a repeated title is gone from the positive
+        contained += query.text in docs[source].full_text
+    assert contained <= 10  # only where the body itself repeats the title's words elsewhere
+
+
 def test_a_corpus_without_usable_text_is_a_clear_error() -> None:
     with pytest.raises(ConfigError, match="no document .* yields a pseudo-query"):
         PseudoQueryDataset("pseudo:title:5:tiny", tiny_dataset(), ("title",), 5).queries()
