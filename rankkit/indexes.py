@@ -24,7 +24,6 @@ index is still usable: :func:`ensure_index` rebuilds it when it is not, and
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -35,9 +34,8 @@ from typing import TYPE_CHECKING, Any
 from rankkit.components import VerifiableIndexBuilder, fingerprint
 from rankkit.config import cache_dir, load_toml, require
 from rankkit.errors import ConfigError, IndexStateError, RankkitError
-from rankkit.files import atomic_write
 from rankkit.registry import validate_params
-from rankkit.staging import STAGING_PREFIX, build_folder
+from rankkit.staging import STAGING_PREFIX, build_folder, write_stamp
 from rankkit.staging import read_stamp as read_stamp_file
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -208,8 +206,7 @@ def _flag_verifiable(target: Path, stamp: dict[str, Any], builder: Any) -> dict[
         return stamp
     flagged = {**stamp, VERIFIABLE: True}
     try:
-        with atomic_write(target / STAMP) as handle:
-            json.dump(flagged, handle, indent=2, sort_keys=True, default=str)
+        write_stamp(target, STAMP, flagged)
     except OSError as error:
         log.debug("cannot record %s in %s: %s", VERIFIABLE, target / STAMP, error)
         return stamp

@@ -28,6 +28,12 @@ def read_stamp(folder: Path, stamp: str) -> dict[str, Any] | None:
         return None
 
 
+def write_stamp(folder: Path, stamp: str, content: dict[str, Any]) -> None:
+    """Write (or replace) the stamp file ``stamp`` of ``folder`` atomically."""
+    with atomic_write(folder / stamp) as handle:
+        json.dump(content, handle, indent=2, sort_keys=True, default=str)
+
+
 def build_folder(target: Path, stamp: str, fill: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
     """Build ``target`` atomically.
 
@@ -51,8 +57,7 @@ def build_folder(target: Path, stamp: str, fill: Callable[[Path], dict[str, Any]
     staging.mkdir()
     try:
         content = fill(staging)
-        with atomic_write(staging / stamp) as handle:
-            json.dump(content, handle, indent=2, sort_keys=True, default=str)
+        write_stamp(staging, stamp, content)
         _swap_into_place(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -106,8 +106,7 @@ class PseudoQueryDataset(Dataset):
             raise ConfigError(f"dataset {self.name!r}: no document of {self.base.name!r} yields a pseudo-query "
                               f"({'+'.join(self.methods)}: titles, or sentences of {MIN_QUERY_WORDS}+ words in "
                               f"documents of {MIN_CONTEXT_WORDS}+ words)")
-        sources = [doc_id for doc_id in changed]
-        qrels = Qrels(np.array([q.query_id for q in queries], dtype=object), np.array(sources, dtype=object),
+        qrels = Qrels(np.array([q.query_id for q in queries], dtype=object), np.array(list(changed), dtype=object),
                       np.ones(len(queries), dtype=np.int64))
         return queries, changed, qrels
 

@@ -71,17 +71,15 @@ def tune_interpolation(score: Callable[[str, list[str]], np.ndarray], dataset: D
 
     texts = {q.query_id: q.text for q in dataset.queries()}
     docs = dataset.doc_store()
-    windows, scores = [], []
-    for query_id in held_out:
-        ranking = candidates[query_id].top(window)
-        windows.append(candidates[query_id])
-        scores.append(np.asarray(score(texts[query_id], docs.get_many(ranking.doc_ids.tolist())), dtype=np.float64))
+    rankings = [candidates[query_id] for query_id in held_out]
+    scores = [np.asarray(score(texts[q], docs.get_many(r.top(window).doc_ids.tolist())), dtype=np.float64)
+              for q, r in zip(held_out, rankings)]
     qrels = dataset.qrels().restrict(held_out)  # type: ignore[union-attr]
     evaluator = Evaluator(qrels, measure)
     grid = []
     for a in GRID:
         settings = RescoreSettings(window, a, round(1.0 - a, 2), "total", normalization)
-        run = Run([apply_rescore(r, s, settings) for r, s in zip(windows, scores)], name=f"a={a}")
+        run = Run([apply_rescore(r, s, settings) for r, s in zip(rankings, scores)], name=f"a={a}")
         grid.append((a, float(evaluator.evaluate(run).aggregate[measure])))
     best_a, best = max(grid, key=lambda point: (point[1], -abs(point[0] - 0.5)))  # ties: the more balanced weight
     logger.info("cross-encoder tuning: %s on %d held-out training queries: %.4f with first-stage weight %.2f "

@@ -53,8 +53,8 @@ def make_client(url: str = "", timeout: float = 60.0) -> Any:
         raise ConfigError(f"the elasticsearch client is not installed ({error}); pip install 'elasticsearch>=9,<10'") from None
     from rankkit_elasticsearch.upstream import Upstream
 
-    credentials = Upstream.from_config({}, es_url(url)).client_kwargs()
-    return Elasticsearch(es_url(url), request_timeout=timeout, retry_on_timeout=True, max_retries=2, **credentials)
+    upstream = Upstream.from_config({}, es_url(url))
+    return Elasticsearch(upstream.url, request_timeout=timeout, retry_on_timeout=True, max_retries=2, **upstream.client_kwargs())
 
 
 @dataclass(frozen=True)

@@ -80,9 +80,14 @@ class Target:
         return "write"
 
     def printable(self, limit: int = 200) -> str:
-        """The raw path for a log line (ASCII, bounded)."""
-        text = self.raw_path.decode("ascii", "backslashreplace")
-        return text if len(text) <= limit else text[:limit] + "..."
+        """The raw path for a log line or a message (ASCII, bounded)."""
+        return printable_path(self.raw_path, limit)
+
+
+def printable_path(raw: bytes, limit: int = 200) -> str:
+    """Raw path bytes as one safe line: non-ASCII bytes escaped, at most ``limit`` characters (then ``...``)."""
+    text = raw.decode("ascii", "backslashreplace")
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _shape(segments: tuple[str, ...], shape: tuple[str, ...]) -> bool:

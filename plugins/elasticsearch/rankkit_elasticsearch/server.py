@@ -47,7 +47,7 @@ from rankkit_elasticsearch.errors import RescoreError, es_error
 from rankkit_elasticsearch.plan import RescorePlan, apply_plan, es_order, plan_search, score_texts
 from rankkit_elasticsearch.profiles import Limits
 from rankkit_elasticsearch.rerank_api import parse_rerank, rerank_response
-from rankkit_elasticsearch.routes import Target, parse_target
+from rankkit_elasticsearch.routes import Target, parse_target, printable_path
 from rankkit_elasticsearch.scorers import ScorerPool
 from rankkit_elasticsearch.scoring import ScoringGate, by_deadline
 from rankkit_elasticsearch.upstream import Upstream
@@ -200,10 +200,6 @@ def create_app(settings: ServeSettings, scorers: ScorerPool) -> FastAPI:
         return Response(response.content if content is None else content, status_code=response.status,
                         headers={**headers, **(extra or {})})
 
-    def authenticated(request: Request) -> bool:
-        if not settings.token:
-            return True
-        return hmac.compare_digest(request.headers.get("authorization", "").encode(), f"Bearer {settings.token}".encode())
 
     @app.get(HEALTH_PATH)
     async def health(request: Request) -> JSONResponse:
@@ -217,7 +213,7 @@ def create_app(settings: ServeSettings, scorers: ScorerPool) -> FastAPI:
         except (ValueError, AttributeError):
             upstream = {"reachable": False, "status": "invalid answer"}
         body: dict[str, Any] = {"status": "ok" if upstream["reachable"] else "upstream_unavailable", "upstream": upstream}
-        if authenticated(request):
+        if _bearer_ok(settings.token, request.headers.get("authorization", "").encode()):
             upstream["url"] = base
             loaded = set(scorers.loaded())
             body["profiles"] = {n: {"scorer": p.scorer, "loaded": n in loaded} for n, p in sorted(scorers.profiles.items())}
@@ -314,7 +310,6 @@ class _Guard:
     def __init__(self, app: Any, settings: ServeSettings) -> None:
         self.app = app
         self.settings = settings
-        self.expected = f"Bearer {settings.token}".encode()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -336,21 +331,24 @@ class _Guard:
                 await self.app(scope, receive, send_status)
         finally:
             raw = scope.get("raw_path") or scope.get("path", "").encode()
-            path = raw.decode("ascii", "backslashreplace")
-            access_log.info("%s %s %d %.1fms profile=%s", scope.get("method"), path[:200] + ("..." if len(path) > 200 else ""),
-                            status[0], (time.perf_counter() - started) * 1000, scope.get(PROFILE_SCOPE_KEY, "-"))
+            access_log.info("%s %s %d %.1fms profile=%s", scope.get("method"), printable_path(raw), status[0],
+                            (time.perf_counter() - started) * 1000, scope.get(PROFILE_SCOPE_KEY, "-"))
 
     def _refusal(self, scope: dict[str, Any]) -> JSONResponse | None:
         headers = dict(scope["headers"])
         health = scope.get("method") == "GET" and scope.get("raw_path") == HEALTH_PATH.encode()
-        if self.settings.token and not health:
-            if not hmac.compare_digest(headers.get(b"authorization", b""), self.expected):
-                return JSONResponse(es_error("security_exception", "missing or wrong bearer token", 401),
-                                    status_code=401, headers={"WWW-Authenticate": 'Bearer realm="rankkit"'})
+        if not health and not _bearer_ok(self.settings.token, headers.get(b"authorization", b"")):
+            return JSONResponse(es_error("security_exception", "missing or wrong bearer token", 401),
+                                status_code=401, headers={"WWW-Authenticate": 'Bearer realm="rankkit"'})
         length = headers.get(b"content-length")
         if length is not None and (len(length) > 20 or not length.isdigit() or int(length) > self.settings.limits.max_body_bytes):
             return JSONResponse(es_error("content_too_long_exception", _too_large_reason(self.settings.limits), 413), status_code=413)
         return None
+
+
+def _bearer_ok(token: str, authorization: bytes) -> bool:
+    """Whether an ``Authorization`` header carries the service's bearer token (always, when it has none)."""
+    return not token or hmac.compare_digest(authorization, f"Bearer {token}".encode())
 
 
 def _parse_json(raw: bytes) -> Any:

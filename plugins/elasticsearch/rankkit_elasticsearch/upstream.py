@@ -29,12 +29,13 @@ from typing import Any
 
 from rankkit.errors import ConfigError
 
+from rankkit_elasticsearch._client import DEFAULT_URL
+
 ENV = {
     "url": "RANKKIT_ES_URL", "api_key": "RANKKIT_ES_API_KEY", "username": "RANKKIT_ES_USERNAME",
     "password": "RANKKIT_ES_PASSWORD", "ca_certs": "RANKKIT_ES_CA_CERTS", "ssl_fingerprint": "RANKKIT_ES_SSL_FINGERPRINT",
     "verify_certs": "RANKKIT_ES_VERIFY_CERTS",
 }
-DEFAULT_URL = "http://127.0.0.1:9200"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
