@@ -2,14 +2,44 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
 from rankkit.types import Ranking
 
 Normalization = Literal["minmax", "zscore", "none"]
+#: Fusion methods and the options each takes.
+FUSION_OPTIONS: dict[str, tuple[str, ...]] = {"rrf": ("k", "depth"), "combsum": ("weights", "normalization")}
+
+
+def check_options(method: str, n: int, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` for fusing ``n`` rankings with ``method``, checked before any query runs.
+
+    Raises:
+        ValueError: For an unknown method or option, weights that do not match the ``n`` fused stages or are not
+            finite, an unknown normalization, or an RRF constant or depth that is not positive.
+    """
+    if not isinstance(method, str) or method not in FUSION_OPTIONS:
+        raise ValueError(f"unknown fusion method {method!r}; use {' or '.join(map(repr, FUSION_OPTIONS))}")
+    unknown = sorted(set(options) - set(FUSION_OPTIONS[method]))
+    if unknown:
+        raise ValueError(f"{method} takes {', '.join(FUSION_OPTIONS[method])}, not {', '.join(unknown)}")
+    weights = options.get("weights")
+    if weights is not None:
+        if not isinstance(weights, (list, tuple)) or len(weights) != n or not all(
+            isinstance(w, (int, float)) and not isinstance(w, bool) and math.isfinite(w) for w in weights
+        ):
+            raise ValueError(f"weights must be a list of {n} finite numbers, one per fused stage, got {weights!r}")
+    if options.get("normalization", "minmax") not in ("minmax", "zscore", "none"):
+        raise ValueError(f"normalization must be 'minmax', 'zscore' or 'none', got {options['normalization']!r}")
+    for key in ("k", "depth"):
+        value = options.get(key)
+        if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0):
+            raise ValueError(f"{key} must be a positive number, got {value!r}")
+    return dict(options)
 
 
 def _union(rankings: Sequence[Ranking]) -> tuple[np.ndarray, list[np.ndarray]]:

@@ -16,7 +16,7 @@ from typing import Any
 
 from rankkit.components import DocStore, Reranker, Retriever, Scorer, fingerprint
 from rankkit.docstore import attach_texts
-from rankkit.fusion import Normalization, combsum as combsum_rankings, reciprocal_rank_fusion
+from rankkit.fusion import Normalization, check_options, combsum as combsum_rankings, reciprocal_rank_fusion
 from rankkit.rescore import RescoreSettings, apply_rescore
 from rankkit.types import Query, Ranking, Run
 
@@ -238,7 +238,7 @@ class Fusion(Stage):
             raise ValueError("fusion needs at least two pipelines")
         self.stages = [as_stage(s) for s in stages]
         self.method = method
-        self.options = options
+        self.options = check_options(method, len(self.stages), options)
         self.fingerprint = fingerprint(
             "stage", f"fusion-{method}", {"of": [s.fingerprint for s in self.stages], **options}
         )

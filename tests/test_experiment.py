@@ -161,6 +161,56 @@ def test_bad_configs_name_the_file_the_key_and_the_choices(tmp_path, rankkit_reg
     assert message in str(info.value)
 
 
+FUSION_STAGE = """
+[pipelines.fused-stage]
+stages = [{ fusion = "rrf", of = [{ retriever = "run", run = "bm25", k = 100 },
+                                  [{ retriever = "run", run = "bm25", k = 100 }, { scorer = "term-overlap", window = 20, query_weight = 0.0 }]] }]
+
+[pipelines.fused-then-scored]
+stages = [
+  { fusion = "combsum", normalization = "zscore", weights = [0.7, 0.3], of = [
+      { retriever = "run", run = "bm25", k = 100 },
+      [{ retriever = "run", run = "bm25", k = 100 }, { scorer = "term-overlap", window = 20, query_weight = 0.0 }]] },
+  { cutoff = 30 },
+  { scorer = "term-overlap", window = 10, query_weight = 0.0 },
+]
+"""
+
+
+def test_a_fusion_stage_equals_the_fusion_of_finished_pipelines_and_can_be_reranked(tmp_path, rankkit_registry, data_root):
+    config = load_experiment(_experiment(tmp_path, extra=FUSION_STAGE))
+    ExperimentRunner(config, rankkit_registry, tmp_path / "out", progress=False).run()
+    runs = {name: read_run(tmp_path / "out" / "runs" / f"{name}.trec") for name in ("fused", "fused-stage", "fused-then-scored")}
+    assert runs["fused-stage"] == runs["fused"]   # the same RRF, whether of finished runs or of stages
+    scored = runs["fused-then-scored"]
+    assert all(len(ranking) == 30 for ranking in scored.values())
+    assert scored != runs["fused"]
+
+
+@pytest.mark.parametrize(
+    ("stage", "message"),
+    [
+        ('{ fusion = "rrf", of = [{ retriever = "run", run = "bm25" }] }', "stages[0].of: list at least two first stages"),
+        ('{ fusion = "max", of = [{ retriever = "run", run = "bm25" }, { retriever = "run", run = "bm25" }] }',
+         "stages[0].fusion: 'max' is not one of rrf, combsum"),
+        ('{ fusion = "combsum", weights = [1.0], of = [{ retriever = "run", run = "bm25" }, { retriever = "run", run = "bm25" }] }',
+         "weights must be a list of 2 finite numbers, one per fused stage"),
+        ('{ fusion = "combsum", weights = [1.0, nan], of = [{ retriever = "run", run = "bm25" }, { retriever = "run", run = "bm25" }] }',
+         "weights must be a list of 2 finite numbers"),
+        ('{ fusion = "rrf", weights = [1, 1], of = [{ retriever = "run", run = "bm25" }, { retriever = "run", run = "bm25" }] }',
+         "unknown key(s) 'weights'; valid keys: k, depth"),
+        ('{ fusion = "rrf", of = [{ cutoff = 3 }, { retriever = "run", run = "bm25" }] }',
+         "stages[0].of[0][0]: the first stage must be a retriever or a fusion of retrievers, got a cutoff"),
+    ],
+)
+def test_bad_fusion_stages_are_config_errors_before_any_work(tmp_path, stage, message):
+    path = tmp_path / "exp.toml"
+    path.write_text(f'dataset = "trec-dl-2019"\n[pipelines.f]\nstages = [{stage}]\n')
+    with pytest.raises(ConfigError) as info:
+        load_experiment(path)
+    assert f"{path}: pipelines.f.stages" in str(info.value) and message in str(info.value)
+
+
 def test_invalid_toml_names_the_file(tmp_path):
     path = tmp_path / "broken.toml"
     path.write_text("dataset = \n")

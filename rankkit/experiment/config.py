@@ -37,11 +37,10 @@ from typing import Any
 
 from rankkit.config import load_toml, require
 from rankkit.errors import ConfigError
-from rankkit.experiment.stages import StageConfig, no_unknown, parse_stage
+from rankkit.experiment.stages import StageConfig, fusion_options, no_unknown, parse_retrieval
 from rankkit.experiment.training import TrainConfig, parse_train_tables
 
 
-FUSION_METHODS = ("rrf", "combsum")
 TESTS = ("paired-t", "wilcoxon")
 CORRECTIONS = ("holm", "bonferroni", "none")
 _TOP_KEYS = ("name", "description", "dataset", "pipelines", "evaluation", "expected", "settings", "train")
@@ -161,14 +160,11 @@ def _pipeline(name: str, table: Any, file: str) -> PipelineConfig:
         raise ConfigError(f"{where}: must be a table with 'stages' or 'fusion'")
     if "fusion" in table:
         method = table["fusion"]
-        if method not in FUSION_METHODS:
-            raise ConfigError(f"{where}.fusion: {method!r} is not one of {', '.join(FUSION_METHODS)}")
         of = table.get("of")
         if not isinstance(of, list) or len(of) < 2 or not all(isinstance(o, str) for o in of):
-            raise ConfigError(f"{where}.of: list the names of at least two pipelines to fuse")
-        allowed = ("k", "depth") if method == "rrf" else ("weights", "normalization")
-        params = {k: v for k, v in table.items() if k not in ("fusion", "of")}
-        no_unknown(params, allowed, f"{where} ({method})")
+            raise ConfigError(f"{where}.of: list the names of at least two pipelines to fuse "
+                              "(or fuse retrievers inside a pipeline with a stage { fusion = ..., of = [stage tables] })")
+        params = fusion_options(method, len(of), {k: v for k, v in table.items() if k not in ("fusion", "of")}, where)
         return PipelineConfig(name, fusion=method, of=tuple(of), fusion_params=params, where=where)
     no_unknown(table, ("stages", "description", "dataset"), where)
     dataset = table.get("dataset")
@@ -177,13 +173,7 @@ def _pipeline(name: str, table: Any, file: str) -> PipelineConfig:
     stages = table.get("stages")
     if not isinstance(stages, list) or not stages:
         raise ConfigError(f"{where}: 'stages' must be a non-empty list of stage tables")
-    parsed = tuple(parse_stage(stage, f"{where}.stages[{i}]") for i, stage in enumerate(stages))
-    if parsed[0].kind != "retriever":
-        raise ConfigError(f"{where}.stages[0]: the first stage must be a retriever, got a {parsed[0].kind}")
-    for stage in parsed[1:]:
-        if stage.kind == "retriever":
-            raise ConfigError(f"{stage.where}: only the first stage may be a retriever (fuse retrievers with 'fusion')")
-    return PipelineConfig(name, stages=parsed, where=where, dataset=dataset)
+    return PipelineConfig(name, stages=parse_retrieval(stages, f"{where}.stages"), where=where, dataset=dataset)
 
 
 def _evaluation(table: Any, file: str, pipelines: dict[str, PipelineConfig]) -> EvaluationConfig:

@@ -132,6 +132,12 @@ def build_stage(stage: StageConfig, ctx: PlanContext) -> Stage:
     """
     if stage.kind == "cutoff":
         return Cutoff(stage.params["k"])
+    if stage.kind == "fusion":
+        fused = [Sequential([build_stage(s, ctx) for s in sub]) for sub in stage.of]
+        try:
+            return Fusion(fused, stage.component, **stage.params)
+        except (TypeError, ValueError) as error:
+            raise ConfigError(f"{stage.where}: {error}") from None
     if stage.kind == "retriever":
         extra, params = _split(dict(stage.params), RETRIEVER_STAGE_KEYS)
         params = _component_params(stage, "retriever", params, ctx)

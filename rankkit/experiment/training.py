@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from rankkit.components import ResumableTrainer, fingerprint, keyed_values
 from rankkit.config import load_toml, require
 from rankkit.errors import ConfigError, RankkitError
-from rankkit.experiment.stages import StageConfig, no_unknown, parse_stage
+from rankkit.experiment.stages import StageConfig, no_unknown, parse_retrieval
 from rankkit.experiment.plan import PlanContext, build_stage, substitute_trained, trained_references
 from rankkit.pipeline import Sequential
 from rankkit.registry import validate_params
@@ -85,13 +85,7 @@ def parse_train_tables(table: Any, file: str) -> dict[str, TrainConfig]:
         params = section.get("params", {})
         if not isinstance(params, dict):
             raise ConfigError(f"{where}.params: must be a table")
-        stages = section.get("first_stage", [])
-        stages = [stages] if isinstance(stages, dict) else stages
-        if not isinstance(stages, list):
-            raise ConfigError(f"{where}.first_stage: must be a stage table or a list of them")
-        parsed = tuple(parse_stage(s, f"{where}.first_stage[{i}]") for i, s in enumerate(stages))
-        if parsed and parsed[0].kind != "retriever":
-            raise ConfigError(f"{where}.first_stage[0]: the first stage must be a retriever")
+        parsed = parse_retrieval(section["first_stage"], f"{where}.first_stage") if "first_stage" in section else ()
         out[name] = TrainConfig(
             name, require(section, "trainer", str, where), require(section, "dataset", str, where), params, parsed, where
         )
