@@ -19,6 +19,10 @@ TRAINER_PARAMS: tuple[Param, ...] = (
           "backbone or cross-encoder to start from (folder, package:PKG/folder, or hub id)"),
     Param("loss", str, "bce", "bce: pointwise; pairwise: RankNet on (positive, negative) pairs", _LOSSES),
     Param("negatives", int, 4, "bce: negatives per query; pairwise: negatives per positive"),
+    Param("skip_top", int, 0, "negatives come from below the first stage's top skip_top (guards against relevant "
+          "documents no one judged: false negatives); 0: from the top"),
+    Param("round_trip_k", int, 0, "keep a training query only when a relevant document is in its first stage's top "
+          "round_trip_k (round-trip filter for generated and pseudo-queries); 0: keep all"),
     Param("epochs", float, 1.0, "passes over the samples (ignored when max_steps > 0)"),
     Param("max_steps", int, 0, "optimiser steps (0: use epochs)"),
     Param("batch_size", int, 16, "samples per step"),

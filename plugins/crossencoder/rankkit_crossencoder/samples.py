@@ -36,7 +36,7 @@ class SampleSet(SkippedQueries):
 
 
 def build_samples(dataset: Dataset, candidates: Run | None, loss: str, negatives: int, seed: int,
-                  exclude: set[str] | None = None) -> SampleSet:
+                  exclude: set[str] | None = None, skip_top: int = 0, round_trip_k: int = 0) -> SampleSet:
     """Pointwise samples (each positive and ``negatives`` sampled negatives per query) or pairwise ones
     (each positive with ``negatives`` sampled negatives).
 
@@ -44,9 +44,19 @@ def build_samples(dataset: Dataset, candidates: Run | None, loss: str, negatives
     qrels' judged non-relevant documents. Queries without a positive or without a negative are skipped,
     counted and logged. Queries in ``exclude`` (held out for validation) are left out silently.
 
+    Args:
+        skip_top: Negatives come from below the first stage's top ``skip_top`` (a false-negative guard: the
+            top of a ranking holds most of the relevant documents that no one judged).
+        round_trip_k: Keep a query only when one of its positives is in the first stage's top ``round_trip_k``
+            (round-trip consistency, for generated and pseudo-queries; 0: keep all). Skipped queries count
+            as ``round_trip``.
+
     Raises:
-        ConfigError: When the dataset has no qrels or no usable sample at all.
+        ConfigError: When the dataset has no qrels or no usable sample at all, or for a filter without
+            candidates.
     """
+    if (skip_top or round_trip_k) and candidates is None:
+        raise ConfigError("skip_top and round_trip_k filter by first-stage rank: configure first_stage in the [train] section")
     judged = training_judgments(dataset)
     rng = np.random.default_rng(seed)
     out = SampleSet()
@@ -61,6 +71,12 @@ def build_samples(dataset: Dataset, candidates: Run | None, loss: str, negatives
         if not positives:
             out.skip("no_positive", query.query_id)
             continue
+        if round_trip_k and ranking is not None and not set(positives) & set(ranking.doc_ids[:round_trip_k].tolist()):
+            out.skip("round_trip", query.query_id)
+            continue
+        if skip_top and ranking is not None:
+            top = set(ranking.doc_ids[:skip_top].tolist())
+            pool = [d for d in pool if d not in top]
         if not pool:
             out.skip("no_negative", query.query_id)
             continue

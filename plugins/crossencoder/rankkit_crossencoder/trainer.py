@@ -57,6 +57,8 @@ class TrainSettings:
     tune_window: int = 100
     tune_measure: str = "nDCG@10"
     tune_normalization: str = "minmax"
+    skip_top: int = 0
+    round_trip_k: int = 0
 
     def check(self) -> None:
         """Reject values the schema cannot.
@@ -68,6 +70,8 @@ class TrainSettings:
             raise ConfigError(f"trainer 'cross-encoder': validation_fraction must be in [0, 1), got {self.validation_fraction}")
         if self.tune_normalization not in ("minmax", "zscore") or self.tune_window < 1:
             raise ConfigError("trainer 'cross-encoder': tune_normalization must be minmax or zscore, tune_window at least 1")
+        if self.skip_top < 0 or self.round_trip_k < 0:
+            raise ConfigError("trainer 'cross-encoder': skip_top and round_trip_k must be 0 (off) or positive")
         if self.save_steps < 0:
             raise ConfigError(f"trainer 'cross-encoder': save_steps must be 0 (never) or positive, got {self.save_steps}")
         for name in ("negatives", "batch_size", "max_length", "logging_steps"):
@@ -146,7 +150,8 @@ class CrossEncoderModelTrainer:
             raise ConfigError("trainer 'cross-encoder': validation_fraction needs a first_stage (the held-out queries' "
                               "first-stage rankings are what the interpolation is tuned on)")
         held_out = carve_validation(dataset, candidates, s.validation_fraction, s.seed)
-        samples = build_samples(dataset, candidates, s.loss, s.negatives, s.seed, exclude=set(held_out))
+        samples = build_samples(dataset, candidates, s.loss, s.negatives, s.seed, exclude=set(held_out),
+                                skip_top=s.skip_top, round_trip_k=s.round_trip_k)
         texts = dict(zip(ids := samples.doc_ids(), dataset.doc_store().get_many(ids)))
         weighting = self.weighter.prepare(dataset, candidates) if self.weighter is not None else None
         model = self._model()

@@ -201,3 +201,22 @@ def test_held_out_queries_tune_the_interpolation_a_stage_can_use(tiny_model, tin
         build_stage(StageConfig("scorer", "cross-encoder", {"model": str(untuned), "interpolation": "tuned"}, "f: s"), ctx)
     with pytest.raises(ConfigError, match="needs a first_stage"):
         CrossEncoderModelTrainer(settings(tiny_model, validation_fraction=0.2)).train(tiny_data[0], tmp_path / "v", None)
+
+
+def test_round_trip_keeps_queries_that_find_their_positive_and_skip_top_guards_negatives(tiny_data) -> None:
+    from rankkit_crossencoder.samples import build_samples
+
+    dataset, candidates = tiny_data   # each positive d{t}-0 is second in its query's candidates
+    kept = build_samples(dataset, candidates, "bce", negatives=10, seed=1, round_trip_k=2)
+    assert len(kept.queries) == 5 and "round_trip" not in kept.skipped
+    with pytest.raises(ConfigError, match="no training samples \\(skipped: \\{'round_trip': 5"):
+        build_samples(dataset, candidates, "bce", negatives=10, seed=1, round_trip_k=1)
+    def negatives_in_top3(samples) -> int:  # noqa: ANN001
+        return sum(s.labels == (0,) and s.doc_ids[0] in candidates[s.query_id].doc_ids[:3].tolist() for s in samples)
+
+    guarded = build_samples(dataset, candidates, "bce", negatives=10, seed=1, skip_top=3).samples
+    assert any(s.labels == (0,) for s in guarded) and negatives_in_top3(guarded) == 0
+    # without the guard the top of each ranking supplies negatives
+    assert negatives_in_top3(build_samples(dataset, candidates, "bce", 10, 1).samples) > 0
+    with pytest.raises(ConfigError, match="first_stage"):
+        build_samples(dataset, None, "bce", 4, 1, round_trip_k=5)
