@@ -131,3 +131,20 @@ def rankkit_trainers() -> list[ComponentSpec]:
                       "and N first-stage negatives (reward 1 iff well formed and relevant); for rank-r1's adapter",
                       TRAINER_PARAMS),
     ]
+
+
+def _generated_queries(registry: Any) -> Any:
+    from rankkit_reasoning.queries import GeneratedQueryProvider
+
+    return GeneratedQueryProvider(registry)
+
+
+@hookimpl
+def rankkit_dataset_providers() -> list[ComponentSpec]:
+    """Label-free training data: ``genq:[N:]CORPUS``, queries the default LLM writes for documents of a corpus."""
+    return [
+        ComponentSpec("dataset_provider", "generated-queries", _generated_queries,
+                      "genq:[N:]CORPUS: queries SmolLM2-135M-Instruct writes for N sampled documents of a corpus "
+                      "(cached), for label-free reranker training; filter them with the trainer's round_trip_k",
+                      needs_registry=True),
+    ]
