@@ -116,8 +116,12 @@ class RankingAdapterTrainer(CrossEncoderModelTrainer):
         head_masks = {n: torch.ones_like(p, dtype=torch.bool) for n, p in hf.named_parameters() if n.startswith(f"{head}.")}
 
         def fit(phase: str) -> Any:
-            if phase == "sparse":  # only the masked entries (and the new head) learn; no decay elsewhere
+            if phase == "sparse":
+                # Only the masked entries (and the new head) learn, from a fresh optimiser without weight decay:
+                # transformers keeps the first phase's optimiser across train() calls (it resets only the
+                # scheduler), whose Adam moments and decaying param groups would keep moving unmasked weights.
                 trainer.args.weight_decay = 0.0
+                trainer.optimizer, trainer.lr_scheduler = None, None
             return CrossEncoderModelTrainer._fit(self, trainer, model)
 
         before, masks, k, _, result = lottery_ticket(hf, body, self.adapter.sft_k, fit, head_masks)

@@ -178,6 +178,24 @@ def test_sparse_fine_tunings_compose_by_addition(rankkit_registry_module, adapte
     np.testing.assert_allclose(scorer.score(QUERY, DOCS), np.asarray(by_hand).reshape(-1), rtol=1e-4, atol=1e-5)
 
 
+def test_the_sparse_phase_changes_only_masked_weights(rankkit_registry_module, adapters, data, work, encoder):
+    """Two-phase LT-SFT: after the reset to θ0, the second phase moves only the masked entries (a fresh optimiser:
+    the first phase's Adam moments and weight decay must not carry over)."""
+    trainer = rankkit_registry_module.build("trainer", "xling-ranking", backbone=str(encoder), method="sft",
+                                            language_adapter=str(adapters["la-sft-en"]), max_steps=8,
+                                            learning_rate=5e-3, sft_k=500, **FAST)
+    (work / "ra-sft-check").mkdir()
+    trainer.train(data[0], work / "ra-sft-check", data[1])
+    sft = trainer._sft
+    params = dict(sft["hf"].named_parameters())
+    moved_outside = moved_inside = 0
+    for name, mask in sft["masks"].items():
+        changed = (params[name].detach() - sft["before"][name]) != 0
+        moved_outside += int((changed & ~mask).sum())
+        moved_inside += int((changed & mask).sum())
+    assert moved_inside > 0 and moved_outside == 0   # before the fix: 14,134 entries outside the masks moved
+
+
 def test_curriculum_weights_the_ranking_adapter_unchanged(rankkit_registry_module, adapters, data, work, encoder):
     folder, stats = _train(rankkit_registry_module, "curriculum", work / "ra-curriculum", *data, trainer="xling-ranking",
                            heuristic="reciprank", end=4.0, end_unit="steps",
