@@ -17,7 +17,7 @@ from sentence_transformers.util import batch_to_device
 from torch import Tensor, nn
 
 Weigh = Callable[[Sequence[int]], Tensor]
-LOSSES = ("bce", "pairwise")
+LOSSES = ("bce", "pairwise", "margin-mse")
 
 
 class _WeightedLoss(nn.Module):
@@ -75,9 +75,24 @@ class WeightedPairwiseLoss(_WeightedLoss):
         return self._reduce(per_sample, inputs[3])
 
 
+class WeightedMarginMSELoss(_WeightedLoss):
+    """Margin-MSE distillation ``((s_pos − s_neg) − label)²`` with the teacher's margin as the label: columns
+    (query, positive, negative, sample). Unweighted, it equals sentence-transformers' ``MarginMSELoss``."""
+
+    columns = 4
+
+    def forward(self, inputs: list[list[str]], labels: Tensor, prompt: str | None = None, task: str | None = None) -> Tensor:
+        self._check(inputs)
+        n = len(inputs[0])
+        logits = self._logits(list(inputs[0]) * 2, list(inputs[1]) + list(inputs[2]), prompt, task)
+        margin = logits[:n] - logits[n:]
+        per_sample = (margin - labels.view(-1).float().to(margin.device)) ** 2
+        return self._reduce(per_sample, inputs[3])
+
+
 def make_loss(name: str, model: nn.Module) -> _WeightedLoss:
     """The loss called ``name`` (one of :data:`LOSSES`) for ``model``."""
-    return {"bce": WeightedBCELoss, "pairwise": WeightedPairwiseLoss}[name](model)
+    return {"bce": WeightedBCELoss, "pairwise": WeightedPairwiseLoss, "margin-mse": WeightedMarginMSELoss}[name](model)
 
 
 def uniform(samples: Sequence[int]) -> Tensor:

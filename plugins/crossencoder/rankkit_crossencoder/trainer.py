@@ -59,6 +59,8 @@ class TrainSettings:
     tune_normalization: str = "minmax"
     skip_top: int = 0
     round_trip_k: int = 0
+    teacher: str = ""
+    denoise: bool = False
 
     def check(self) -> None:
         """Reject values the schema cannot.
@@ -70,6 +72,9 @@ class TrainSettings:
             raise ConfigError(f"trainer 'cross-encoder': validation_fraction must be in [0, 1), got {self.validation_fraction}")
         if self.tune_normalization not in ("minmax", "zscore") or self.tune_window < 1:
             raise ConfigError("trainer 'cross-encoder': tune_normalization must be minmax or zscore, tune_window at least 1")
+        if (self.loss == "margin-mse" or self.denoise) and not self.teacher:
+            raise ConfigError("trainer 'cross-encoder': loss = \"margin-mse\" and denoise need a teacher cross-encoder "
+                              "(teacher = \"train:NAME\" or a model folder)")
         if self.skip_top < 0 or self.round_trip_k < 0:
             raise ConfigError("trainer 'cross-encoder': skip_top and round_trip_k must be 0 (off) or positive")
         if self.save_steps < 0:
@@ -153,12 +158,13 @@ class CrossEncoderModelTrainer:
         samples = build_samples(dataset, candidates, s.loss, s.negatives, s.seed, exclude=set(held_out),
                                 skip_top=s.skip_top, round_trip_k=s.round_trip_k)
         texts = dict(zip(ids := samples.doc_ids(), dataset.doc_store().get_many(ids)))
+        teaching = self._teach(samples, texts)
         weighting = self.weighter.prepare(dataset, candidates) if self.weighter is not None else None
         model = self._model()
         scratch = self.checkpoints or Path(tempfile.mkdtemp(prefix="rankkit-ce-"))
         scratch.mkdir(parents=True, exist_ok=True)
         try:
-            trainer, progress = self._trainer(model, samples, texts, scratch)
+            trainer, progress = self._trainer(model, samples, texts, scratch, teaching.pop("margins", None))
             resume = latest_checkpoint(scratch) if self.checkpoints is not None else None
             if resume is not None:
                 progress.load(resume)
@@ -184,7 +190,7 @@ class CrossEncoderModelTrainer:
             "train_loss": round(float(result.training_loss), 6),
             "final_logged_loss": next((h["loss"] for h in reversed(history) if "loss" in h), None),
             "seconds": round(time.time() - started, 2), "weighting": weighting,
-            "validation_queries": len(held_out),
+            "validation_queries": len(held_out), **teaching,
         }
         if tuning:
             stats["tuned"] = {k: tuning[k] for k in ("query_weight", "value", "cross_encoder_only", "first_stage_only")}
@@ -192,6 +198,26 @@ class CrossEncoderModelTrainer:
                 "interpolation": tuning, "validation_query_ids": held_out}
         (output / INFO_FILE).write_text(json.dumps(info, indent=1, default=str))
         return stats
+
+    def _teach(self, samples: SampleSet, texts: dict[str, str]) -> dict[str, Any]:
+        """Score the samples with the teacher (when there is one): drop likely false negatives (``denoise``) and
+        return the margins margin-mse learns (``margins``), with what was done for the stamp."""
+        s = self.settings
+        if not s.teacher:
+            return {}
+        from rankkit_crossencoder.teacher import denoise, margins, teacher_scores
+
+        teacher = CrossEncoderScorer(s.teacher, batch_size=32, max_length=s.max_length, device=s.device)
+        scores = teacher_scores(teacher.score, samples, texts)
+        out: dict[str, Any] = {"teacher": s.teacher}
+        if s.denoise:
+            out["denoised"] = denoise(samples, scores)
+            if not samples.samples:
+                raise ConfigError("trainer 'cross-encoder': the teacher ranks every negative above its positive, so "
+                                  "denoise left no sample; check the teacher or train without denoise")
+        if s.loss == "margin-mse":
+            out["margins"] = margins(samples, scores)
+        return out
 
     def _fit(self, trainer: Any, model: Any, resume: Path | None = None) -> Any:
         """Run the training from ``resume`` (a checkpoint) or the start; returns transformers' ``TrainOutput``.
@@ -229,7 +255,8 @@ class CrossEncoderModelTrainer:
                     "continuing its classification head" if head else "new classification head from the seed")
         return model
 
-    def _trainer(self, model: Any, samples: SampleSet, texts: dict[str, str], scratch: Path) -> tuple[Any, _Progress]:
+    def _trainer(self, model: Any, samples: SampleSet, texts: dict[str, str], scratch: Path,
+                 margins: list[float] | None = None) -> tuple[Any, _Progress]:
         import torch
         from datasets import Dataset as HFDataset
         from sentence_transformers.cross_encoder import CrossEncoderTrainer, CrossEncoderTrainingArguments
@@ -245,7 +272,7 @@ class CrossEncoderModelTrainer:
             columns["positive"] = [texts[x.doc_ids[0]] for x in samples.samples]
             columns["negative"] = [texts[x.doc_ids[1]] for x in samples.samples]
         columns["sample"] = list(range(len(samples.samples)))
-        columns["label"] = [float(x.labels[0]) for x in samples.samples]
+        columns["label"] = margins if margins is not None else [float(x.labels[0]) for x in samples.samples]
         data = HFDataset.from_dict(columns)
         progress = _Progress(int(np.ceil(len(samples.samples) / s.batch_size)))
         loss = make_loss(s.loss, model)

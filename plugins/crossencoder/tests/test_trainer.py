@@ -220,3 +220,43 @@ def test_round_trip_keeps_queries_that_find_their_positive_and_skip_top_guards_n
     assert negatives_in_top3(build_samples(dataset, candidates, "bce", 10, 1).samples) > 0
     with pytest.raises(ConfigError, match="first_stage"):
         build_samples(dataset, None, "bce", 4, 1, round_trip_k=5)
+
+
+def test_margin_mse_equals_sentence_transformers_and_distils_the_teachers_margins(tiny_model, tiny_data, tmp_path) -> None:
+    import torch
+    from sentence_transformers.cross_encoder import CrossEncoder
+    from sentence_transformers.cross_encoder.losses import MarginMSELoss
+
+    from rankkit_crossencoder.losses import make_loss
+
+    model = CrossEncoder(str(tiny_model), num_labels=1, device="cpu")
+    queries, positives, negatives = ["ice cave?", "river delta?"], ["glacier ice cave", "delta sediment"], ["wing", "lemon"]
+    labels = torch.tensor([1.5, -0.25])
+    ours = make_loss("margin-mse", model)([queries, positives, negatives, [0, 1]], labels)
+    theirs = MarginMSELoss(model)([queries, positives, negatives], labels)
+    assert float(ours) == pytest.approx(float(theirs), rel=1e-6)
+
+    teacher = tmp_path / "teacher"
+    train(tiny_model, tiny_data, teacher)
+    stats = train(tiny_model, tiny_data, tmp_path / "student", loss="margin-mse", teacher=str(teacher))
+    assert stats["teacher"] == str(teacher) and stats["samples"] == 5 * 2 and "margins" not in stats
+
+
+def test_denoise_drops_negatives_the_teacher_puts_above_the_positive() -> None:
+    from rankkit.components import TrainingSample
+    from rankkit_crossencoder.samples import SampleSet
+    from rankkit_crossencoder.teacher import denoise, margins
+
+    samples = SampleSet(samples=[TrainingSample("q", ("p",), (1,)), TrainingSample("q", ("n1",), (0,)),
+                                 TrainingSample("q", ("n2",), (0,)), TrainingSample("r", ("rp", "rn"), (1, 0))],
+                        queries={"q": "", "r": ""})
+    scores = {("q", "p"): 2.0, ("q", "n1"): 2.5, ("q", "n2"): 1.0, ("r", "rp"): 0.5, ("r", "rn"): -1.0}
+    assert margins(SampleSet(samples=[samples.samples[3]]), scores) == [1.5]
+    assert denoise(samples, scores) == 1
+    assert [s.doc_ids for s in samples.samples] == [("p",), ("n2",), ("rp", "rn")]
+
+
+def test_distillation_and_denoising_need_a_teacher() -> None:
+    for params in ({"loss": "margin-mse"}, {"denoise": True}):
+        with pytest.raises(ConfigError, match="need a teacher cross-encoder"):
+            TrainSettings(**params).check()
