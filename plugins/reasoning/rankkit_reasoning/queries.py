@@ -45,10 +45,15 @@ from rankkit.types import Document, Qrels, Query
 
 PREFIX = "genq:"
 DEFAULT_COUNT = 1000
-PROMPT_VERSION = "genq-v1"
+PROMPT_VERSION = "genq-v2"
 SYSTEM = "You write short search queries."
-INSTRUCTION = ("Passage: {passage}\n\nWrite one search query, at most 20 words, that this passage answers. "
-               "Reply with the query only.")
+INSTRUCTION = "Passage: {passage}\n\nWrite one search query that this passage answers. Reply with the query only."
+#: One worked example (a made-up passage of no collection): without it, a 135M model mostly writes generic
+#: questions ("What is the passage about?") or continues the passage; with it, topical queries (16 SciFact
+#: abstracts by hand: 3 of 16 usable zero-shot, 16 of 16 one-shot).
+EXAMPLE = ("Glaciers move when meltwater at their base reduces friction with the bedrock. Measurements on Greenland "
+           "outlet glaciers show that summer melt speeds up flow by up to 50 percent.",
+           "does meltwater make glaciers flow faster")
 #: A kept query has this many words at least and at most.
 MIN_WORDS, MAX_WORDS = 3, 32
 #: A query whose words are this share (or more) of a passage's opening is a copy, not a query.
@@ -114,7 +119,7 @@ class GeneratedQueryDataset(Dataset):
     """
 
     def __init__(self, name: str, base: Dataset, count: int, backend: Callable[[], Any], model_key: str,
-                 cache: Path, seed: int = 0, passage_tokens: int = 192, batch_size: int = 8) -> None:
+                 cache: Path, seed: int = 0, passage_tokens: int = 160, batch_size: int = 8) -> None:
         self.name, self.base, self.count, self.seed = name, base, count, seed
         self._backend, self.model_key, self.cache = backend, model_key, cache
         self.passage_tokens, self.batch_size = passage_tokens, batch_size
@@ -122,7 +127,7 @@ class GeneratedQueryDataset(Dataset):
     @cached_property
     def key(self) -> str:
         """The cache key: model, prompt, corpus, sample."""
-        parts = [PROMPT_VERSION, SYSTEM, INSTRUCTION, self.model_key, self.base.corpus_checksum(), str(self.count),
+        parts = [PROMPT_VERSION, SYSTEM, INSTRUCTION, *EXAMPLE, self.model_key, self.base.corpus_checksum(), str(self.count),
                  str(self.seed), str(self.passage_tokens)]
         return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:24]
 
@@ -178,8 +183,7 @@ class GeneratedQueryDataset(Dataset):
             for start in range(0, len(documents), self.batch_size):
                 batch = documents[start : start + self.batch_size]
                 passages = [backend.truncate(_passage(d), self.passage_tokens) for d in batch]
-                conversations = [[{"role": "system", "content": SYSTEM},
-                                  {"role": "user", "content": INSTRUCTION.format(passage=p)}] for p in passages]
+                conversations = [conversation(p) for p in passages]
                 for doc, passage, generation in zip(batch, passages, backend.generate(conversations)):
                     out.write(json.dumps({"doc_id": doc.doc_id, "completion": generation.text,
                                           "query": clean_query(generation.text, passage)}) + "\n")
@@ -210,6 +214,14 @@ class GeneratedQueryDataset(Dataset):
     def checksum(self) -> str:
         """Identity of the data: the corpus and the generation's cache key."""
         return hashlib.sha256(f"genq|{self.corpus_checksum()}|{self.key}".encode()).hexdigest()
+
+
+def conversation(passage: str) -> list[dict[str, str]]:
+    """The chat that asks for one query for ``passage``, after one worked example."""
+    return [{"role": "system", "content": SYSTEM},
+            {"role": "user", "content": INSTRUCTION.format(passage=EXAMPLE[0])},
+            {"role": "assistant", "content": EXAMPLE[1]},
+            {"role": "user", "content": INSTRUCTION.format(passage=passage)}]
 
 
 def _passage(doc: Document) -> str:
@@ -258,7 +270,7 @@ class GeneratedQueryProvider:
         from rankkit_reasoning.plugin import DEFAULT_MODEL
 
         count, corpus = parsed
-        settings = GenerationSettings(max_new_tokens=48)
+        settings = GenerationSettings(max_new_tokens=32)
         path, gguf = locate_model(DEFAULT_MODEL)
         model_key = json.dumps({"content": content_hash(path, gguf), **vars(settings)}, sort_keys=True)
         return GeneratedQueryDataset(

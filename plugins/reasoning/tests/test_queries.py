@@ -42,7 +42,7 @@ class Scripted:
         self.calls += 1
         out = []
         for conversation in conversations:
-            passage = conversation[1]["content"].split("Passage: ", 1)[1].split("\n\n")[0]
+            passage = conversation[-1]["content"].split("Passage: ", 1)[1].split("\n\n")[0]
             self.seen.append(passage)
             words = passage.split()
             text = "caves" if "Topic 3" in passage else f"Query: how do {words[3]} {words[4]} work?"
