@@ -1,4 +1,4 @@
-"""The core's own plugin: the offline mirror, the ir_datasets bridge and run-file retrieval.
+"""The core's own plugin: the offline mirror, the ir_datasets bridge, run-file retrieval and the random order.
 
 Registered first by :func:`rankkit.plugins.load_plugins`, under the name ``rankkit``.
 """
@@ -65,3 +65,26 @@ def rankkit_retrievers() -> list[ComponentSpec]:
         )
     ]
 
+
+
+def _random_reranker(window: int = 0, seed: int = 0):  # noqa: ANN202
+    from rankkit.rerankers import RandomReranker
+
+    return RandomReranker(window, seed)
+
+
+@hookimpl
+def rankkit_rerankers() -> list[ComponentSpec]:
+    """The random order: the chance row of a results table."""
+    return [
+        ComponentSpec(
+            "reranker",
+            "random",
+            _random_reranker,
+            "shuffles the top of each ranking (seeded per query): the chance baseline a reranker must beat",
+            (
+                Param("window", int, 0, "how many of each ranking's top documents are shuffled (0: all)"),
+                Param("seed", int, 0, "seeds the permutations (report several seeds: one random order is noisy)"),
+            ),
+        )
+    ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -157,3 +158,21 @@ def test_rankkit_dataset_providers_of_plugins_resolve_their_names(monkeypatch):
     assert "pseudo-queries" in registry.components("dataset_provider")
     provider = registry.build("dataset_provider", "pseudo-queries")
     assert provider.resolve("beir-scifact/test") is None
+
+
+def test_rankkit_rerankers_of_the_core_random_order_is_seeded_per_query(registry):
+    from rankkit.types import Query, Ranking
+
+    reranker = registry.build("reranker", "random", window=50, seed=3)
+    rankings = [Ranking(f"q{i}", [f"d{j}" for j in range(60)], np.arange(60, 0, -1.0)) for i in range(3)]
+    queries = [Query(r.query_id, "") for r in rankings]
+    out = reranker.rerank(queries, rankings)
+    alone = reranker.rerank(queries[1:2], rankings[1:2])[0]
+    assert out[1] == alone                                        # independent of the batch
+    assert out[0].doc_ids[:50].tolist() != rankings[0].doc_ids[:50].tolist()
+    assert sorted(out[0].doc_ids[:50].tolist()) == sorted(rankings[0].doc_ids[:50].tolist())
+    assert out[0].doc_ids[50:].tolist() == rankings[0].doc_ids[50:].tolist()   # below the window: unchanged
+    assert out[0].doc_ids.tolist() != out[1].doc_ids.tolist()     # each query its own permutation
+    other = registry.build("reranker", "random", window=50, seed=4).rerank(queries[:1], rankings[:1])[0]
+    assert other.doc_ids.tolist() != out[0].doc_ids.tolist()
+    assert (np.diff(out[0].scores) < 0).all()
