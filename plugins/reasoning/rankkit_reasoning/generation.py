@@ -85,3 +85,15 @@ class LabelScorer(Protocol):
         """For each conversation, the log-probability of each label ``[1]``..``[n]`` after its completion's
         reasoning (:func:`rankkit_reasoning.parsing.forced_answer`)."""
         ...  # pragma: no cover
+
+
+@runtime_checkable
+class ConstrainedAnswerer(Protocol):
+    """A backend that can generate an answer under a constraint that only allows the prompt's labels
+    (for the ``constrained`` fallback; :mod:`rankkit_reasoning.constrained`)."""
+
+    def constrained_answers(self, conversations: Sequence[Sequence[Message]], completions: Sequence[str],
+                            counts: Sequence[int]) -> list[str]:
+        """For each conversation, its completion's reasoning closed and an answer ``<answer>[k]</answer>`` with
+        ``k`` in 1..n, generated under the constraint."""
+        ...  # pragma: no cover

@@ -227,6 +227,18 @@ class TransformersBackend:
             generations.append(Generation(text.strip(), int(sum(mask)), length))
         return generations
 
+    def constrained_answers(self, conversations: Sequence[Sequence[Message]], completions: Sequence[str],
+                            counts: Sequence[int]) -> list[str]:
+        """Each completion's reasoning, closed, and an answer generated under a constraint that allows only
+        ``[1]``..``[n]`` (:func:`rankkit_reasoning.constrained.constrained_answers`), ``batch_size`` at a time."""
+        from rankkit_reasoning.constrained import constrained_answers
+
+        out: list[str] = []
+        for start in range(0, len(conversations), self.batch_size):
+            end = start + self.batch_size
+            out.extend(constrained_answers(self, conversations[start:end], completions[start:end], counts[start:end]))
+        return out
+
     def label_logprobs(self, conversations: Sequence[Sequence[Message]], completions: Sequence[str],
                        counts: Sequence[int]) -> list[list[float]]:
         """For each conversation, the log-probability of each label ``[1]``..``[n]`` as the answer.

@@ -49,8 +49,10 @@ RERANKER_PARAMS: tuple[Param, ...] = (
           "float32 elsewhere (bfloat16 halves generation time on CPUs with AVX512-BF16/AMX)", DTYPES),
     Param("traces", bool, True, "keep every call's completion and reasoning for traces() / write_traces()"),
     Param("fallback", str, "first-stage", "choice for a malformed answer: first-stage (the set's best first-stage "
-          "candidate) or likelihood (transformers backend: the label the model finds most likely once its reasoning "
-          "is closed for it)", ("first-stage", "likelihood")),
+          "candidate), likelihood (transformers backend: the label the model finds most likely once its reasoning "
+          "is closed for it) or constrained (transformers backend: the answer generated again after the closed "
+          "reasoning, allowing only <answer>[i]</answer> with a label of the prompt)",
+          ("first-stage", "likelihood", "constrained")),
     Param("adapter", str, "", "transformers backend: a LoRA adapter folder written by the rank-r1-grpo trainer "
           "(train:NAME), applied on model, which must be its base model (empty: none)"),
 )

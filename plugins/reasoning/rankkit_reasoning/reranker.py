@@ -16,8 +16,10 @@ Failures do not stop a run:
   candidate of the set that ranks best in the first stage (``first-stage``), or,
   with a local model, the label the model itself finds most likely once its
   reasoning is closed for it (``likelihood``:
-  :meth:`~rankkit_reasoning.local.TransformersBackend.label_logprobs`), which
-  keeps small models that never master the format useful;
+  :meth:`~rankkit_reasoning.local.TransformersBackend.label_logprobs`), or an
+  answer generated again under a constraint that allows only the prompt's labels
+  (``constrained``: :mod:`rankkit_reasoning.constrained`), which keeps small
+  models that never master the format useful;
 * a backend failure (after the backend's retries) marks the query failed: it
   keeps its first-stage order and the other queries go on.
 
@@ -41,7 +43,7 @@ from rankkit.errors import ConfigError
 from rankkit.files import atomic_write
 from rankkit.pipeline import Composable
 from rankkit.types import Query, Ranking
-from rankkit_reasoning.generation import Backend, BackendError, Generation, LabelScorer
+from rankkit_reasoning.generation import Backend, BackendError, ConstrainedAnswerer, Generation, LabelScorer
 from rankkit_reasoning.parsing import ParsedAnswer, parse_answer
 from rankkit_reasoning.prompts import build_messages
 from rankkit_reasoning.setwise import METHODS, SetwiseSort
@@ -49,7 +51,7 @@ from rankkit_reasoning.setwise import METHODS, SetwiseSort
 logger = logging.getLogger(__name__)
 
 #: What a malformed answer falls back to.
-FALLBACKS = ("first-stage", "likelihood")
+FALLBACKS = ("first-stage", "likelihood", "constrained")
 
 
 @dataclass(frozen=True)
@@ -63,8 +65,10 @@ class SetwiseSettings:
         window: How many of each ranking's top documents take part (the rest follow unchanged).
         passage_tokens: Each passage is cut to this many tokens in the prompt.
         keep_traces: Keep every call's completion and reasoning for :meth:`SetwiseReasoningReranker.traces`.
-        fallback: The choice for a malformed answer: ``first-stage`` (the set's best first-stage candidate) or
-            ``likelihood`` (the label the model finds most likely after its reasoning; local models only).
+        fallback: The choice for a malformed answer: ``first-stage`` (the set's best first-stage candidate),
+            ``likelihood`` (the label the model finds most likely after its reasoning) or ``constrained`` (the
+            answer generated again after the reasoning, allowing only the prompt's labels); the last two need a
+            local model.
     """
 
     method: str = "heapsort"
@@ -128,10 +132,11 @@ class SetwiseReasoningReranker(Composable):
     def __init__(self, backend: Backend, settings: SetwiseSettings | None = None, docs: DocStore | None = None) -> None:
         self.backend = backend
         self.settings = settings or SetwiseSettings()
-        if self.settings.fallback == "likelihood" and not isinstance(backend, LabelScorer):
-            raise ConfigError(f"rank-r1: fallback 'likelihood' needs label probabilities, which the "
-                              f"{type(backend).__name__} backend cannot give; use the transformers backend, or "
-                              "fallback 'first-stage'")
+        needs = {"likelihood": (LabelScorer, "label probabilities"), "constrained": (ConstrainedAnswerer, "constrained decoding")}
+        if self.settings.fallback in needs and not isinstance(backend, needs[self.settings.fallback][0]):
+            raise ConfigError(f"rank-r1: fallback {self.settings.fallback!r} needs "
+                              f"{needs[self.settings.fallback][1]}, which the {type(backend).__name__} backend cannot "
+                              "give; use the transformers backend, or fallback 'first-stage'")
         self.docs = docs
         params = {k: v for k, v in asdict(self.settings).items() if k != "keep_traces"}
         self.fingerprint = fingerprint("reranker", "rank-r1", {**params, **backend.describe()})
@@ -185,8 +190,9 @@ class SetwiseReasoningReranker(Composable):
                     continue
                 parsed = [parse_answer(g.text, len(j.sort.pending or ())) for j, g in zip(batch, generations)]
                 likely = self._likelihoods(batch, generations, parsed)
-                for job, generation, answer, scores in zip(batch, generations, parsed, likely):
-                    self._answer(job, generation, answer, scores)
+                forced = self._constrained(batch, generations, parsed)
+                for job, generation, answer, scores, constrained in zip(batch, generations, parsed, likely, forced):
+                    self._answer(job, generation, answer, scores, constrained)
             jobs = [j for j in jobs if not j.sort.done and not j.record.failed]
 
     def _fail(self, job: _Job, error: BackendError) -> None:
@@ -207,11 +213,31 @@ class SetwiseReasoningReranker(Composable):
             out[i] = row
         return out
 
-    def _answer(self, job: _Job, generation: Generation, parsed: ParsedAnswer, label_scores: list[float] | None) -> None:
+    def _constrained(self, batch: list[_Job], generations: list[Generation],
+                     parsed: list[ParsedAnswer]) -> list[ParsedAnswer | None]:
+        """Answers generated under the label constraint for the malformed ones (``constrained`` fallback)."""
+        malformed = [i for i, answer in enumerate(parsed) if not answer.valid]
+        out: list[ParsedAnswer | None] = [None] * len(batch)
+        if self.settings.fallback != "constrained" or not malformed:
+            return out
+        counts = [len(batch[i].sort.pending or ()) for i in malformed]
+        texts = self.backend.constrained_answers([batch[i].messages() for i in malformed],  # type: ignore[attr-defined]
+                                                 [generations[i].text for i in malformed], counts)
+        for i, text, n in zip(malformed, texts, counts):
+            answer = parse_answer(text, n)
+            if not answer.valid:  # cannot happen by construction; say so loudly rather than guess
+                raise RuntimeError(f"rank-r1: a constrained answer did not parse ({answer.error}): {text[-80:]!r}")
+            out[i] = answer
+        return out
+
+    def _answer(self, job: _Job, generation: Generation, parsed: ParsedAnswer, label_scores: list[float] | None,
+                constrained: ParsedAnswer | None = None) -> None:
         pending = job.sort.pending or ()
         fallback = parsed.index is None
         if not fallback:
             position = parsed.index
+        elif constrained is not None and constrained.index is not None:
+            position = constrained.index
         elif label_scores is not None:
             position = int(np.argmax(label_scores))  # ties: the first label
         else:
@@ -226,8 +252,9 @@ class SetwiseReasoningReranker(Composable):
                 "call": record.calls, "doc_ids": [str(job.head.doc_ids[i]) for i in pending],
                 "completion": generation.text, "reasoning": parsed.reasoning, "label": parsed.label,
                 "malformed_reason": parsed.error, "fallback": fallback,
-                "fallback_choice": None if not fallback else "likelihood" if label_scores is not None else "first-stage",
-                "label_logprobs": label_scores,
+                "fallback_choice": None if not fallback else "constrained" if constrained is not None
+                else "likelihood" if label_scores is not None else "first-stage",
+                "label_logprobs": label_scores, "constrained_label": constrained.label if constrained else None,
                 "chosen": str(job.head.doc_ids[pending[position]]),
                 "prompt_tokens": generation.prompt_tokens, "completion_tokens": generation.completion_tokens,
             })

@@ -255,7 +255,7 @@ def test_the_likelihood_fallback_lets_the_model_choose_when_its_answer_is_malfor
 def test_the_likelihood_fallback_needs_a_backend_that_scores_labels():
     with pytest.raises(ConfigError, match="fallback 'likelihood' needs label probabilities, which the ScriptedBackend"):
         SetwiseReasoningReranker(ScriptedBackend(), SetwiseSettings(fallback="likelihood"))
-    with pytest.raises(ConfigError, match="fallback must be one of first-stage, likelihood, got 'random'"):
+    with pytest.raises(ConfigError, match="fallback must be one of first-stage, likelihood, constrained, got 'random'"):
         SetwiseSettings(fallback="random")
 
 
@@ -297,3 +297,57 @@ def test_tiny_model_with_the_likelihood_fallback(registry, tiny_model):
     first = registry.build("reranker", "rank-r1", model=str(tiny_model), **TINY)
     assert first.fingerprint != registry.build("reranker", "rank-r1", model=str(tiny_model), fallback="likelihood",
                                                **TINY).fingerprint
+
+
+
+# ---- constrained answers -------------------------------------------------------------------------------------------
+
+
+def test_the_answer_trie_allows_only_the_labels_of_the_prompt_then_the_end():
+    from rankkit_reasoning.constrained import allowed_next, answer_trie
+
+    class Chars:
+        """A tokenizer with one token per character."""
+
+        def encode(self, text, add_special_tokens=False):  # noqa: ANN001, ANN201
+            return [ord(c) for c in text]
+
+    trie = answer_trie(Chars(), 12)
+    first = sorted(chr(t) for t in allowed_next(trie, [], end=-1))
+    assert first == ["1", "2", "3", "4", "5", "6", "7", "8", "9"]      # "10".."12" start with "1" too
+    assert sorted(chr(t) for t in allowed_next(trie, [ord("1")], end=-1)) == ["0", "1", "2", "]"]
+    assert allowed_next(trie, [ord("3"), ord("]")], end=-1) == [ord("<")]
+    done = [ord(c) for c in "12]</answer>"]
+    assert allowed_next(trie, done, end=-1) == [-1] and allowed_next(trie, done + [-1, -1], end=-1) == [-1]
+    assert allowed_next(answer_trie(Chars(), 3), [ord("4")], end=-1) == [-1]   # off the trie: only the end
+
+
+def test_constrained_answers_of_a_real_model_always_parse_with_a_label_of_the_prompt(tiny_model, torch_threads):
+    from rankkit_reasoning.backends import TransformersBackend
+    from rankkit_reasoning.parsing import parse_answer
+    from rankkit_reasoning.prompts import build_messages
+
+    backend = TransformersBackend(str(tiny_model), device="cpu", batch_size=2)
+    counts = [3, 12, 2]
+    conversations = [build_messages("glacier ice", [f"passage {i}" for i in range(n)]) for n in counts]
+    completions = ["<think> passage 3 mentions ice", "babble </answer> [99]", ""]
+    answers = backend.constrained_answers(conversations, completions, counts)
+    for text, n, completion in zip(answers, counts, completions):
+        parsed = parse_answer(text, n)
+        assert parsed.valid and 1 <= parsed.label <= n, text
+    assert parse_answer(answers[0], 3).reasoning == "passage 3 mentions ice"   # the model's reasoning is kept
+
+
+def test_tiny_model_with_the_constrained_fallback_never_falls_back_to_the_first_stage(registry, tiny_model):
+    reranker = registry.build("reranker", "rank-r1", model=str(tiny_model), num_child=2, k=2, window=5,
+                              fallback="constrained", **TINY)
+    texts = tuple(f"report {i} on glacier ice" for i in range(5))
+    [out] = reranker.rerank([Query("q", "glacier ice")], [Ranking("q", [f"d{i}" for i in range(5)], np.arange(5, 0, -1), texts)])
+    assert sorted(out.doc_ids.tolist()) == [f"d{i}" for i in range(5)]
+    calls = reranker.traces()[0]["trace"]
+    assert calls and all(c["fallback_choice"] == "constrained" for c in calls)   # a random model babbles...
+    for call in calls:                                                           # ...and still answers
+        assert call["chosen"] == call["doc_ids"][call["constrained_label"] - 1]
+    assert reranker.statistics()["malformed_rate"] == 1.0   # the unconstrained malformed rate is still reported
+    with pytest.raises(ConfigError, match="fallback 'constrained' needs constrained decoding, which the ScriptedBackend"):
+        SetwiseReasoningReranker(ScriptedBackend(), SetwiseSettings(fallback="constrained"))
