@@ -20,6 +20,45 @@ from rankkit_reasoning.prompts import Message, truncate_passage
 
 logger = logging.getLogger(__name__)
 
+#: How the endpoint is asked to constrain a completion to ``<think> R </think> <answer>[k]</answer>``.
+STRUCTURED = ("none", "vllm", "vllm-legacy", "sglang", "llama.cpp")
+#: Characters of reasoning the constraint allows per token of ``max_new_tokens`` (the rest is left for the answer).
+CHARS_PER_TOKEN = 3
+
+
+def answer_regex(n: int, max_new_tokens: int) -> str:
+    """A regular expression for a completion that reasons (without ``<``, bounded in length) and then names one of
+    the labels ``[1]``..``[n]``."""
+    labels = "|".join(str(i) for i in range(n, 0, -1))   # longest first: "10" before "1"
+    bound = max(16, CHARS_PER_TOKEN * max(max_new_tokens - 16, 1))
+    return rf"<think>[^<]{{0,{bound}}}</think>\s?<answer>\[({labels})\]</answer>"
+
+
+def answer_grammar(n: int, max_new_tokens: int) -> str:
+    """The same constraint as :func:`answer_regex` as a llama.cpp GBNF grammar (its reasoning is not bounded in
+    length: llama.cpp's grammars have no counted repetition we can rely on; ``max_tokens`` bounds it)."""
+    labels = " | ".join(f'"{i}"' for i in range(n, 0, -1))
+    return ('root ::= "<think>" think "</think>" " "? "<answer>[" label "]</answer>"\n'
+            'think ::= [^<]*\n'
+            f"label ::= {labels}\n")
+
+
+def structured_fields(kind: str, n: int, max_new_tokens: int) -> dict[str, Any]:
+    """The request fields that ask server ``kind`` for the constraint (empty for ``none``).
+
+    * ``vllm`` (0.12 and later): ``structured_outputs.regex``;
+    * ``vllm-legacy`` (before 0.12): ``guided_regex``;
+    * ``sglang``: ``regex``;
+    * ``llama.cpp`` (llama-server): ``grammar`` (GBNF).
+    """
+    if kind == "none":
+        return {}
+    if kind == "llama.cpp":
+        return {"grammar": answer_grammar(n, max_new_tokens)}
+    regex = answer_regex(n, max_new_tokens)
+    return {"vllm": {"structured_outputs": {"regex": regex}}, "vllm-legacy": {"guided_regex": regex},
+            "sglang": {"regex": regex}}[kind]
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -61,12 +100,18 @@ class OpenAIBackend:
         api_key_env: The environment variable holding the API key (unset: no key sent).
         settings: Decoding settings.
         retry: Timeout, retries and backoff.
+        structured: Ask the server to constrain each completion to the Rank-R1 format with a label of the prompt
+            (:data:`STRUCTURED`: ``vllm``, ``vllm-legacy``, ``sglang``, ``llama.cpp``; ``none``: ask nothing).
     """
 
     batch_size = 1
 
     def __init__(self, base_url: str, model: str, api_key_env: str = "OPENAI_API_KEY",
-                 settings: GenerationSettings | None = None, retry: RetryPolicy | None = None) -> None:
+                 settings: GenerationSettings | None = None, retry: RetryPolicy | None = None,
+                 structured: str = "none") -> None:
+        if structured not in STRUCTURED:
+            raise ConfigError(f"structured must be one of {', '.join(STRUCTURED)}, got {structured!r}")
+        self.structured = structured
         if not base_url.startswith(("http://", "https://")):
             raise ConfigError(f"base_url must be an http(s) URL such as http://127.0.0.1:8000/v1, got {base_url!r}")
         if not model:
@@ -81,32 +126,37 @@ class OpenAIBackend:
 
     def describe(self) -> dict[str, Any]:
         """The endpoint's model and the decoding settings."""
-        return {"backend": "openai", "url": self.url, "model": self.model, **vars(self.settings)}
+        structured = {"structured": self.structured} if self.structured != "none" else {}
+        return {"backend": "openai", "url": self.url, "model": self.model, **vars(self.settings), **structured}
 
     def truncate(self, text: str, max_tokens: int) -> str:
         """``text`` cut to ``max_tokens`` whitespace-separated words."""
         return truncate_passage(text, max_tokens, None)
 
-    def generate(self, conversations: Sequence[Sequence[Message]]) -> list[Generation]:
-        """One completion per conversation, one request each."""
-        return [self._complete(list(c)) for c in conversations]
+    def generate(self, conversations: Sequence[Sequence[Message]], counts: Sequence[int] | None = None) -> list[Generation]:
+        """One completion per conversation, one request each; with ``counts`` (labels per prompt) and ``structured``
+        set, each request carries the server's constraint for its labels."""
+        counts = counts if counts is not None and self.structured != "none" else [0] * len(conversations)
+        return [self._complete(list(c), n) for c, n in zip(conversations, counts)]
 
-    def _payload(self, messages: list[Message]) -> dict[str, Any]:
+    def _payload(self, messages: list[Message], n: int = 0) -> dict[str, Any]:
         s = self.settings
         payload: dict[str, Any] = {"model": self.model, "messages": messages, "max_tokens": s.max_new_tokens,
                                    "temperature": s.temperature}
         if s.temperature > 0:
             payload["seed"] = s.seed
+        if n:
+            payload.update(structured_fields(self.structured, n, s.max_new_tokens))
         return payload
 
-    def _complete(self, messages: list[Message]) -> Generation:
+    def _complete(self, messages: list[Message], n: int = 0) -> Generation:
         import httpx
 
         if self._client is None:
             key = os.environ.get(self.api_key_env, "") if self.api_key_env else ""
             headers = {"Authorization": f"Bearer {key}"} if key else {}
             self._client = httpx.Client(timeout=self.retry.timeout, headers=headers)
-        payload, retries = self._payload(messages), self.retry.retries
+        payload, retries = self._payload(messages, n), self.retry.retries
         failure = ""
         for attempt in range(retries + 1):
             if attempt:

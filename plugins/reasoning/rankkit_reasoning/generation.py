@@ -97,3 +97,15 @@ class ConstrainedAnswerer(Protocol):
         """For each conversation, its completion's reasoning closed and an answer ``<answer>[k]</answer>`` with
         ``k`` in 1..n, generated under the constraint."""
         ...  # pragma: no cover
+
+
+@runtime_checkable
+class StructuredBackend(Protocol):
+    """A backend that can ask its server to constrain each completion to the format with a label of the prompt."""
+
+    #: The server's kind of constraint (``none``: ask nothing).
+    structured: str
+
+    def generate(self, conversations: Sequence[Sequence[Message]], counts: Sequence[int] | None = None) -> list[Generation]:
+        """One completion per conversation; ``counts`` (labels per prompt) lets it constrain the answer."""
+        ...  # pragma: no cover

@@ -32,6 +32,10 @@ RERANKER_PARAMS: tuple[Param, ...] = (
     Param("base_url", str, "http://127.0.0.1:8000/v1", "openai backend: the API root (…/v1)"),
     Param("api_model", str, "", "openai backend: the model name the endpoint serves"),
     Param("api_key_env", str, "OPENAI_API_KEY", "openai backend: environment variable with the API key (unset: none)"),
+    Param("structured", str, "none", "openai backend: ask the server to constrain every completion to <think>...</think>"
+          "<answer>[i]</answer> with a label of the prompt: vllm (0.12+, structured_outputs), vllm-legacy "
+          "(guided_regex), sglang (regex), llama.cpp (GBNF grammar); none: ask nothing",
+          ("none", "vllm", "vllm-legacy", "sglang", "llama.cpp")),
     Param("method", str, "heapsort", "setwise sort", _METHODS),
     Param("num_child", int, 3, "candidates per LLM call minus one (heapsort: children per node; bubblesort: step)"),
     Param("k", int, 10, "how many of the best to sort; the rest keep their first-stage order"),
@@ -99,8 +103,12 @@ def _reranker(**params: Any) -> Any:
             raise ConfigError("rank-r1: adapter applies to the transformers backend only; with the openai backend, "
                               "have the endpoint serve the adapter (e.g. vLLM --lora-modules) and name it in api_model")
         retry = RetryPolicy(params["timeout"], params["retries"], params["backoff"])
-        backend: Any = OpenAIBackend(params["base_url"], params["api_model"], params["api_key_env"], decoding, retry)
+        backend: Any = OpenAIBackend(params["base_url"], params["api_model"], params["api_key_env"], decoding, retry,
+                                     params["structured"])
     else:
+        if params["structured"] != "none":
+            raise ConfigError("rank-r1: structured applies to the openai backend; with the transformers backend, use "
+                              "fallback = \"constrained\" (the answer is generated under the label constraint locally)")
         backend = TransformersBackend(params["model"], params["gguf_file"], decoding, params["device"],
                                       params["batch_size"], params["adapter"], params["dtype"])
     settings = SetwiseSettings(params["method"], params["num_child"], params["k"], params["window"],

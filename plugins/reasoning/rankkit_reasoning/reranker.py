@@ -43,7 +43,14 @@ from rankkit.errors import ConfigError
 from rankkit.files import atomic_write
 from rankkit.pipeline import Composable
 from rankkit.types import Query, Ranking
-from rankkit_reasoning.generation import Backend, BackendError, ConstrainedAnswerer, Generation, LabelScorer
+from rankkit_reasoning.generation import (
+    Backend,
+    BackendError,
+    ConstrainedAnswerer,
+    Generation,
+    LabelScorer,
+    StructuredBackend,
+)
 from rankkit_reasoning.parsing import ParsedAnswer, parse_answer
 from rankkit_reasoning.prompts import build_messages
 from rankkit_reasoning.setwise import METHODS, SetwiseSort
@@ -183,7 +190,7 @@ class SetwiseReasoningReranker(Composable):
             for start in range(0, len(jobs), size):
                 batch = jobs[start : start + size]
                 try:
-                    generations = self.backend.generate([j.messages() for j in batch])
+                    generations = self._generate(batch)
                 except BackendError as error:
                     for job in batch:
                         self._fail(job, error)
@@ -194,6 +201,13 @@ class SetwiseReasoningReranker(Composable):
                 for job, generation, answer, scores, constrained in zip(batch, generations, parsed, likely, forced):
                     self._answer(job, generation, answer, scores, constrained)
             jobs = [j for j in jobs if not j.sort.done and not j.record.failed]
+
+    def _generate(self, batch: list[_Job]) -> list[Generation]:
+        """The batch's completions; a backend that can constrain them on its server gets each prompt's label count."""
+        messages = [j.messages() for j in batch]
+        if isinstance(self.backend, StructuredBackend) and self.backend.structured != "none":
+            return self.backend.generate(messages, [len(j.sort.pending or ()) for j in batch])
+        return self.backend.generate(messages)
 
     def _fail(self, job: _Job, error: BackendError) -> None:
         logger.warning("rank-r1: query %r failed, keeping its first-stage order: %s", job.query.query_id, error)

@@ -166,3 +166,57 @@ def test_backend_errors_are_rankkit_errors():
     from rankkit.errors import RankkitError
 
     assert issubclass(BackendError, RankkitError)
+
+
+def _constraint(body: dict, kind: str):  # noqa: ANN202
+    return {"vllm": lambda: body.get("structured_outputs", {}).get("regex"), "vllm-legacy": lambda: body.get("guided_regex"),
+            "sglang": lambda: body.get("regex"), "llama.cpp": lambda: body.get("grammar")}[kind]()
+
+
+def _honouring_app(kind: str, seen: list):  # noqa: ANN202
+    """A stand-in server of ``kind``: it answers in format (the last label, as a guided server might) only when the
+    request carries its constraint, and babbles otherwise; it records what each request asked for."""
+    import re
+
+    app = FastAPI()
+
+    @app.post("/v1/chat/completions")
+    def completions(body: dict = Body(...)) -> dict:  # noqa: B008
+        count = int(re.search(r"Which of the following (\d+) passages", body["messages"][-1]["content"]).group(1))
+        constraint = _constraint(body, kind)
+        seen.append((count, constraint))
+        text = f"<think>all {count} read</think> <answer>[{count}]</answer>" if constraint else "Passage two, probably."
+        if constraint and kind != "llama.cpp":
+            assert re.fullmatch(constraint, text), (constraint, text)   # the regex accepts a well-formed answer...
+            assert not re.fullmatch(constraint, text.replace(f"[{count}]", f"[{count + 1}]"))   # ...and no other label
+        return {"choices": [{"message": {"role": "assistant", "content": text}}],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 5}}
+
+    return app
+
+
+@pytest.mark.parametrize("kind", ["vllm", "vllm-legacy", "sglang", "llama.cpp"])
+def test_structured_outputs_ask_the_server_for_the_labels_of_each_prompt(registry, kind):
+    queries = [Query("q1", "glacier ice cave"), Query("q2", "bone density")]
+    seen: list = []
+    with serve(_honouring_app(kind, seen)) as base_url:
+        plain = registry.build("reranker", "rank-r1", base_url=base_url, **FAST)
+        plain.rerank(queries, _rankings(queries))
+        assert all(c is None for _, c in seen) and plain.statistics()["malformed_rate"] == 1.0
+        seen.clear()
+        guided = registry.build("reranker", "rank-r1", base_url=base_url, structured=kind, **FAST)
+        guided.rerank(queries, _rankings(queries))
+    stats = guided.statistics()
+    assert stats["calls"] == len(seen) > 0 and stats["malformed"] == 0   # every answer parses
+    for count, constraint in seen:
+        labels = " | ".join(f'"{i}"' for i in range(count, 0, -1)) if kind == "llama.cpp" else \
+            "(" + "|".join(str(i) for i in range(count, 0, -1)) + ")"
+        assert constraint and labels in constraint   # exactly this prompt's labels
+    assert guided.fingerprint != plain.fingerprint
+
+
+def test_structured_outputs_belong_to_the_openai_backend(registry):
+    from rankkit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="structured applies to the openai backend"):
+        registry.build("reranker", "rank-r1", structured="vllm")
