@@ -57,6 +57,9 @@ RERANKER_PARAMS: tuple[Param, ...] = (
           "is closed for it) or constrained (transformers backend: the answer generated again after the closed "
           "reasoning, allowing only <answer>[i]</answer> with a label of the prompt)",
           ("first-stage", "likelihood", "constrained")),
+    Param("permutations", int, 1, "with fallback = likelihood: average each candidate's label log-probability over "
+          "this many cyclic orders of the set (reasoning left out), against position bias; costs one forward pass "
+          "per order"),
     Param("adapter", str, "", "transformers backend: a LoRA adapter folder written by the rank-r1-grpo trainer "
           "(train:NAME), applied on model, which must be its base model (empty: none)"),
 )
@@ -112,7 +115,7 @@ def _reranker(**params: Any) -> Any:
         backend = TransformersBackend(params["model"], params["gguf_file"], decoding, params["device"],
                                       params["batch_size"], params["adapter"], params["dtype"])
     settings = SetwiseSettings(params["method"], params["num_child"], params["k"], params["window"],
-                               params["passage_tokens"], params["traces"], params["fallback"])
+                               params["passage_tokens"], params["traces"], params["fallback"], params["permutations"])
     return SetwiseReasoningReranker(backend, settings)
 
 

@@ -76,6 +76,9 @@ class SetwiseSettings:
             ``likelihood`` (the label the model finds most likely after its reasoning) or ``constrained`` (the
             answer generated again after the reasoning, allowing only the prompt's labels); the last two need a
             local model.
+        permutations: With the ``likelihood`` fallback, more than 1 averages each candidate's label
+            log-probability over this many cyclic orders of the set (reasoning left out), against the model's
+            bias for some label positions; each order costs one more forward pass.
     """
 
     method: str = "heapsort"
@@ -85,13 +88,16 @@ class SetwiseSettings:
     passage_tokens: int = 128
     keep_traces: bool = True
     fallback: str = "first-stage"
+    permutations: int = 1
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ConfigError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
         if self.fallback not in FALLBACKS:
             raise ConfigError(f"fallback must be one of {', '.join(FALLBACKS)}, got {self.fallback!r}")
-        for name in ("num_child", "k", "window", "passage_tokens"):
+        if self.permutations > 1 and self.fallback != "likelihood":
+            raise ConfigError("permutations > 1 de-biases the likelihood fallback; set fallback = \"likelihood\"")
+        for name in ("num_child", "k", "window", "passage_tokens", "permutations"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
 
@@ -111,6 +117,7 @@ class QueryRecord:
     error: str | None = None
     top: list[str] = field(default_factory=list)
     trace: list[dict[str, Any]] = field(default_factory=list)
+    choices: list[tuple[int, int]] = field(default_factory=list)
 
 
 class _Job:
@@ -121,9 +128,11 @@ class _Job:
         self.sort = SetwiseSort(settings.method, len(head), settings.num_child, settings.k)
         self.record = QueryRecord(query.query_id, query.text, len(head))
 
-    def messages(self) -> list[dict[str, str]]:
-        """The prompt of the pending comparison."""
-        return build_messages(self.query.text, [self.passages[i] for i in self.sort.pending or ()])
+    def messages(self, shift: int = 0) -> list[dict[str, str]]:
+        """The prompt of the pending comparison; ``shift`` rotates the candidates (label 1 shows the ``shift``-th)."""
+        pending = list(self.sort.pending or ())
+        pending = pending[shift:] + pending[:shift]
+        return build_messages(self.query.text, [self.passages[i] for i in pending])
 
 
 class SetwiseReasoningReranker(Composable):
@@ -145,7 +154,8 @@ class SetwiseReasoningReranker(Composable):
                               f"{needs[self.settings.fallback][1]}, which the {type(backend).__name__} backend cannot "
                               "give; use the transformers backend, or fallback 'first-stage'")
         self.docs = docs
-        params = {k: v for k, v in asdict(self.settings).items() if k != "keep_traces"}
+        params = {k: v for k, v in asdict(self.settings).items()
+                  if k != "keep_traces" and not (k == "permutations" and v == 1)}   # 1: as before the option existed
         self.fingerprint = fingerprint("reranker", "rank-r1", {**params, **backend.describe()})
         self._records: list[QueryRecord] = []
 
@@ -220,11 +230,31 @@ class SetwiseReasoningReranker(Composable):
         out: list[list[float] | None] = [None] * len(batch)
         if self.settings.fallback != "likelihood" or not malformed:
             return out
-        scores = self.backend.label_logprobs([batch[i].messages() for i in malformed],  # type: ignore[attr-defined]
-                                             [generations[i].text for i in malformed],
-                                             [len(batch[i].sort.pending or ()) for i in malformed])
+        counts = [len(batch[i].sort.pending or ()) for i in malformed]
+        if self.settings.permutations == 1:
+            scores = self.backend.label_logprobs([batch[i].messages() for i in malformed],  # type: ignore[attr-defined]
+                                                 [generations[i].text for i in malformed], counts)
+        else:
+            scores = self._debiased([batch[i] for i in malformed], counts)
         for i, row in zip(malformed, scores):
             out[i] = row
+        return out
+
+    def _debiased(self, jobs: list[_Job], counts: list[int]) -> list[list[float]]:
+        """Each candidate's label log-probability averaged over ``permutations`` cyclic orders of its set (without
+        the reasoning, which names labels of one order): the label a position bias favours changes with the order,
+        the candidate the model prefers does not."""
+        shifts = [list(range(min(self.settings.permutations, n))) for n in counts]
+        conversations = [job.messages(s) for job, row in zip(jobs, shifts) for s in row]
+        flat = self.backend.label_logprobs(conversations, [""] * len(conversations),  # type: ignore[attr-defined]
+                                           [n for n, row in zip(counts, shifts) for _ in row])
+        out, at = [], 0
+        for n, row in zip(counts, shifts):
+            total = np.zeros(n)
+            for shift in row:
+                total += np.roll(np.asarray(flat[at], dtype=np.float64), shift)   # label j showed candidate (j+shift)%n
+                at += 1
+            out.append((total / len(row)).tolist())
         return out
 
     def _constrained(self, batch: list[_Job], generations: list[Generation],
@@ -257,6 +287,7 @@ class SetwiseReasoningReranker(Composable):
         else:
             position = pending.index(min(pending))
         record = job.record
+        record.choices.append((position, len(pending)))
         record.calls += 1
         record.malformed += fallback
         record.prompt_tokens += generation.prompt_tokens or 0
@@ -280,7 +311,8 @@ class SetwiseReasoningReranker(Composable):
         Returns:
             ``queries``, ``calls``, ``prompt_tokens``, ``completion_tokens``, ``malformed``, ``failed``;
             ``calls_per_query``, ``prompt_tokens_per_query``, ``completion_tokens_per_query``,
-            ``tokens_per_query``, ``malformed_rate`` (malformed answers per call) and ``failed_query_ids``.
+            ``tokens_per_query``, ``malformed_rate`` (malformed answers per call), ``failed_query_ids`` and
+            ``label_choice_rate`` (per label, the share of the calls that showed it in which it was chosen).
         """
         records = self._records
         totals = {name: sum(getattr(r, name) for r in records)
@@ -294,6 +326,7 @@ class SetwiseReasoningReranker(Composable):
             "tokens_per_query": (totals["prompt_tokens"] + totals["completion_tokens"]) / n,
             "malformed_rate": totals["malformed"] / max(totals["calls"], 1),
             "failed_query_ids": [r.query_id for r in records if r.failed],
+            "label_choice_rate": _label_rates([c for r in records for c in r.choices]),
         }
 
     def traces(self) -> list[dict[str, Any]]:
@@ -319,6 +352,18 @@ class SetwiseReasoningReranker(Composable):
     def __repr__(self) -> str:
         s = self.settings
         return f"SetwiseReasoningReranker({s.method}, num_child={s.num_child}, k={s.k}, window={s.window})"
+
+
+def _label_rates(choices: Sequence[tuple[int, int]]) -> dict[str, float]:
+    """How often each label was chosen when it was shown: ``{"1": rate, ...}`` (a position bias shows as rates far
+    from ``1 / set size``)."""
+    shown: dict[int, int] = {}
+    chosen: dict[int, int] = {}
+    for position, size in choices:
+        for label in range(size):
+            shown[label] = shown.get(label, 0) + 1
+        chosen[position] = chosen.get(position, 0) + 1
+    return {str(label + 1): chosen.get(label, 0) / count for label, count in sorted(shown.items())}
 
 
 def _reordered(ranking: Ranking, order: Sequence[int]) -> Ranking:

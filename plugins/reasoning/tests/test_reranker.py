@@ -351,3 +351,31 @@ def test_tiny_model_with_the_constrained_fallback_never_falls_back_to_the_first_
     assert reranker.statistics()["malformed_rate"] == 1.0   # the unconstrained malformed rate is still reported
     with pytest.raises(ConfigError, match="fallback 'constrained' needs constrained decoding, which the ScriptedBackend"):
         SetwiseReasoningReranker(ScriptedBackend(), SetwiseSettings(fallback="constrained"))
+
+
+
+class BiasedBackend(LikelihoodBackend):
+    """Label log-probabilities with a strong bias for label [1] on top of a weak preference for higher rel."""
+
+    def label_logprobs(self, conversations, completions, counts) -> list[list[float]]:
+        rows = super().label_logprobs(conversations, completions, counts)
+        return [[score + (5.0 if label == 0 else 0.0) for label, score in enumerate(row)] for row in rows]
+
+
+def test_permutations_undo_a_position_bias_and_the_statistics_show_it():
+    rankings = [_ranking("bad", [1, 5, 3, 0, 2, 4, 6, 7])]
+    biased = SetwiseReasoningReranker(BiasedBackend(), SetwiseSettings(num_child=3, k=3, window=8, fallback="likelihood"))
+    out = biased.rerank([Query("bad", "babble")], rankings)
+    rates = biased.statistics()["label_choice_rate"]
+    assert rates["1"] == 1.0 and rates["2"] == 0.0                 # always the first label shown: a pure bias
+    backend = BiasedBackend()
+    fair = SetwiseReasoningReranker(backend, SetwiseSettings(num_child=3, k=3, window=8, fallback="likelihood",
+                                                             permutations=4))
+    out = fair.rerank([Query("bad", "babble")], rankings)
+    assert out[0].doc_ids.tolist()[:3] == ["bad-d7", "bad-d6", "bad-d1"]   # the rel order, the bias averaged out
+    calls = fair.statistics()["calls"]
+    assert len(backend.scored) == 4 * calls - sum(4 - min(4, len(c["doc_ids"])) for c in fair.traces()[0]["trace"])
+    assert {c for c, _ in backend.scored} == {""}                  # the reasoning names labels of one order: left out
+    assert fair.fingerprint != biased.fingerprint
+    with pytest.raises(ConfigError, match="permutations > 1 de-biases the likelihood fallback"):
+        SetwiseSettings(permutations=3)
