@@ -137,17 +137,26 @@ def index_list(ctx: click.Context, manifest_dir: Path, as_json: bool) -> None:
 @click.option("--check", is_flag=True, help="Fail (exit 1) when a result drifts from the file's [expected] numbers.")
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
 @click.option("--no-cache", is_flag=True, help="Do not use the on-disk score cache.")
+@click.option("--dry-run", is_flag=True, help="Check the whole file and print what would be built, trained, reused "
+              "and run, without doing any of it.")
 @click.pass_context
-def run_command(ctx: click.Context, experiment: Path, output: Path | None, check: bool, no_progress: bool, no_cache: bool) -> None:
-    """Run an EXPERIMENT file end to end: indexes, pipelines, runs, evaluation, report.
+def run_command(ctx: click.Context, experiment: Path, output: Path | None, check: bool, no_progress: bool, no_cache: bool,
+                dry_run: bool) -> None:
+    """Run an EXPERIMENT file end to end: indexes, training, pipelines, runs, evaluation, report.
 
-    An interrupted run resumes from its last finished query batch.
+    The whole file is checked first (datasets, components, parameters, indexes, measures): every problem is
+    reported at once, before any work. An interrupted run resumes from its last finished query batch.
     """
     from rankkit.experiment import ExperimentRunner, load_experiment
 
     try:
         config = load_experiment(experiment)
         runner = ExperimentRunner(config, _registry(ctx), output, progress=not no_progress, use_cache=not no_cache)
+        if dry_run:
+            from rankkit.experiment.dryrun import describe_plan
+
+            click.echo(describe_plan(runner))
+            return
         result = runner.run()
     except RankkitError as error:
         raise _fail(error) from None

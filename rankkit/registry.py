@@ -114,7 +114,8 @@ class Registry:
         available = self.components(kind)
         if name not in available:
             choices = ", ".join(sorted(available)) or "none installed"
-            raise UnknownComponentError(f"unknown {kind} {name!r}; available {kind}s: {choices}")
+            broken = "".join(f"; it may come from a plugin that failed to load: {f.message}" for f in self.failures)
+            raise UnknownComponentError(f"unknown {kind} {name!r}; available {kind}s: {choices}{broken}")
         return available[name]
 
     def build(self, kind: ComponentKind, name: str, /, **params: Any) -> Any:

@@ -66,3 +66,24 @@ def test_console_script_runs(tmp_path):
 def test_strict_mode_passes_when_every_plugin_loads(args):
     result = subprocess.run([sys.executable, "-m", "rankkit.cli", *args], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_dry_run_prints_the_plan_and_does_nothing(tmp_path, rankkit_registry, data_root):
+    path = tmp_path / "exp.toml"
+    path.write_text('dataset = "trec-dl-2019"\n'
+                    '[pipelines.bm25]\nstages = [{ retriever = "run", run = "bm25", k = 100 }]\n'
+                    '[pipelines.overlap]\nstages = [{ retriever = "run", run = "bm25", k = 100 }, '
+                    '{ scorer = "term-overlap", window = 20 }]\n'
+                    '[evaluation]\nmeasures = ["nDCG@10"]\nbaseline = "bm25"\n')
+    out = tmp_path / "out"
+    result = CliRunner().invoke(build_cli(rankkit_registry), ["run", str(path), "--dry-run", "-o", str(out)],
+                                obj=rankkit_registry)
+    assert result.exit_code == 0, result.output
+    assert "checked, no problem found" in result.output and "datasets: trec-dl-2019" in result.output
+    assert "pipeline overlap: run(k=100) >> term-overlap(window=20): to run" in result.output
+    assert "measures: nDCG@10; baseline bm25, paired-t, holm" in result.output
+    assert not out.exists()
+    path.write_text(path.read_text().replace("window = 20", "window = 20, windw = 3"))
+    result = CliRunner().invoke(build_cli(rankkit_registry), ["run", str(path), "--dry-run", "-o", str(out)],
+                                obj=rankkit_registry)
+    assert result.exit_code == 1 and "pipelines.overlap.stages[1].windw: unknown key(s) 'windw'" in result.output

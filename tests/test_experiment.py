@@ -143,7 +143,11 @@ def test_torn_checkpoint_line_is_ignored(tmp_path):
     [
         (('scorer = "term-overlap"', 'scorer = "cross-encodr"'), "",
          "pipelines.overlap.stages[1].scorer: unknown scorer 'cross-encodr'; available scorers: "),
-        (('k = 100 }, { scorer', 'kk = 100 }, { scorer'), "", "pipelines.overlap.stages[0]: retriever 'run': unknown parameter(s) kk"),
+        (('k = 100 }, { scorer', 'kk = 100 }, { scorer'), "",
+         "pipelines.overlap.stages[0].kk: unknown key(s) 'kk'; retriever 'run' takes: path, run, dataset; the stage takes: k"),
+        (('window = 20', 'windw = 20'), "", "pipelines.overlap.stages[1].windw: unknown key(s) 'windw'; scorer "
+         "'term-overlap' takes: "),
+        (('measures = ["nDCG@10", "RR@10", "AP"]', 'measures = ["nDCG@10", "RR@10", "AP", "nDGC@5"]'), "", "nDGC@5"),
         (('query_weight = 0.0', 'lowercase = "yes"'), "", "parameter 'lowercase' must be bool, got str 'yes'"),
         (('baseline = "bm25"', 'baseline = "bm26"'), "", "baseline 'bm26' is not a pipeline; pipelines: bm25, overlap, fused"),
         (('of = ["bm25", "overlap"]', 'of = ["bm25", "nope"]'), "", "pipelines.fused: 'of' names unknown pipeline 'nope'"),
@@ -329,3 +333,53 @@ def test_component_statistics_and_traces_land_beside_the_run(tmp_path, data_root
     assert manifest["pipelines"]["counted"]["statistics"]["CountingReranker"]["queries"] == 43
     again = ExperimentRunner(load_experiment(path), registry, tmp_path / "out", progress=False).run()
     assert again.outcomes["counted"].reused and again.outcomes["counted"].statistics["CountingReranker"]["queries"] == 43
+
+
+def test_every_problem_is_reported_at_once_before_anything_is_written(tmp_path, rankkit_registry, data_root):
+    path = _experiment(tmp_path)
+    text = path.read_text().replace("window = 20", "windw = 20").replace('baseline = "bm25"', 'baseline = "bm25"\n')
+    text += '\n[pipelines.third]\nstages = [{ retriever = "run", run = "bm25", k = 10 }, { scorer = "term-overlap", model = "train:nope" }]\n'
+    path.write_text(text.replace('"nDCG@10" = 0.5058', '"nDCG@10" = 0.5058\n"P@5" = 0.1'))
+    with pytest.raises(ConfigError) as info:
+        ExperimentRunner(load_experiment(path), rankkit_registry, tmp_path / "out", progress=False).run()
+    message = str(info.value)
+    assert "3 problems found before any work (nothing was built, trained, run or written)" in message
+    assert "pipelines.overlap.stages[1].windw" in message and "the stage takes: window, query_weight" in message
+    assert "pipelines.third.stages[1].model: unknown key(s) 'model'" in message
+    assert "[expected.bm25] 'P@5' is not among the measures evaluated" in message
+    assert not (tmp_path / "out").exists()
+
+
+def test_train_references_and_index_manifests_are_checked_before_any_work(tmp_path, rankkit_registry, data_root):
+    from rankkit.experiment.validate import check_experiment
+
+    path = tmp_path / "exp.toml"
+    path.write_text('''dataset = "trec-dl-2019"
+[train.ce]
+trainer = "cross-encoder"
+dataset = "trec-dl-2019"
+first_stage = { retriever = "bm25", index = "no-such-index", k = 10 }
+[train.ce.params]
+base_model = "train:later"
+epochs = "three"
+[pipelines.p]
+stages = [{ retriever = "run", run = "bm25", k = 10 }, { scorer = "cross-encoder", model = "train:ce", window = 5 }]
+''')
+    with pytest.raises(ConfigError) as info:
+        check_experiment(load_experiment(path), rankkit_registry)
+    message = str(info.value)
+    assert "train.ce.first_stage[0].index: no index manifest 'no-such-index'" in message
+    assert "train.ce.params: train:later: no [train.later] section before this one in the file" in message
+    assert "parameter 'epochs' must be float, got str 'three'" in message
+    assert "pipelines.p.stages[1]" not in message   # train:ce is defined before the pipeline: fine
+
+
+def test_an_unknown_component_names_a_plugin_that_failed_to_load():
+    from rankkit.plugins import PluginLoadFailure
+    from rankkit.registry import Registry
+
+    registry = Registry.load()
+    registry._plugins.failures.append(PluginLoadFailure("broken", "rankkit-broken", ImportError("no module named x")))
+    with pytest.raises(ConfigError, match="unknown scorer 'broken-scorer'.*plugin 'broken' \\(distribution "
+                                          "rankkit-broken\\) failed to load: ImportError: no module named x"):
+        registry.get("scorer", "broken-scorer")

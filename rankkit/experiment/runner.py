@@ -23,6 +23,7 @@ from rankkit.files import atomic_write
 from rankkit.pipeline import Stage, batched
 from rankkit.registry import Registry
 from rankkit.experiment.training import TrainedModel, ensure_trained
+from rankkit.experiment.validate import check_experiment
 from rankkit.trec import read_run, write_run
 from rankkit.types import Query, Run
 
@@ -102,8 +103,14 @@ class ExperimentRunner:
         logger.info(message)
 
     def run(self) -> ExperimentResult:
-        """Build missing indexes, run every pipeline, evaluate, report and write the manifest."""
+        """Check the whole file, then build missing indexes, train, run every pipeline, evaluate, report and write
+        the manifest.
+
+        Raises:
+            ConfigError: Before any work, listing every problem of the file (:func:`check_experiment`).
+        """
         config = self.config
+        check_experiment(config, self.registry)
         dataset = resolve_dataset(config.dataset, self.registry)
         queries = dataset.queries()
         if not queries:
