@@ -123,6 +123,36 @@ class Ranking:
         object.__setattr__(self, "scores", scores)
 
     @classmethod
+    def batch(cls, query_ids: Sequence[str], doc_ids: np.ndarray, scores: np.ndarray) -> list[Ranking]:
+        """One ranking per row of ``(len(query_ids), k)`` arrays, as a search engine returns a batch.
+
+        Rows whose scores strictly decrease are already in trec_eval order: they are checked for the whole batch
+        at once and become rankings without the per-ranking check (views of one read-only array). Other rows
+        (ties) go through the constructor, which orders them.
+
+        Raises:
+            ValueError: When the arrays are not 2-D of one shape with a row per query.
+        """
+        doc_ids = np.asarray(doc_ids, dtype=str)
+        scores = np.asarray(scores, dtype=SCORE_DTYPE)
+        if doc_ids.ndim != 2 or doc_ids.shape != scores.shape or len(doc_ids) != len(query_ids):
+            raise ValueError(f"Ranking.batch needs 2-D doc_ids and scores of one shape with a row per query; got "
+                             f"{doc_ids.shape}, {scores.shape} for {len(query_ids)} queries")
+        doc_ids.setflags(write=False)
+        scores.setflags(write=False)
+        ordered = (scores[:, 1:] < scores[:, :-1]).all(axis=1)
+        out = []
+        for query_id, ids, values, fast in zip(query_ids, doc_ids, scores, ordered.tolist()):
+            if fast:
+                ranking = object.__new__(cls)
+                for name, value in (("query_id", str(query_id)), ("doc_ids", ids), ("scores", values), ("texts", None)):
+                    object.__setattr__(ranking, name, value)
+                out.append(ranking)
+            else:
+                out.append(cls(query_id, ids, values))
+        return out
+
+    @classmethod
     def empty(cls, query_id: str) -> Ranking:
         """A ranking with no documents."""
         return cls(query_id, np.empty(0, dtype=str), np.empty(0, dtype=SCORE_DTYPE))

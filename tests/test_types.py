@@ -89,3 +89,19 @@ def test_trec_order_fast_path_equals_a_full_sort(seed):
     for candidate in (scores, -np.sort(-scores), np.sort(scores)):  # unsorted, sorted (the fast path), reversed
         expected = np.lexsort((doc_ids, candidate))[::-1]
         np.testing.assert_array_equal(trec_order(doc_ids, candidate), expected)
+
+
+def test_a_batch_of_rankings_equals_rankings_built_one_by_one():
+    rng = np.random.default_rng(0)
+    scores = -np.sort(-rng.random((6, 50)).astype(np.float32), axis=1)
+    scores[2, 10:13] = scores[2, 10]                      # a tie: that row goes through the constructor
+    scores[4] = scores[4][::-1]                           # ascending: reordered like any ranking
+    ids = np.array([[f"d{rng.integers(10_000)}-{j}" for j in range(50)] for _ in range(6)])
+    query_ids = [f"q{i}" for i in range(6)]
+    batch = Ranking.batch(query_ids, ids, scores)
+    one_by_one = [Ranking(q, i, s) for q, i, s in zip(query_ids, ids, scores)]
+    assert batch == one_by_one and [r.query_id for r in batch] == query_ids
+    assert all(not r.doc_ids.flags.writeable and not r.scores.flags.writeable for r in batch)
+    assert batch[0].texts is None and len(batch[0]) == 50 and batch[0].scores.dtype == np.float32
+    with pytest.raises(ValueError, match="a row per query"):
+        Ranking.batch(query_ids[:5], ids, scores)

@@ -126,9 +126,8 @@ class DenseRetriever(Composable):
         params = search_params(self.index, k, self.settings.ef_search, self.settings.nprobe)
         with faiss_threads(self.settings.threads):
             scores, rows = self.index.search(vectors, k, params=params)
-        if rows.size and rows.min() >= 0:  # every row full: one vectorised id lookup for the whole batch
-            ids = self.doc_ids[rows]
-            return [Ranking(q.query_id, i, s) for q, i, s in zip(queries, ids, scores)]
+        if rows.size and rows.min() >= 0:  # every row full: the batch's rankings from FAISS's arrays at once
+            return Ranking.batch([q.query_id for q in queries], self.doc_ids[rows], scores)
         return [_ranking(q.query_id, self.doc_ids, r, s) for q, r, s in zip(queries, rows, scores)]
 
     def close(self) -> None:
