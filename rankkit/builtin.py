@@ -33,10 +33,10 @@ class IrDatasetsProvider:
         return load_ir_dataset(name, hint)
 
 
-def _run_file_retriever(path: str = "", run: str = "", dataset: str = ""):  # noqa: ANN202
+def _run_file_retriever(path: str = "", run: str = "", dataset: str = "", registry=None):  # noqa: ANN001, ANN202
     from rankkit.retrievers import RunFileRetriever
 
-    return RunFileRetriever.from_params(path=path, run=run, dataset=dataset)
+    return RunFileRetriever.from_params(path=path, run=run, dataset=dataset, registry=registry)
 
 
 @hookimpl
@@ -62,6 +62,7 @@ def rankkit_retrievers() -> list[ComponentSpec]:
                 Param("run", str, "", "name of a run in the dataset's runs/ folder (e.g. 'bm25')"),
                 Param("dataset", str, "", "dataset whose runs/ folder holds `run`"),
             ),
+            needs_registry=True,
         )
     ]
 

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rankkit.components import fingerprint
 from rankkit.errors import ConfigError
 from rankkit.files import file_checksum
 from rankkit.trec import read_run
 from rankkit.types import Query, Ranking, Run
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rankkit.registry import Registry
 
 
 class RunFileRetriever:
@@ -30,8 +34,9 @@ class RunFileRetriever:
         self._run: Run | None = None
 
     @classmethod
-    def from_params(cls, path: str = "", run: str = "", dataset: str = "") -> RunFileRetriever:
-        """Build from ``path``, or from the run named ``run`` shipped with ``dataset``.
+    def from_params(cls, path: str = "", run: str = "", dataset: str = "", registry: Registry | None = None) -> RunFileRetriever:
+        """Build from ``path``, or from the run named ``run`` shipped with ``dataset`` (resolved through
+        ``registry``: the one the component was built from).
 
         Raises:
             ConfigError: When neither or both are given, or the run does not exist.
@@ -43,9 +48,12 @@ class RunFileRetriever:
         if not dataset:
             raise ConfigError(f"retriever 'run' with run={run!r} needs the `dataset` that ships it")
         from rankkit.datasets import resolve_dataset
-        from rankkit.registry import Registry
 
-        runs = resolve_dataset(dataset, Registry.load()).run_files()
+        if registry is None:   # library use: the installed plugins
+            from rankkit.registry import Registry
+
+            registry = Registry.load()
+        runs = resolve_dataset(dataset, registry).run_files()
         if run not in runs:
             raise ConfigError(f"dataset {dataset!r} has no run {run!r}; it has: {', '.join(runs) or 'none'}")
         return cls(runs[run])

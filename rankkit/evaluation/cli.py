@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from rankkit.evaluation.evaluate import EvalResult
     from rankkit.evaluation.significance import Comparison
     from rankkit.types import Qrels
+    from rankkit.registry import Registry
 
 DEFAULT_MEASURES = "nDCG@10 RR@10 R@100 AP"
 
@@ -36,8 +37,9 @@ def run_names(paths: Sequence[Path]) -> list[str]:
     return out
 
 
-def load_qrels(spec: str) -> Qrels:
-    """Qrels from a file, or else from the dataset of that name.
+def load_qrels(spec: str, registry: Registry | None = None) -> Qrels:
+    """Qrels from a file, or else from the dataset of that name (resolved through ``registry``: the CLI's, so
+    ``--disable-plugin`` and ``--strict`` apply).
 
     Raises:
         RankkitError: When ``spec`` is neither a readable qrels file nor a
@@ -50,10 +52,13 @@ def load_qrels(spec: str) -> Qrels:
         return read_qrels(path)
     from rankkit.datasets import resolve_dataset
     from rankkit.errors import DatasetNotFoundError
-    from rankkit.registry import Registry
 
+    if registry is None:   # library use without a CLI context: the installed plugins
+        from rankkit.registry import Registry
+
+        registry = Registry.load()
     try:
-        dataset = resolve_dataset(spec, Registry.load())
+        dataset = resolve_dataset(spec, registry)
     except DatasetNotFoundError as exc:
         raise DatasetNotFoundError(f"--qrels {spec!r} is not an existing file, and {exc}") from None
     qrels = dataset.qrels()
@@ -138,7 +143,9 @@ EMITTERS = {"table": _emit_table, "csv": _emit_csv, "json": _emit_json}
     "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True,
     help="What to print on stdout: rich tables, CSV or JSON.",
 )  # fmt: skip
+@click.pass_context
 def eval_command(
+    ctx: click.Context,
     runs: tuple[Path, ...],
     qrels: str,
     measures: str,
@@ -164,7 +171,8 @@ def eval_command(
       rankkit eval a.trec b.trec -q qrels.txt -b a --output report/
     """
     try:
-        results, comparison = _evaluate(runs, qrels, measures, baseline, test, correction, alpha)
+        registry = ctx.find_root().obj
+        results, comparison = _evaluate(runs, qrels, measures, baseline, test, correction, alpha, registry)
         EMITTERS[fmt](results, comparison, per_query)
         if output is not None:
             metadata = {"qrels": qrels, "runs": {n: str(p) for n, p in zip(results, runs)}, "measures": measures}
@@ -175,14 +183,15 @@ def eval_command(
 
 
 def _evaluate(
-    runs: tuple[Path, ...], qrels: str, measures: str, baseline: str | None, test: str, correction: str, alpha: float
+    runs: tuple[Path, ...], qrels: str, measures: str, baseline: str | None, test: str, correction: str, alpha: float,
+    registry: Registry | None = None,
 ) -> tuple[dict[str, EvalResult], Comparison | None]:
     from rankkit.evaluation.evaluate import Evaluator
     from rankkit.evaluation.significance import compare
     from rankkit.trec import read_run
 
     names = run_names(runs)
-    evaluator = Evaluator(load_qrels(qrels), measures)  # parses measures before reading any run
+    evaluator = Evaluator(load_qrels(qrels, registry), measures)  # parses measures before reading any run
     if baseline is not None and baseline not in names:
         from rankkit.errors import ConfigError
 
