@@ -22,6 +22,6 @@ docs: setup
 	$(VENV)/bin/mkdocs serve
 
 bench: setup
-	$(VENV)/bin/python benchmarks/bench_eval.py
-	$(VENV)/bin/python benchmarks/bench_bm25.py
+	$(VENV)/bin/python -m benchmarks.bench_eval --queries 1000 --docs 100
+	$(VENV)/bin/python -m benchmarks.bench_bm25
 	bash scripts/elasticsearch.sh run -- $(VENV)/bin/python -m benchmarks.bench_elasticsearch

@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 from benchmarks.harness import compare, summary
 
 
@@ -120,9 +122,16 @@ def bench_retrieval(registry, dataset, queries, index: Path, args) -> None:  # n
         results = searcher.batch_search(texts, qids, k=args.k, threads=args.threads)
         return {qid: ([h.docid for h in hits], [h.score for h in hits]) for qid, hits in results.items()}
 
+    def same(rankings, raw) -> bool:  # noqa: ANN001
+        """The same documents with the same scores for every query (ties ordered as trec_eval does on our side)."""
+        return all(sorted(zip(r.doc_ids.tolist(), np.round(r.scores, 4).tolist()))
+                   == sorted(zip(raw[r.query_id][0], np.round(np.asarray(raw[r.query_id][1], np.float32), 4).tolist()))
+                   for r in rankings)
+
     rankkit_fn(), raw_fn()  # JIT warm-up
     timing = compare(
-        f"retrieve {len(queries)} queries top-{args.k} ({args.threads} threads)", rankkit_fn, raw_fn, args.repeats
+        f"retrieve {len(queries)} queries top-{args.k} ({args.threads} threads)", rankkit_fn, raw_fn, args.repeats,
+        same=same,
     )
     print(f"  queries/s: rankkit {len(queries) / timing.rankkit_s:.1f}  raw pyserini {len(queries) / timing.raw_s:.1f}")
     start = time.perf_counter()

@@ -163,13 +163,20 @@ def bench_queries_and_search(registry, indexes: dict[str, Path], queries, args) 
         rankkit_fn(), raw_fn()  # warm-up
         target = 1.05 if name != "ivf-pq" else None
         compare(f"search {len(queries)} queries top-{args.k}, {name} (encoding excluded)", rankkit_fn, raw_fn,
-                args.repeats, target=target)
+                args.repeats, target=target, same=_same_hits)
         if name != "flat":
             exact = registry.build("retriever", "dense", index=str(indexes["flat"]), device="cpu").search(vectors, queries, 10)
             approx = ours.search(vectors, queries, 10)
             recall = np.mean([len(set(a.doc_ids) & set(b.doc_ids)) / 10 for a, b in zip(exact, approx)])
             print(f"  {name} recall@10 against flat: {recall:.4f}; faiss.index "
                   f"{(indexes[name] / 'faiss.index').stat().st_size / 2**20:.2f} MiB")
+
+
+def _same_hits(rankings: Any, raw: Any) -> bool:
+    """rankkit's rankings hold FAISS's ids and scores, row by row (rows with tied scores in trec_eval order)."""
+    ids, scores = raw
+    return all(sorted(zip(r.doc_ids.tolist(), r.scores.tolist())) == sorted(zip(i.tolist(), s.tolist()))
+               for r, i, s in zip(rankings, ids, scores)) and len(rankings) == len(ids)
 
 
 def _open_and_search(registry, index: Path, queries, args) -> Any:  # noqa: ANN001

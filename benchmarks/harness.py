@@ -7,20 +7,27 @@ Usage::
     compare("evaluate, from files", lambda: rk(), lambda: raw(), repeats=3)
     print(summary())          # one line per comparison made so far
 
-Each function is called ``repeats`` times, alternating rankkit and raw so that
-drift (thermal, page cache) hits both alike; the best (minimum) wall time of
-each is reported with the ratio rankkit / raw. A ratio <= 1.05 is the target.
+Each function is called ``repeats`` times (at least 5 for a claim), alternating
+rankkit and raw so that drift (thermal, page cache) hits both alike; the
+**median** wall time of each is reported, with the min and max beside it, and
+the ratio of the medians rankkit / raw. A ratio <= 1.05 is the target. With
+``same``, the first outputs of both sides are compared before anything is
+timed, and a difference fails the benchmark: a faster side that returns
+something else proves nothing.
 """
 
 from __future__ import annotations
 
 import gc
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 TARGET_RATIO = 1.05
+#: Fewer runs than this per side give a printed timing, not a verdict.
+MIN_REPEATS = 5
 
 
 @dataclass(frozen=True)
@@ -29,11 +36,14 @@ class Timing:
 
     Attributes:
         name: What was compared.
-        rankkit_s: Best wall time of the rankkit function, in seconds.
-        raw_s: Best wall time of the raw-library function, in seconds.
+        rankkit_s: Median wall time of the rankkit function, in seconds.
+        raw_s: Median wall time of the raw-library function, in seconds.
         repeats: How many times each ran.
         target: The ratio to meet, or ``None`` for a reference comparison
             that is printed but not judged.
+        rankkit_range: (min, max) wall time of the rankkit function.
+        raw_range: (min, max) wall time of the raw function.
+        checked: Whether both sides' outputs were compared (and found equal) before timing.
     """
 
     name: str
@@ -41,6 +51,9 @@ class Timing:
     raw_s: float
     repeats: int
     target: float | None = TARGET_RATIO
+    rankkit_range: tuple[float, float] = (0.0, 0.0)
+    raw_range: tuple[float, float] = (0.0, 0.0)
+    checked: bool = False
 
     @property
     def ratio(self) -> float:
@@ -51,11 +64,15 @@ class Timing:
         """A one-line summary, e.g. ``evaluate: rankkit 1.20s  raw 1.25s  ratio 0.96 (ok)``."""
         if self.target is None:
             verdict = "reference, no target"
+        elif self.repeats < MIN_REPEATS:
+            verdict = f"not judged: fewer than {MIN_REPEATS} runs"
         else:
             verdict = "ok" if self.ratio <= self.target else f"SLOWER than target {self.target}"
+        checked = "outputs equal" if self.checked else "outputs not compared"
         return (
-            f"{self.name}: rankkit {self.rankkit_s:.3f}s  raw {self.raw_s:.3f}s  "
-            f"ratio {self.ratio:.3f} ({verdict}; best of {self.repeats})"
+            f"{self.name}: rankkit {self.rankkit_s:.3f}s [{self.rankkit_range[0]:.3f}-{self.rankkit_range[1]:.3f}]  "
+            f"raw {self.raw_s:.3f}s [{self.raw_range[0]:.3f}-{self.raw_range[1]:.3f}]  ratio {self.ratio:.3f} "
+            f"({verdict}; median of {self.repeats} alternating runs; {checked})"
         )
 
 
@@ -75,31 +92,40 @@ def compare(
     name: str,
     rankkit_fn: Callable[[], Any],
     raw_fn: Callable[[], Any],
-    repeats: int = 3,
+    repeats: int = MIN_REPEATS,
     quiet: bool = False,
     target: float | None = TARGET_RATIO,
+    same: Callable[[Any, Any], bool] | None = None,
 ) -> Timing:
-    """Time ``rankkit_fn`` against ``raw_fn`` and print best-of-``repeats`` times and the ratio.
+    """Time ``rankkit_fn`` against ``raw_fn`` and print the median times, their ranges and the ratio.
 
     Args:
         name: What is being compared (printed).
         rankkit_fn: The rankkit side; called with no arguments.
         raw_fn: The raw-library side; called with no arguments.
-        repeats: Runs of each side; the minimum wall time counts.
+        repeats: Runs of each side, alternating; the median wall time counts (fewer than
+            :data:`MIN_REPEATS`: printed, not judged).
         quiet: Do not print (the timing is still recorded for :func:`summary`).
         target: The ratio to meet (default 1.05); ``None`` marks a reference
             comparison that is reported without a verdict.
+        same: ``same(rankkit_output, raw_output)``, checked once before timing.
 
     Returns:
         The :class:`Timing`, also recorded for :func:`summary`.
+
+    Raises:
+        AssertionError: When ``same`` finds the two sides' outputs different.
     """
+    if same is not None and not same(rankkit_fn(), raw_fn()):
+        raise AssertionError(f"{name}: rankkit and the raw library returned different outputs; nothing was timed")
     rk_times, raw_times = [], []
     for i in range(repeats):
         # Alternate which side goes first, so neither always runs on a warmer cache.
         order = ((rk_times, rankkit_fn), (raw_times, raw_fn))
         for times, fn in order if i % 2 == 0 else order[::-1]:
             times.append(_time_once(fn))
-    timing = Timing(name, min(rk_times), min(raw_times), repeats, target)
+    timing = Timing(name, statistics.median(rk_times), statistics.median(raw_times), repeats, target,
+                    (min(rk_times), max(rk_times)), (min(raw_times), max(raw_times)), same is not None)
     _TIMINGS.append(timing)
     if not quiet:
         print(timing.line(), flush=True)
