@@ -43,7 +43,10 @@ class Param:
         choices: Allowed values, when the parameter is an enumeration.
         keyed: Whether the value is part of fingerprints and training keys. ``False`` for a parameter that
             cannot change what the component produces (how often a trainer checkpoints, say), so changing it
-            neither invalidates a cached run nor retrains a model.
+            neither invalidates a cached run nor retrains a model. ``"unless-default"`` for a parameter added to a
+            component whose default reproduces what the component did before it existed: it enters keys only
+            when set to something else, so runs and models made before it stay valid (changing such a default
+            later is a change of the component's version).
     """
 
     name: str
@@ -51,7 +54,7 @@ class Param:
     default: Any = _REQUIRED
     help: str = ""
     choices: tuple[Any, ...] | None = None
-    keyed: bool = True
+    keyed: bool | str = True
 
     @property
     def required(self) -> bool:
@@ -69,9 +72,17 @@ class Param:
 
 
 def keyed_values(params: Sequence[Param], values: Mapping[str, Any]) -> dict[str, Any]:
-    """``values`` without the parameters that are not part of keys (:attr:`Param.keyed` false)."""
-    unkeyed = {p.name for p in params if not p.keyed}
-    return {name: value for name, value in values.items() if name not in unkeyed}
+    """``values`` without the parameters that are not part of keys (:attr:`Param.keyed` false, or
+    ``"unless-default"`` at its default)."""
+    schema = {p.name: p for p in params}
+
+    def keyed(name: str, value: Any) -> bool:
+        param = schema.get(name)
+        if param is None or param.keyed is True:
+            return True
+        return param.keyed == "unless-default" and value != param.default
+
+    return {name: value for name, value in values.items() if keyed(name, value)}
 
 
 @dataclass(frozen=True)

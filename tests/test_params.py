@@ -74,3 +74,14 @@ def test_unkeyed_parameters_stay_out_of_fingerprints_and_training_keys(tmp_path,
         [section] = load_trainings(path).values()
         keys.append(ensure_trained(section, registry, tmp_path / "models", []).stamp["key"])
     assert keys[0] == keys[1] != keys[2]  # checkpointing more often does not retrain; another limit does
+
+
+def test_a_parameter_added_later_enters_keys_only_away_from_its_default():
+    from rankkit.components import fingerprint, keyed_values
+
+    before = (Param("limit", int, 3),)
+    after = (Param("limit", int, 3), Param("skip", int, 0, "added later; 0 does what the component did", keyed="unless-default"))
+    old = fingerprint("trainer", "t", keyed_values(before, {"limit": 3}))
+    assert fingerprint("trainer", "t", keyed_values(after, {"limit": 3, "skip": 0})) == old   # old models stay valid
+    assert fingerprint("trainer", "t", keyed_values(after, {"limit": 3, "skip": 2})) != old   # a real change retrains
+    assert keyed_values(after, {"limit": 3, "skip": 2}) == {"limit": 3, "skip": 2}

@@ -20,14 +20,14 @@ TRAINER_PARAMS: tuple[Param, ...] = (
     Param("loss", str, "bce", "bce: pointwise; pairwise: RankNet on (positive, negative) pairs; margin-mse: "
           "distil the teacher's score margin on (positive, negative) pairs (needs teacher)", _LOSSES),
     Param("teacher", str, "", "a cross-encoder (folder, train:NAME, package:PKG/folder) whose scores margin-mse distils "
-          "and denoise uses; empty: none"),
+          "and denoise uses; empty: none", keyed="unless-default"),
     Param("denoise", bool, False, "drop negatives the teacher scores at least as high as the query's positive (likely "
-          "relevant documents nobody judged); needs teacher"),
+          "relevant documents nobody judged); needs teacher", keyed="unless-default"),
     Param("negatives", int, 4, "bce: negatives per query; pairwise: negatives per positive"),
     Param("skip_top", int, 0, "negatives come from below the first stage's top skip_top (guards against relevant "
-          "documents no one judged: false negatives); 0: from the top"),
+          "documents no one judged: false negatives); 0: from the top", keyed="unless-default"),
     Param("round_trip_k", int, 0, "keep a training query only when a relevant document is in its first stage's top "
-          "round_trip_k (round-trip filter for generated and pseudo-queries); 0: keep all"),
+          "round_trip_k (round-trip filter for generated and pseudo-queries); 0: keep all", keyed="unless-default"),
     Param("epochs", float, 1.0, "passes over the samples (ignored when max_steps > 0)"),
     Param("max_steps", int, 0, "optimiser steps (0: use epochs)"),
     Param("batch_size", int, 16, "samples per step"),
