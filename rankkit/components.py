@@ -165,6 +165,12 @@ class RunReporter(Protocol):
     stamp (``<run>.json``) and calls :meth:`write_traces` with a path beside the
     run file (``<run>.traces.jsonl``). A component keeps what it saw since it
     was built.
+
+    A component that also has ``traces() -> list[dict]`` (JSON-able, one per query) and
+    ``summarize(traces) -> dict`` gets resumable reports: an experiment saves each query
+    batch's new traces beside its checkpoint, and when a killed run resumes, the traces
+    file and the statistics (``summarize`` over all of them) still cover every batch
+    (:mod:`rankkit.experiment.reports`).
     """
 
     def statistics(self) -> dict[str, Any]:

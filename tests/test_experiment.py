@@ -383,3 +383,56 @@ def test_an_unknown_component_names_a_plugin_that_failed_to_load():
     with pytest.raises(ConfigError, match="unknown scorer 'broken-scorer'.*plugin 'broken' \\(distribution "
                                           "rankkit-broken\\) failed to load: ImportError: no module named x"):
         registry.get("scorer", "broken-scorer")
+
+
+class Killed(Exception):
+    """Stands in for a kill in the middle of a run."""
+
+
+class TracingReranker(CountingReranker):
+    """Keeps per-query traces and summarizes them; dies at its ``die_at``-th batch (once, across instances)."""
+
+    fingerprint = "tracing-reranker"
+    die_at: list[int] = []
+
+    def rerank(self, queries, rankings):
+        if TracingReranker.die_at and len(self.seen) // 10 == TracingReranker.die_at[0]:
+            TracingReranker.die_at.clear()
+            raise Killed("killed mid-run")
+        return super().rerank(queries, rankings)
+
+    def traces(self) -> list[dict]:
+        return [{"query_id": q, "pid": id(self)} for q in self.seen]
+
+    @staticmethod
+    def summarize(traces) -> dict:  # noqa: ANN001
+        return {"queries": len(traces), "processes": len({t["pid"] for t in traces})}
+
+
+def test_traces_and_statistics_of_a_resumed_run_cover_every_batch(tmp_path, data_root):
+    from rankkit.components import ComponentSpec
+    from rankkit.hookspecs import hookimpl
+    from rankkit.plugins import PluginSettings, load_plugins
+    from rankkit.registry import Registry
+    from rankkit.trec import read_run
+
+    class Plugin:
+        @hookimpl
+        def rankkit_rerankers(self):
+            return [ComponentSpec("reranker", "tracing", TracingReranker, "traces")]
+
+    registry = Registry(load_plugins(PluginSettings(autoload=False), extra=[("tracing", Plugin())]))
+    path = tmp_path / "exp.toml"
+    path.write_text('dataset = "trec-dl-2019"\n[settings]\nbatch_size = 10\n[pipelines.traced]\n'
+                    'stages = [{ retriever = "run", run = "bm25", k = 10 }, { reranker = "tracing" }]\n')
+    TracingReranker.die_at[:] = [3]      # batches 0, 1, 2 are checkpointed with their traces, then the run dies
+    with pytest.raises(Killed):
+        ExperimentRunner(load_experiment(path), registry, tmp_path / "out", progress=False).run()
+    result = ExperimentRunner(load_experiment(path), registry, tmp_path / "out", progress=False).run()
+    assert result.outcomes["traced"].resumed_batches == 3
+    runs = tmp_path / "out" / "runs"
+    traces = [json.loads(line) for line in (runs / "traced.traces.jsonl").read_text().splitlines()]
+    assert [t["query_id"] for t in traces] == list(read_run(runs / "traced.trec"))   # every query, in run order
+    statistics = json.loads((runs / "traced.json").read_text())["statistics"]
+    assert statistics == {"TracingReranker": {"queries": 43, "processes": 2}}      # both processes, no caveat
+    assert not list((tmp_path / "out" / ".checkpoints").glob("traced.traces-*"))

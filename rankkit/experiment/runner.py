@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import platform
+import shutil
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,6 +20,7 @@ from rankkit.errors import ConfigError
 from rankkit.experiment.checkpoint import Checkpoint
 from rankkit.experiment.config import ExperimentConfig
 from rankkit.experiment.plan import PlanContext, build_pipeline, config_hash, pipeline_order
+from rankkit.experiment.reports import BatchTraces, component_reports
 from rankkit.files import atomic_write
 from rankkit.pipeline import Stage, batched
 from rankkit.registry import Registry
@@ -185,6 +187,10 @@ class ExperimentRunner:
             return PipelineOutcome(name, run_path, stage.fingerprint, 0.0, 0, 0, True, stamp.get("statistics", {})), run
         checkpoint = Checkpoint(self.output / ".checkpoints" / f"{name}.jsonl", key)
         done = checkpoint.load()
+        saved = BatchTraces(self.output / ".checkpoints" / f"{name}.traces-{key[:16]}", stage)
+        for stale in (self.output / ".checkpoints").glob(f"{name}.traces-*"):
+            if stale != saved.folder:
+                shutil.rmtree(stale, ignore_errors=True)
         batches = list(batched(queries, self.config.batch_size))
         if done:
             self._say(f"pipeline {name}: resuming, {len(done)}/{len(batches)} query batches already done")
@@ -198,7 +204,9 @@ class ExperimentRunner:
                 if index in done:
                     out = done[index]
                 else:
+                    saved.before()
                     out = stage(batch)
+                    saved.save(index)   # before the batch is checkpointed: a checkpointed batch has its traces
                     checkpoint.append(index, out)
                 rankings.extend(out)
                 bar.update(len(batch))
@@ -208,11 +216,12 @@ class ExperimentRunner:
         run = Run(rankings, name)
         write_run(run, run_path)
         seconds = time.perf_counter() - started
-        statistics = component_reports(stage, run_path, resumed=bool(done))
+        statistics = component_reports(stage, run_path, resumed=bool(done), saved=saved, batches=len(batches))
         with atomic_write(stamp_path) as handle:
             json.dump({"key": key, "fingerprint": stage.fingerprint, "pipeline": repr(stage), "seconds": seconds,
                        **({"statistics": statistics} if statistics else {})}, handle, indent=2, default=str)
         checkpoint.remove()
+        saved.remove()
         return PipelineOutcome(name, run_path, stage.fingerprint, seconds, len(batches), len(done), False, statistics), run
 
     def _evaluate(self, result: ExperimentResult, runs: dict[str, Run], qrels: Any) -> None:
@@ -262,35 +271,6 @@ class ExperimentRunner:
         with atomic_write(path) as handle:
             json.dump(manifest, handle, indent=2, sort_keys=True, default=str)
         return path
-
-
-def component_reports(stage: Stage, run_path: Path, resumed: bool = False) -> dict[str, Any]:
-    """Statistics and traces of the components that keep them (see :class:`rankkit.components.RunReporter`).
-
-    Traces go beside the run file (``<run>.traces.jsonl``; ``<run>.traces-N.jsonl`` for a second
-    component that keeps them); statistics are returned for the run's stamp, by component.
-
-    Args:
-        stage: The pipeline that produced the run.
-        run_path: The run file.
-        resumed: Whether query batches were restored from a checkpoint (they are not in the
-            components' statistics and traces, which then cover this process's batches only).
-    """
-    reports: dict[str, Any] = {}
-    traced = 0
-    for component in stage.components():
-        stats = getattr(component, "statistics", None)
-        if callable(stats):
-            key = type(component).__name__
-            reports[key if key not in reports else f"{key}-{len(reports)}"] = stats()
-        write = getattr(component, "write_traces", None)
-        if callable(write):
-            suffix = f"-{traced}" if traced else ""
-            write(run_path.with_name(f"{run_path.stem}.traces{suffix}.jsonl"))
-            traced += 1
-    if reports and resumed:
-        reports["note"] = "resumed from a checkpoint: statistics cover the batches run by the last process only"
-    return reports
 
 
 def check_expected(config: ExperimentConfig, results: dict[str, Any]) -> list[Drift]:

@@ -306,7 +306,14 @@ class SetwiseReasoningReranker(Composable):
         job.sort.answer(position)
 
     def statistics(self) -> dict[str, Any]:
-        """Totals and per-query means over every query reranked since the last :meth:`reset`.
+        """Totals and per-query means over every query reranked since the last :meth:`reset`
+        (:meth:`summarize` of :meth:`traces`)."""
+        return self.summarize(self.traces())
+
+    @staticmethod
+    def summarize(traces: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """Totals and per-query means over per-query traces (:meth:`traces`, also pooled from several processes
+        when a run resumed).
 
         Returns:
             ``queries``, ``calls``, ``prompt_tokens``, ``completion_tokens``, ``malformed``, ``failed``;
@@ -314,28 +321,27 @@ class SetwiseReasoningReranker(Composable):
             ``tokens_per_query``, ``malformed_rate`` (malformed answers per call), ``failed_query_ids`` and
             ``label_choice_rate`` (per label, the share of the calls that showed it in which it was chosen).
         """
-        records = self._records
-        totals = {name: sum(getattr(r, name) for r in records)
-                  for name in ("calls", "prompt_tokens", "completion_tokens", "malformed")}
-        n = max(len(records), 1)
+        totals = {name: sum(t[name] for t in traces) for name in ("calls", "prompt_tokens", "completion_tokens", "malformed")}
+        n = max(len(traces), 1)
         return {
-            "queries": len(records), **totals, "failed": sum(r.failed for r in records),
+            "queries": len(traces), **totals, "failed": sum(bool(t["failed"]) for t in traces),
             "calls_per_query": totals["calls"] / n,
             "prompt_tokens_per_query": totals["prompt_tokens"] / n,
             "completion_tokens_per_query": totals["completion_tokens"] / n,
             "tokens_per_query": (totals["prompt_tokens"] + totals["completion_tokens"]) / n,
             "malformed_rate": totals["malformed"] / max(totals["calls"], 1),
-            "failed_query_ids": [r.query_id for r in records if r.failed],
-            "label_choice_rate": _label_rates([c for r in records for c in r.choices]),
+            "failed_query_ids": [t["query_id"] for t in traces if t["failed"]],
+            "label_choice_rate": _label_rates([tuple(c) for t in traces for c in t.get("choices", ())]),
         }
 
     def traces(self) -> list[dict[str, Any]]:
-        """One dict per reranked query: its text and statistics, the top ``k`` doc ids, and its calls (when kept)."""
+        """One dict per reranked query: its text and statistics, the top ``k`` doc ids, each call's
+        ``[chosen position, set size]`` (``choices``), and its calls (when kept)."""
         return [{
             "query_id": r.query_id, "query": r.query, "candidates": r.candidates, "calls": r.calls,
             "prompt_tokens": r.prompt_tokens, "completion_tokens": r.completion_tokens, "malformed": r.malformed,
-            "failed": r.failed,
-            "error": r.error, "top": list(r.top), "trace": [dict(c) for c in r.trace],
+            "failed": r.failed, "error": r.error, "top": list(r.top), "choices": [list(c) for c in r.choices],
+            "trace": [dict(c) for c in r.trace],
         } for r in self._records]
 
     def write_traces(self, path: str | Path) -> Path:

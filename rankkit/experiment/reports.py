@@ -1,0 +1,107 @@
+"""Statistics and traces of the components that keep them, persisted batch by batch so a resumed run loses none.
+
+A component that keeps per-query traces (a ``traces()`` method returning JSON-able dicts, as the
+:class:`rankkit.components.RunReporter` components of the plugins do) has each batch's new traces saved beside
+the pipeline's checkpoint before the batch is checkpointed. When the run ends, the traces of every batch (those
+of earlier, interrupted processes included) go beside the run file, and a component with a ``summarize(traces)``
+computes its statistics over all of them.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from rankkit.files import atomic_write
+from rankkit.pipeline import Stage
+
+RESUMED_NOTE = "resumed from a checkpoint: statistics cover the batches run by the last process only"
+
+
+class BatchTraces:
+    """Saves each batch's new traces of the tracing components of ``stage`` into ``folder/<component>/<batch>.jsonl``.
+
+    Args:
+        folder: Where the batches' traces go (one per run key, so a changed pipeline never mixes in old traces).
+        stage: The compiled pipeline.
+    """
+
+    def __init__(self, folder: Path, stage: Stage) -> None:
+        self.folder = folder
+        self.tracers = [c for c in stage.components() if callable(getattr(c, "traces", None))]
+        self._marks: list[int] = []
+
+    def before(self) -> None:
+        """Remember how many traces each component holds before a batch runs."""
+        self._marks = [len(c.traces()) for c in self.tracers]
+
+    def save(self, index: int) -> None:
+        """Write the traces batch ``index`` added, atomically (before the batch itself is checkpointed)."""
+        for number, (component, mark) in enumerate(zip(self.tracers, self._marks)):
+            path = self.folder / str(number) / f"{index}.jsonl"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_write(path) as handle:
+                for trace in component.traces()[mark:]:
+                    handle.write(json.dumps(trace, ensure_ascii=False, default=str) + "\n")
+
+    def pooled(self, number: int, batches: int) -> list[dict[str, Any]] | None:
+        """Every saved trace of component ``number`` in batch order, or ``None`` when a batch's traces are missing
+        (batches checkpointed by a version that did not save them)."""
+        out: list[dict[str, Any]] = []
+        for index in range(batches):
+            path = self.folder / str(number) / f"{index}.jsonl"
+            if not path.is_file():
+                return None
+            out.extend(json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line)
+        return out
+
+    def remove(self) -> None:
+        """Delete the saved batches (the run is complete)."""
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def component_reports(stage: Stage, run_path: Path, resumed: bool = False, saved: BatchTraces | None = None,
+                      batches: int = 0) -> dict[str, Any]:
+    """Statistics and traces of the components that keep them (see :class:`rankkit.components.RunReporter`).
+
+    Traces go beside the run file (``<run>.traces.jsonl``; ``<run>.traces-N.jsonl`` for a second
+    component that keeps them); statistics are returned for the run's stamp, by component. With the
+    batches' ``saved`` traces, both cover every batch, also after a resume.
+
+    Args:
+        stage: The pipeline that produced the run.
+        run_path: The run file.
+        resumed: Whether query batches were restored from a checkpoint.
+        saved: The traces saved batch by batch, or ``None``.
+        batches: How many query batches the run has.
+    """
+    reports: dict[str, Any] = {}
+    traced = 0
+    partial = False
+    tracers = {id(c): n for n, c in enumerate(saved.tracers)} if saved is not None else {}
+    for component in stage.components():
+        pooled = saved.pooled(tracers[id(component)], batches) if id(component) in tracers else None  # type: ignore[union-attr]
+        stats = getattr(component, "statistics", None)
+        summarize = getattr(component, "summarize", None)
+        if pooled is not None and callable(summarize):
+            key = type(component).__name__
+            reports[key if key not in reports else f"{key}-{len(reports)}"] = summarize(pooled)
+        elif callable(stats):
+            key = type(component).__name__
+            reports[key if key not in reports else f"{key}-{len(reports)}"] = stats()
+            partial = partial or resumed
+        write = getattr(component, "write_traces", None)
+        if callable(write):
+            path = run_path.with_name(f"{run_path.stem}.traces{f'-{traced}' if traced else ''}.jsonl")
+            if pooled is not None:
+                with atomic_write(path) as handle:
+                    for trace in pooled:
+                        handle.write(json.dumps(trace, ensure_ascii=False, default=str) + "\n")
+            else:
+                write(path)
+            traced += 1
+    if reports and partial:
+        reports["note"] = RESUMED_NOTE
+    return reports
