@@ -436,3 +436,16 @@ def test_traces_and_statistics_of_a_resumed_run_cover_every_batch(tmp_path, data
     statistics = json.loads((runs / "traced.json").read_text())["statistics"]
     assert statistics == {"TracingReranker": {"queries": 43, "processes": 2}}      # both processes, no caveat
     assert not list((tmp_path / "out" / ".checkpoints").glob("traced.traces-*"))
+    page = result.report.read_text()
+    assert "<h2>Example traces</h2>" in page and "<h3>traced</h3>" in page   # the report shows the first queries
+
+
+def test_the_report_shows_example_traces_with_the_chosen_candidate(tmp_path):
+    from rankkit.evaluation.html import traces_section
+
+    traces = {"rank-r1": [{"query_id": "q1", "query": "ice <caves>", "trace": [
+        {"call": 1, "doc_ids": ["d1", "d2", "d3"], "chosen": "d2", "reasoning": "d2 mentions ice", "label": 2,
+         "fallback_choice": None}]}]}
+    html = traces_section(traces)
+    assert '<span class="chosen">d2</span>' in html and "d1 " in html and "d2 mentions ice" in html
+    assert "ice &lt;caves&gt;" in html and "label: 2" in html and "fallback_choice" not in html

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rankkit.evaluation.plots import delta_plot_png, png_data_uri, query_deltas
@@ -39,7 +39,13 @@ td.best { font-weight: 700; }
 .plots figure { margin: 0; border: 1px solid #eee; border-radius: 4px; padding: .3rem; }
 .plots img { width: 100%; height: auto; display: block; }
 .plots figcaption { font-size: .8rem; color: #555; text-align: center; }
+details.trace { margin: .4rem 0; } details.trace summary { cursor: pointer; }
+.call { margin: .3rem 0 .6rem 1rem; font-size: .85rem; }
+.call .chosen { font-weight: 700; background: #e3f2fd; padding: 0 .2rem; }
+.call .reasoning { white-space: pre-wrap; color: #333; margin: .2rem 0; }
 """
+#: Example traces per system in the report, and the characters of reasoning shown per call.
+TRACES_SHOWN, REASONING_CHARS = 3, 800
 
 
 def _fmt(value: float, digits: int = 4) -> str:
@@ -172,11 +178,37 @@ def metadata_table(metadata: Mapping[str, Any]) -> str:
     return f'<table class="meta">{"".join(rows)}</table>' if rows else ""
 
 
+def traces_section(traces: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
+    """A few example traces per system: each query's calls, their candidates with the chosen one highlighted, the
+    reasoning (cut), and the call's other scalar facts (label, fallback...)."""
+    parts = []
+    for system, queries in traces.items():
+        parts.append(f"<h3>{_esc(system)}</h3>")
+        for trace in list(queries)[:TRACES_SHOWN]:
+            calls = trace.get("trace") or []
+            summary = f"{_esc(trace.get('query_id', '?'))}: {_esc(trace.get('query', ''))} ({len(calls)} calls)"
+            rendered = []
+            for number, call in enumerate(calls, 1):
+                chosen = call.get("chosen")
+                candidates = " ".join(f'<span class="chosen">{_esc(d)}</span>' if d == chosen else _esc(d)
+                                      for d in call.get("doc_ids", []))
+                facts = ", ".join(f"{_esc(k)}: {_esc(_plain(v))}" for k, v in call.items()
+                                  if k not in ("doc_ids", "chosen", "reasoning", "completion", "call")
+                                  and isinstance(v, (str, int, float, bool)) and v is not None)
+                reasoning = str(call.get("reasoning") or "")
+                cut = reasoning[:REASONING_CHARS] + ("…" if len(reasoning) > REASONING_CHARS else "")
+                rendered.append(f'<div class="call">call {number}: {candidates}<div class="reasoning">{_esc(cut)}</div>'
+                                f'<div class="legend">{facts}</div></div>')
+            parts.append(f'<details class="trace"><summary>{summary}</summary>{"".join(rendered)}</details>')
+    return "\n".join(parts)
+
+
 def render_html(
     results: Mapping[str, EvalResult],
     comparison: Comparison | None,
     title: str,
     metadata: Mapping[str, Any] | None = None,
+    traces: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
 ) -> str:
     """The whole report as one self-contained HTML document (no external resources).
 
@@ -185,6 +217,8 @@ def render_html(
         comparison: Significance tests against a baseline, or ``None``.
         title: The page title.
         metadata: Extra key/value facts shown under the title.
+        traces: Per system, per-query traces of a component that keeps them (a reasoning reranker's calls);
+            the first few are shown.
 
     Returns:
         The HTML text.
@@ -211,6 +245,12 @@ def render_html(
             "to the largest loss.</p>"
         )
         body.append(plots_section(results, comparison))
+    if traces:
+        body.append("<h2>Example traces</h2>")
+        body.append('<p class="legend">The first queries of each system that keeps traces: every call\'s candidates '
+                    "(the chosen one highlighted) and the reasoning; all of them are in the run's "
+                    "<code>.traces.jsonl</code>.</p>")
+        body.append(traces_section(traces))
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{_esc(title)}</title><style>{CSS}</style></head>\n<body>\n" + "\n".join(body) + "\n</body></html>\n"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -90,6 +90,7 @@ def write_report(
     comparison: Comparison | None,
     title: str,
     metadata: dict[str, Any] | None = None,
+    traces: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
 ) -> Path:
     """Write the evaluation report into ``out_dir``.
 
@@ -106,6 +107,7 @@ def write_report(
         title: The report title.
         metadata: Extra facts (dataset, config hash, versions...) stored in the
             JSON and shown in the HTML; values must be JSON-serialisable.
+        traces: Per system, per-query traces (a reasoning reranker's); the HTML shows a few.
 
     Returns:
         The path of ``report.html``.
@@ -121,7 +123,7 @@ def write_report(
     with atomic_write(out_dir / RESULTS_JSON) as handle:
         json.dump(results_payload(results, comparison, title, metadata), handle, indent=2, default=str)
         handle.write("\n")
-    page = render_html(results, comparison, title, metadata)
+    page = render_html(results, comparison, title, metadata, traces)
     with atomic_write(out_dir / REPORT_HTML) as handle:
         handle.write(page)
     return out_dir / REPORT_HTML

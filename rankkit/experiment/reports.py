@@ -105,3 +105,24 @@ def component_reports(stage: Stage, run_path: Path, resumed: bool = False, saved
     if reports and partial:
         reports["note"] = RESUMED_NOTE
     return reports
+
+
+def example_traces(run_paths: dict[str, Path], count: int = 3) -> dict[str, list[dict[str, Any]]]:
+    """The first ``count`` per-query traces of each pipeline whose run has a traces file (for the HTML report)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for name, run_path in run_paths.items():
+        path = run_path.with_name(f"{run_path.stem}.traces.jsonl")
+        if not path.is_file():
+            continue
+        shown = []
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:
+                if len(shown) >= count:
+                    break
+                try:
+                    shown.append(json.loads(line))
+                except ValueError:
+                    break   # a report never fails on a damaged traces file
+        if shown:
+            out[name] = shown
+    return out

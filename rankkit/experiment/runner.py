@@ -20,7 +20,7 @@ from rankkit.errors import ConfigError
 from rankkit.experiment.checkpoint import Checkpoint
 from rankkit.experiment.config import ExperimentConfig
 from rankkit.experiment.plan import PlanContext, build_pipeline, config_hash, pipeline_order
-from rankkit.experiment.reports import BatchTraces, component_reports
+from rankkit.experiment.reports import BatchTraces, component_reports, example_traces
 from rankkit.files import atomic_write
 from rankkit.pipeline import Stage, batched
 from rankkit.registry import Registry
@@ -240,6 +240,7 @@ class ExperimentRunner:
             result.comparison,
             title=f"{self.config.name} — {self.config.dataset}",
             metadata={"experiment": str(self.config.path), "dataset": self.config.dataset},
+            traces=example_traces({n: o.run_path for n, o in result.outcomes.items()}),
         )
         result.drifts = check_expected(self.config, result.results)
 
