@@ -28,6 +28,18 @@ def _registry(ctx: click.Context) -> Registry:
     return ctx.find_root().obj
 
 
+def _shard(text: str) -> tuple[int, int]:
+    """``"I/N"`` as ``(I, N)``.
+
+    Raises:
+        click.BadParameter: For anything but two positive integers with I <= N.
+    """
+    parts = text.split("/")
+    if len(parts) != 2 or not all(p.isdigit() for p in parts) or not 1 <= int(parts[0]) <= int(parts[1]):
+        raise click.BadParameter(f"{text!r}: write I/N with 1 <= I <= N, e.g. 2/4", param_hint="--shard")
+    return int(parts[0]), int(parts[1])
+
+
 def _fail(error: RankkitError) -> click.ClickException:
     return click.ClickException(str(error))
 
@@ -139,9 +151,13 @@ def index_list(ctx: click.Context, manifest_dir: Path, as_json: bool) -> None:
 @click.option("--no-cache", is_flag=True, help="Do not use the on-disk score cache.")
 @click.option("--dry-run", is_flag=True, help="Check the whole file and print what would be built, trained, reused "
               "and run, without doing any of it.")
+@click.option("--shard", metavar="I/N", help="Compute only every N-th query batch (the I-th of N shards) of each "
+              "pipeline into the output's checkpoints, for processes or machines sharing the output folder; a run "
+              "without --shard then merges the shards (byte-identical to an unsplit run) and evaluates. Train the "
+              "[train] sections first (one run, or rankkit train).")
 @click.pass_context
 def run_command(ctx: click.Context, experiment: Path, output: Path | None, check: bool, no_progress: bool, no_cache: bool,
-                dry_run: bool) -> None:
+                dry_run: bool, shard: str | None) -> None:
     """Run an EXPERIMENT file end to end: indexes, training, pipelines, runs, evaluation, report.
 
     The whole file is checked first (datasets, components, parameters, indexes, measures): every problem is
@@ -151,7 +167,8 @@ def run_command(ctx: click.Context, experiment: Path, output: Path | None, check
 
     try:
         config = load_experiment(experiment)
-        runner = ExperimentRunner(config, _registry(ctx), output, progress=not no_progress, use_cache=not no_cache)
+        runner = ExperimentRunner(config, _registry(ctx), output, progress=not no_progress, use_cache=not no_cache,
+                                  shard=_shard(shard) if shard else None)
         if dry_run:
             from rankkit.experiment.dryrun import describe_plan
 
@@ -160,6 +177,9 @@ def run_command(ctx: click.Context, experiment: Path, output: Path | None, check
         result = runner.run()
     except RankkitError as error:
         raise _fail(error) from None
+    if runner.shard:
+        click.echo(f"shard {shard}: batches in {result.output / '.checkpoints'}; run without --shard to merge and evaluate")
+        return
     if result.results:
         from rich.console import Console
 

@@ -87,3 +87,11 @@ def test_dry_run_prints_the_plan_and_does_nothing(tmp_path, rankkit_registry, da
     result = CliRunner().invoke(build_cli(rankkit_registry), ["run", str(path), "--dry-run", "-o", str(out)],
                                 obj=rankkit_registry)
     assert result.exit_code == 1 and "pipelines.overlap.stages[1].windw: unknown key(s) 'windw'" in result.output
+
+
+def test_shard_must_be_i_of_n(tmp_path, rankkit_registry):
+    path = tmp_path / "exp.toml"
+    path.write_text('dataset = "trec-dl-2019"\n[pipelines.bm25]\nstages = [{ retriever = "run", run = "bm25", k = 10 }]\n')
+    for bad in ("3/2", "0/2", "1-2", "a/b"):
+        result = CliRunner().invoke(build_cli(rankkit_registry), ["run", str(path), "--shard", bad], obj=rankkit_registry)
+        assert result.exit_code == 2 and "write I/N with 1 <= I <= N" in result.output

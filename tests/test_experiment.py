@@ -449,3 +449,22 @@ def test_the_report_shows_example_traces_with_the_chosen_candidate(tmp_path):
     html = traces_section(traces)
     assert '<span class="chosen">d2</span>' in html and "d1 " in html and "d2 mentions ice" in html
     assert "ice &lt;caves&gt;" in html and "label: 2" in html and "fallback_choice" not in html
+
+
+def test_shards_merge_into_the_run_an_unsplit_experiment_gives(tmp_path, rankkit_registry, data_root):
+    config = load_experiment(_experiment(tmp_path, batch=10))         # 43 queries: 5 batches
+    for shard in ((1, 2), (2, 2)):
+        part = ExperimentRunner(config, rankkit_registry, tmp_path / "split", progress=False, shard=shard).run()
+        assert set(part.outcomes) == {"bm25", "overlap"} and not part.results   # no fusion, no evaluation
+        assert not (tmp_path / "split" / "runs").exists()
+    assert part.outcomes["overlap"].batches == 2                       # batches 1 and 3
+    merged = ExperimentRunner(config, rankkit_registry, tmp_path / "split", progress=False).run()
+    assert merged.outcomes["overlap"].resumed_batches == 5             # nothing left to compute
+    whole = ExperimentRunner(config, rankkit_registry, tmp_path / "whole", progress=False).run()
+    for name in ("bm25", "overlap", "fused"):
+        assert (tmp_path / "split" / "runs" / f"{name}.trec").read_bytes() == \
+            (tmp_path / "whole" / "runs" / f"{name}.trec").read_bytes()
+    assert merged.results["overlap"].aggregate == whole.results["overlap"].aggregate
+    assert not list((tmp_path / "split" / ".checkpoints").glob("*.shard-*"))
+    with pytest.raises(ConfigError, match="shard must be i/n"):
+        ExperimentRunner(config, rankkit_registry, tmp_path / "x", shard=(3, 2))

@@ -83,6 +83,10 @@ class ExperimentRunner:
         output: Output folder (default ``runs/<experiment name>``).
         progress: Show progress bars.
         use_cache: Cache scorer scores in ``<cache>/scores.sqlite``.
+        shard: ``(i, n)``: compute only the query batches ``b`` with ``b % n == i - 1`` of each pipeline into
+            shard checkpoints, and nothing else (no run files, fusions, evaluation or report). A later run
+            without a shard finds every batch done, merges them and evaluates: its run files are
+            byte-identical to a run that was never split.
     """
 
     def __init__(
@@ -92,7 +96,11 @@ class ExperimentRunner:
         output: Path | None = None,
         progress: bool = True,
         use_cache: bool = True,
+        shard: tuple[int, int] | None = None,
     ) -> None:
+        if shard is not None and not 1 <= shard[0] <= shard[1]:
+            raise ConfigError(f"shard must be i/n with 1 <= i <= n, got {shard[0]}/{shard[1]}")
+        self.shard = shard
         self.config = config
         self.registry = registry
         self.output = Path(output) if output else Path("runs") / config.name
@@ -140,6 +148,8 @@ class ExperimentRunner:
         try:
             for name in pipeline_order(config):
                 pipeline = config.pipelines[name]
+                if self.shard and pipeline.fusion:
+                    continue   # fusions read finished runs: the merging run makes them
                 here = self._context(pipeline, contexts, ctx) if pipeline.dataset else ctx
                 stage = build_pipeline(pipeline, here, runs, fingerprints)
                 fingerprints[name] = stage.fingerprint
@@ -150,6 +160,8 @@ class ExperimentRunner:
             if cache is not None:
                 cache.close()
         result = ExperimentResult(self.output, outcomes)
+        if self.shard:
+            return result
         qrels = dataset.qrels()
         if qrels is not None:
             self._evaluate(result, runs, qrels.restrict(wanted) if config.queries else qrels)
@@ -185,8 +197,13 @@ class ExperimentRunner:
             self._say(f"pipeline {name}: up to date ({run_path})")
             run = read_run(run_path, name)
             return PipelineOutcome(name, run_path, stage.fingerprint, 0.0, 0, 0, True, stamp.get("statistics", {})), run
-        checkpoint = Checkpoint(self.output / ".checkpoints" / f"{name}.jsonl", key)
+        folder = self.output / ".checkpoints"
+        own = f"{name}.shard-{self.shard[0]}-of-{self.shard[1]}.jsonl" if self.shard else f"{name}.jsonl"
+        checkpoint = Checkpoint(folder / own, key)
         done = checkpoint.load()
+        shards = [] if self.shard else sorted(folder.glob(f"{name}.shard-*-of-*.jsonl"))
+        for path in shards:   # batches that shards computed (a stale shard's key does not match: ignored)
+            done.update({i: r for i, r in Checkpoint(path, key).load().items() if i not in done})
         saved = BatchTraces(self.output / ".checkpoints" / f"{name}.traces-{key[:16]}", stage)
         for stale in (self.output / ".checkpoints").glob(f"{name}.traces-*"):
             if stale != saved.folder:
@@ -201,6 +218,8 @@ class ExperimentRunner:
         bar = tqdm(total=len(queries), desc=name, unit="q", disable=not self.progress, leave=True)
         try:
             for index, batch in enumerate(batches):
+                if self.shard and index % self.shard[1] != self.shard[0] - 1:
+                    continue   # another shard's batch
                 if index in done:
                     out = done[index]
                 else:
@@ -213,6 +232,12 @@ class ExperimentRunner:
         finally:
             bar.close()
             checkpoint.close()
+        if self.shard:
+            mine = len(range(self.shard[0] - 1, len(batches), self.shard[1]))
+            self._say(f"pipeline {name}: shard {self.shard[0]}/{self.shard[1]} done ({mine} of {len(batches)} query "
+                      f"batches in {checkpoint.path}); run without --shard to merge the shards and evaluate")
+            return PipelineOutcome(name, checkpoint.path, stage.fingerprint, time.perf_counter() - started,
+                                   mine, len(done), False), Run([], name)
         run = Run(rankings, name)
         write_run(run, run_path)
         seconds = time.perf_counter() - started
@@ -221,6 +246,8 @@ class ExperimentRunner:
             json.dump({"key": key, "fingerprint": stage.fingerprint, "pipeline": repr(stage), "seconds": seconds,
                        **({"statistics": statistics} if statistics else {})}, handle, indent=2, default=str)
         checkpoint.remove()
+        for path in shards:
+            path.unlink(missing_ok=True)
         saved.remove()
         return PipelineOutcome(name, run_path, stage.fingerprint, seconds, len(batches), len(done), False, statistics), run
 
