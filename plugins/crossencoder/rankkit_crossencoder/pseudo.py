@@ -36,6 +36,7 @@ from functools import cached_property
 import numpy as np
 
 from rankkit.datasets.base import Dataset
+from rankkit.datasets.derived import DerivedDatasetProvider
 from rankkit.errors import ConfigError
 from rankkit.types import Document, Qrels, Query
 
@@ -164,22 +165,14 @@ def _cloze(doc: Document, body: str, rng: np.random.Generator) -> tuple[str, Doc
     return query, Document(doc.doc_id, rest, doc.title)
 
 
-class PseudoQueryProvider:
-    """Resolves ``pseudo:METHOD[:N]:CORPUS`` names (see :mod:`rankkit_crossencoder.pseudo`).
+class PseudoQueryProvider(DerivedDatasetProvider):
+    """Resolves ``pseudo:METHOD[:N]:CORPUS`` names (see :mod:`rankkit_crossencoder.pseudo`)."""
 
-    Args:
-        registry: Resolves the corpus's dataset name.
-    """
-
-    def __init__(self, registry: object) -> None:
-        self.registry = registry
-
-    def resolve(self, name: str) -> Dataset | None:
-        """The pseudo-query dataset for ``name``, or ``None`` for another name."""
+    def parse(self, name: str) -> tuple[tuple[tuple[str, ...], int], str] | None:
+        """``((methods, count), corpus)`` of a ``pseudo:`` name, ``None`` for another name."""
         parsed = parse_name(name)
-        if parsed is None:
-            return None
-        from rankkit.datasets import resolve_dataset
+        return None if parsed is None else ((parsed[0], parsed[1]), parsed[2])
 
-        methods, count, corpus = parsed
-        return PseudoQueryDataset(name, resolve_dataset(corpus, self.registry), methods, count)  # type: ignore[arg-type]
+    def derive(self, name: str, options: tuple[tuple[str, ...], int], base: Dataset) -> Dataset:
+        """The pseudo-queries over ``base``'s corpus."""
+        return PseudoQueryDataset(name, base, *options)

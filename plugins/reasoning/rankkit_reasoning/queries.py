@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from rankkit.datasets.base import Dataset
+from rankkit.datasets.derived import DerivedDatasetProvider
 from rankkit.errors import ConfigError, DataFormatError
 from rankkit.files import atomic_write
 from rankkit.types import Document, Qrels, Query
@@ -248,33 +249,24 @@ def _read_rows(path: Path, tolerate_torn_tail: bool = False) -> list[dict[str, A
     return rows
 
 
-class GeneratedQueryProvider:
-    """Resolves ``genq:[N:]CORPUS`` names with the plugin's default model (see :mod:`rankkit_reasoning.queries`).
+class GeneratedQueryProvider(DerivedDatasetProvider):
+    """Resolves ``genq:[N:]CORPUS`` names with the plugin's default model (see :mod:`rankkit_reasoning.queries`)."""
 
-    Args:
-        registry: Resolves the corpus's dataset name.
-    """
+    def parse(self, name: str) -> tuple[int, str] | None:
+        """``(count, corpus)`` of a ``genq:`` name, ``None`` for another name."""
+        return parse_name(name)
 
-    def __init__(self, registry: object) -> None:
-        self.registry = registry
-
-    def resolve(self, name: str) -> Dataset | None:
-        """The generated-query dataset for ``name``, or ``None`` for another name."""
-        parsed = parse_name(name)
-        if parsed is None:
-            return None
+    def derive(self, name: str, options: int, base: Dataset) -> Dataset:
+        """Queries the default model writes for ``options`` sampled documents of ``base``."""
         from rankkit.config import cache_dir
-        from rankkit.datasets import resolve_dataset
         from rankkit_reasoning.generation import GenerationSettings
         from rankkit_reasoning.local import TransformersBackend, content_hash, locate_model
         from rankkit_reasoning.plugin import DEFAULT_MODEL
 
-        count, corpus = parsed
         settings = GenerationSettings(max_new_tokens=32)
         path, gguf = locate_model(DEFAULT_MODEL)
         model_key = json.dumps({"content": content_hash(path, gguf), **vars(settings)}, sort_keys=True)
         return GeneratedQueryDataset(
-            name, resolve_dataset(corpus, self.registry), count,  # type: ignore[arg-type]
-            lambda: TransformersBackend(DEFAULT_MODEL, settings=settings, batch_size=8), model_key,
-            cache_dir() / "generated-queries",
+            name, base, options, lambda: TransformersBackend(DEFAULT_MODEL, settings=settings, batch_size=8),
+            model_key, cache_dir() / "generated-queries",
         )
