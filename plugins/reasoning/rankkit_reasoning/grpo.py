@@ -11,8 +11,11 @@ supervised. TRL's ``GRPOTrainer`` normalises the rewards within each group and
 trains a LoRA adapter (PEFT) on the base model's attention and MLP projections.
 
 The format-valid rate (:func:`rankkit_reasoning.parsing.format_reward`) is
-computed as a second reward function with weight 0: it is logged
-(``rewards/format_valid/mean``) but does not change the reward.
+computed as a second reward function, logged as ``rewards/format_valid/mean``.
+Its weight is ``format_weight``: 0 by default (Rank-R1's own reward); a small
+positive weight adds a format term, so that a model that never writes the
+format still sees rewards that differ within a group (a documented departure
+from the paper, off unless set).
 
 The trainer offers :class:`rankkit.components.ResumableTrainer`: given a
 checkpoint folder (an experiment's training section gets one), it saves TRL
@@ -97,6 +100,7 @@ class GRPOSettings:
     mixed_precision: str = "auto"
     activation_checkpointing: str = "auto"
     save_steps: int = 50
+    format_weight: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "target_modules", tuple(self.target_modules))
@@ -115,6 +119,9 @@ class GRPOSettings:
         if self.learning_rate <= 0 or self.beta < 0 or not 0 <= self.lora_dropout < 1:
             raise ConfigError(f"trainer {TRAINER!r}: need learning_rate > 0, beta >= 0 and 0 <= lora_dropout < 1; "
                               f"got {self.learning_rate}, {self.beta}, {self.lora_dropout}")
+        if not 0.0 <= self.format_weight <= 1.0:
+            raise ConfigError(f"trainer {TRAINER!r}: format_weight must be in [0, 1] (0: Rank-R1's own reward), got "
+                              f"{self.format_weight}")
         if self.loss_type not in LOSS_TYPES:
             raise ConfigError(f"trainer {TRAINER!r}: loss_type must be one of {', '.join(LOSS_TYPES)}, got "
                               f"{self.loss_type!r}")
@@ -147,9 +154,10 @@ def format_valid(completions: Sequence[Any], n: Sequence[int], **_: Any) -> list
     return [format_reward(completion_text(c), int(k)) for c, k in zip(completions, n)]
 
 
-def rank_r1_rewards() -> list[tuple[Any, float]]:
-    """The reward functions and their weights: the relevance reward (weight 1), the format-valid rate (weight 0)."""
-    return [(relevance, 1.0), (format_valid, 0.0)]
+def rank_r1_rewards(format_weight: float = 0.0) -> list[tuple[Any, float]]:
+    """The reward functions and their weights: the relevance reward (weight 1) and the format-valid rate
+    (weight ``format_weight``: 0, logged only, is Rank-R1's own reward)."""
+    return [(relevance, 1.0), (format_valid, format_weight)]
 
 
 class RankR1GRPOTrainer:
@@ -288,7 +296,7 @@ class RankR1GRPOTrainer:
         else:
             bf16 = s.mixed_precision == "bf16"
         checkpoint = device != "cpu" if s.activation_checkpointing == "auto" else s.activation_checkpointing == "on"
-        rewards = rank_r1_rewards()
+        rewards = rank_r1_rewards(s.format_weight)
         # transformers 5 renamed gradient_checkpointing (a deprecated alias there) to activation_checkpointing
         names = {f.name for f in dataclasses.fields(GRPOConfig)}
         checkpointing = "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"

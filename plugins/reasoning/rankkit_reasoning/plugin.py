@@ -86,6 +86,9 @@ TRAINER_PARAMS: tuple[Param, ...] = (
     Param("seed", int, 42, "seeds the prompts (positive, negatives, order), LoRA initialisation, data order and "
           "sampling"),
     Param("logging_steps", int, 5, "log (and plot) reward, format-valid rate and length every this many steps"),
+    Param("format_weight", float, 0.0, "weight of a format-valid term added to the reward (0: Rank-R1's own reward, "
+          "the format rate only logged); a small weight gives a model that never writes the format a signal",
+          keyed="unless-default"),
     Param("device", str, "auto", "'auto' (CUDA, MPS, CPU) or one of them", ("auto", "cuda", "mps", "cpu")),
     Param("mixed_precision", str, "auto", "auto: bf16 on CUDA that supports it, none elsewhere; bf16 also on CPU "
           "(faster on CPUs with AVX512-BF16/AMX); no: float32 throughout", MIXED_PRECISION),

@@ -34,7 +34,7 @@ def with_scattered_reward():  # noqa: ANN201
     from rankkit_reasoning import grpo
 
     rewards = grpo.rank_r1_rewards
-    return lambda: [*rewards(), (scattered, 1.0)]
+    return lambda *args: [*rewards(*args), (scattered, 1.0)]
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +137,7 @@ def test_rewards_on_hand_written_completions():
     assert format_valid(completions, n=n, relevant=relevant) == [1, 1, 0, 0, 0]
     assert relevance(texts, n=n, relevant=[[1, 2]] * 5) == [1, 1, 0, 0, 0]  # plain-text completions too
     assert [(f.__name__, w) for f, w in rank_r1_rewards()] == [("relevance", 1.0), ("format_valid", 0.0)]
+    assert [w for _, w in rank_r1_rewards(0.1)] == [1.0, 0.1]   # the documented, switched format term
 
 
 # ---- training --------------------------------------------------------------------------------------------------
@@ -200,7 +201,7 @@ def test_an_interrupted_training_resumes_from_its_last_checkpoint(registry, tiny
     assert isinstance(trainer, ResumableTrainer)
     rewards = with_scattered_reward()
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(grpo, "rank_r1_rewards", lambda: [*rewards(), (dies_at_step_2, 0.0)])
+        patch.setattr(grpo, "rank_r1_rewards", lambda *args: [*rewards(*args), (dies_at_step_2, 0.0)])
         with pytest.raises(KeyboardInterrupt):
             trainer.with_checkpoints(folder).train(tiny_data[0], tmp_path / "first", tiny_data[1])
         assert grpo.latest_checkpoint(folder) == folder / "checkpoint-1"
