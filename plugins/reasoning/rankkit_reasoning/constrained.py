@@ -64,7 +64,8 @@ def constrained_answers(backend: Any, conversations: Sequence[Sequence[dict[str,
     if not conversations:
         return []
     tokenizer, model = backend.tokenizer, backend.model
-    prefixes = [forced_answer(c) for c in completions]
+    # a stray </answer> in the reasoning would make the result unparsable: the reasoning keeps its text, not the tag
+    prefixes = [forced_answer(c.replace(ANSWER_CLOSE, " ")) for c in completions]
     texts = [backend.render(conv) + prefix for conv, prefix in zip(conversations, prefixes)]
     batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
     batch = {name: tensor.to(model.device) for name, tensor in batch.items()}

@@ -100,13 +100,13 @@ def _reasoning(completion: str) -> str:
 def forced_answer(completion: str) -> str:
     """The completion's reasoning, closed, followed by an opened answer: ``<think> R </think> <answer>[``.
 
-    ``R`` is the completion's text before any ``</think>``, ``<answer>`` or ``</answer>`` (without a
+    ``R`` is the completion's text before any ``</think>`` or ``<answer>`` (without a
     ``<think>`` tag): what the model reasoned, even when it never closed its thoughts or
-    ran out of tokens; with an answer appended, the result always parses. The likelihood fallback appends this to the prompt and reads
+    ran out of tokens. The likelihood fallback appends this to the prompt and reads
     which label the model would put next (budget forcing, after Muennighoff et al. 2025;
     label likelihoods as in the Setwise prompting of Zhuang et al., SIGIR 2024).
     """
-    cut = [i for i in (completion.find(THINK_CLOSE), completion.find(ANSWER_OPEN), completion.find(ANSWER_CLOSE)) if i >= 0]
+    cut = [i for i in (completion.find(THINK_CLOSE), completion.find(ANSWER_OPEN)) if i >= 0]
     reasoning = completion[: min(cut, default=len(completion))].replace(THINK_OPEN, "").strip()
     return f"{THINK_OPEN}\n{reasoning}\n{THINK_CLOSE}\n{ANSWER_OPEN}["
 
