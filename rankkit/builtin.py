@@ -33,6 +33,24 @@ class IrDatasetsProvider:
         return load_ir_dataset(name, hint)
 
 
+def _passage_provider(registry):  # noqa: ANN001, ANN202
+    from rankkit.datasets.passages import PassageProvider
+
+    return PassageProvider(registry)
+
+
+def _fold_provider(registry):  # noqa: ANN001, ANN202
+    from rankkit.datasets.folds import FoldProvider
+
+    return FoldProvider(registry)
+
+
+def _mixed_provider(registry):  # noqa: ANN001, ANN202
+    from rankkit.datasets.mixed import MixedProvider
+
+    return MixedProvider(registry)
+
+
 def _run_file_retriever(path: str = "", run: str = "", dataset: str = "", registry=None):  # noqa: ANN001, ANN202
     from rankkit.retrievers import RunFileRetriever
 
@@ -41,9 +59,18 @@ def _run_file_retriever(path: str = "", run: str = "", dataset: str = "", regist
 
 @hookimpl
 def rankkit_dataset_providers() -> list[ComponentSpec]:
-    """The offline mirror and the ir_datasets bridge."""
+    """The offline mirror, passages of sentence-level datasets, and the ir_datasets bridge."""
     return [
         ComponentSpec("dataset_provider", "mirror", MirrorProvider, "BEIR-layout datasets in $RANKKIT_DATA"),
+        ComponentSpec("dataset_provider", "passages", _passage_provider,
+                      "passages:DATASET: sentences sharing a title joined into passages (e.g. WikiQA questions -> "
+                      "their summary paragraph)", needs_registry=True),
+        ComponentSpec("dataset_provider", "folds", _fold_provider,
+                      "fold:K/N:DATASET: the documents of about K/N of a collection's groups (cross-fitting)",
+                      needs_registry=True),
+        ComponentSpec("dataset_provider", "mixed", _mixed_provider,
+                      "mixed:L1+L2+...:COLLECTION/QLANG: parallel collections mixed into one multilingual corpus",
+                      needs_registry=True),
         ComponentSpec("dataset_provider", "ir_datasets", IrDatasetsProvider, "any ir_datasets id (downloads on first use)"),
     ]
 

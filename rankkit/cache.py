@@ -82,17 +82,29 @@ class CachedScorer:
         self.scorer = scorer
         self.cache = cache
         self.fingerprint: str = scorer.fingerprint  # type: ignore[attr-defined]
+        self.by_document: bool = bool(getattr(scorer, "by_document", False))
 
-    def score(self, query: str, documents: Sequence[str]) -> np.ndarray:
-        """Scores of ``documents``; only uncached pairs reach the wrapped scorer."""
-        keys = [score_key(self.fingerprint, query, doc) for doc in documents]
+    def score(self, query: str, documents: Sequence[str], doc_ids: Sequence[str] | None = None) -> np.ndarray:
+        """Scores of ``documents``; only uncached pairs reach the wrapped scorer.
+
+        A ``by_document`` scorer (whose score depends on the document's id too) gets the ids, and they join the keys.
+        """
+        if self.by_document and doc_ids is not None:
+            keys = [score_key(self.fingerprint, query, f"{doc_id}\x00{doc}") for doc_id, doc in zip(doc_ids, documents)]
+        else:
+            keys = [score_key(self.fingerprint, query, doc) for doc in documents]
         cached = self.cache.get_many(keys)
         missing = [i for i, key in enumerate(keys) if key not in cached]
         self.cache.hits += len(keys) - len(missing)
         self.cache.misses += len(missing)
         scores = np.array([cached.get(key, np.nan) for key in keys], dtype=np.float64)
         if missing:
-            fresh = np.asarray(self.scorer.score(query, [documents[i] for i in missing]), dtype=np.float64)  # type: ignore[attr-defined]
+            texts = [documents[i] for i in missing]
+            if self.by_document:
+                ids = None if doc_ids is None else [doc_ids[i] for i in missing]
+                fresh = np.asarray(self.scorer.score(query, texts, doc_ids=ids), dtype=np.float64)  # type: ignore[attr-defined]
+            else:
+                fresh = np.asarray(self.scorer.score(query, texts), dtype=np.float64)  # type: ignore[attr-defined]
             scores[missing] = fresh
             self.cache.put_many([(keys[i], float(s)) for i, s in zip(missing, fresh)])
         return scores

@@ -179,6 +179,14 @@ class Sequential(Stage):
         return [c for stage in self.stages for c in stage.components()]
 
 
+def score_window(scorer: Scorer, query: str, texts: list[str], doc_ids: list[str]) -> Any:
+    """``scorer``'s scores of ``texts``, passing the documents' ids to a scorer that asks for them
+    (``by_document``: e.g. one that picks a model by each document's language)."""
+    if getattr(scorer, "by_document", False):
+        return scorer.score(query, texts, doc_ids=doc_ids)  # type: ignore[call-arg]
+    return scorer.score(query, texts)
+
+
 class ScorerReranker(Stage):
     """The generic adapter that turns any scorer into a reranker.
 
@@ -213,7 +221,7 @@ class ScorerReranker(Stage):
                 raise ValueError(
                     f"query {query.query_id!r}: rankings carry no texts and the scorer adapter has no doc store"
                 )
-            new = self.scorer.score(query.text, list(window.texts)) if len(window) else []
+            new = score_window(self.scorer, query.text, list(window.texts), window.doc_ids.tolist()) if len(window) else []
             out.append(apply_rescore(ranking, new, self.settings))
         return out
 

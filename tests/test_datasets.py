@@ -10,7 +10,7 @@ import pytest
 from rankkit.datasets import resolve_dataset
 from rankkit.datasets.beir import BeirDataset
 from rankkit.datasets.mirror import available
-from rankkit.errors import DataFormatError, DatasetNotFoundError
+from rankkit.errors import ConfigError, DataFormatError, DatasetNotFoundError
 
 
 def test_mirror_names_and_splits(rankkit_core_registry, data_root):
@@ -126,3 +126,73 @@ def test_checksums_change_with_content(tmp_path):
     before = (dataset.corpus_checksum(), dataset.checksum())
     dataset.corpus_path.write_text(json.dumps({"_id": "d1", "text": "changed"}) + "\n")
     assert dataset.corpus_checksum() != before[0] and dataset.checksum() != before[1]
+
+
+def test_passages_join_the_sentences_of_a_page_and_lift_the_judgments(rankkit_core_registry, data_root):
+    passages = resolve_dataset("passages:wikiqa/train", rankkit_core_registry)
+    sentences = resolve_dataset("wikiqa/train", rankkit_core_registry)
+    docs = {d.doc_id: d for d in passages.iter_documents()}
+    first = [d for d in sentences.iter_documents() if d.title == "Glacier cave"]
+    assert docs["D1-0"].text == " ".join(d.text.strip() for d in first) and docs["D1-0"].title == "Glacier cave"
+    assert len(docs) == len({d.title for d in sentences.iter_documents()})
+    qrels = passages.qrels()
+    answered = {q for q, g in zip(sentences.qrels().query_ids, sentences.qrels().relevance) if g > 0}
+    assert qrels.query_id_set() == answered and len(passages.queries()) == len(answered) == 873
+    assert set(qrels.relevance.tolist()) == {1} and qrels.for_query("Q1") == {"D1-0": 1}
+    untitled = resolve_dataset("passages:untitled:wikiqa/train", rankkit_core_registry)
+    assert next(untitled.iter_documents()).title == "" and next(untitled.iter_documents()).text == docs["D1-0"].text
+    assert untitled.corpus_checksum() != passages.corpus_checksum()
+    dev = resolve_dataset("passages:untitled:wikiqa/dev", rankkit_core_registry)
+    assert dev.corpus_checksum() == untitled.corpus_checksum() and dev.checksum() != untitled.checksum()
+
+
+def test_passages_need_judgments_and_a_dataset(rankkit_core_registry, tmp_path):
+    from rankkit.datasets.passages import PassageDataset
+
+    (tmp_path / "corpus.jsonl").write_text('{"_id": "a", "title": "t", "text": "x"}\n')
+    (tmp_path / "queries.jsonl").write_text('{"_id": "q", "text": "y"}\n')
+    unjudged = BeirDataset("plain", tmp_path)
+    assert unjudged.qrels() is None
+    with pytest.raises(ConfigError, match="passages:plain/train"):
+        PassageDataset("passages:plain", unjudged).qrels()
+    with pytest.raises(ConfigError, match="write passages:"):
+        resolve_dataset("passages:untitled:", rankkit_core_registry)
+
+
+def test_folds_split_whole_groups_and_keep_their_queries(rankkit_core_registry, data_root):
+    from rankkit.datasets.folds import document_group
+
+    whole = resolve_dataset("xquad/de", rankkit_core_registry)
+    folds = [resolve_dataset(f"fold:{k}/2:xquad/de", rankkit_core_registry) for k in (0, 1)]
+    ids = [{d.doc_id for d in f.iter_documents()} for f in folds]
+    assert ids[0] and ids[1] and not ids[0] & ids[1] and ids[0] | ids[1] == {d.doc_id for d in whole.iter_documents()}
+    groups = [{document_group(i) for i in part} for part in ids]
+    assert not groups[0] & groups[1]  # an article's paragraphs stay together
+    english = {d.doc_id for d in resolve_dataset("fold:0/2:xquad/en", rankkit_core_registry).iter_documents()}
+    assert english == ids[0]  # parallel collections split the same way
+    for fold, part in zip(folds, ids):
+        qrels = fold.qrels()
+        assert set(qrels.doc_ids.tolist()) <= part and {q.query_id for q in fold.queries()} == qrels.query_id_set()
+    assert len(folds[0].queries()) + len(folds[1].queries()) == len(whole.queries())
+    for bad in ("fold:2/2:xquad/de", "fold:1:xquad/de", "fold:0/2:"):
+        with pytest.raises(ConfigError, match="write fold:K/N:DATASET"):
+            resolve_dataset(bad, rankkit_core_registry)
+
+
+def test_mixed_collections_put_each_article_in_one_language(rankkit_core_registry, data_root):
+    from rankkit.datasets.folds import document_group
+
+    mixed = resolve_dataset("mixed:de+es+ru+zh:xquad/en", rankkit_core_registry)
+    docs = list(mixed.iter_documents())
+    assert len(docs) == 160 and {d.doc_id.split(":")[0] for d in docs} == {"de", "es", "ru", "zh"}
+    by_group: dict[str, set[str]] = {}
+    for doc in docs:
+        lang, _, original = doc.doc_id.partition(":")
+        by_group.setdefault(document_group(original), set()).add(lang)
+    assert all(len(langs) == 1 for langs in by_group.values())
+    german = {d.doc_id: d.text for d in resolve_dataset("xquad/de", rankkit_core_registry).iter_documents()}
+    assert all(d.text == german[d.doc_id[3:]] for d in docs if d.doc_id.startswith("de:"))
+    assert mixed.queries() == resolve_dataset("xquad/en", rankkit_core_registry).queries()
+    assert set(mixed.qrels().doc_ids.tolist()) <= {d.doc_id for d in docs}
+    with pytest.raises(ConfigError, match="write mixed:"):
+        resolve_dataset("mixed:de+de:xquad/en", rankkit_core_registry)

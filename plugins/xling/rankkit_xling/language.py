@@ -80,26 +80,31 @@ class LanguageSettings:
             raise ConfigError(f"trainer 'xling-language': text_file {self.text_file} does not exist")
 
 
-def monolingual_texts(settings: LanguageSettings, dataset: Dataset | None) -> list[str]:
+def monolingual_texts(settings: LanguageSettings, dataset: Dataset | None) -> tuple[list[str], list[str] | None]:
     """The training text: the lines of ``text_file``, else the dataset's documents (title and text).
+
+    Returns:
+        The texts, and the ids of the documents they come from (``None`` for a text file).
 
     Raises:
         ConfigError: When there is no text at all.
     """
+    ids: list[str] | None = None
     if settings.text_file:
         with open_text(Path(settings.text_file)) as handle:
             texts = [line.strip() for line in handle if line.strip()]
         where = settings.text_file
     elif dataset is not None:
-        texts = [d.full_text for d in dataset.iter_documents() if d.full_text.strip()]
+        documents = [d for d in dataset.iter_documents() if d.full_text.strip()]
+        texts, ids = [d.full_text for d in documents], [d.doc_id for d in documents]
         where = f"dataset {dataset.name!r}"
     else:
         raise ConfigError("trainer 'xling-language': give text_file or a dataset whose corpus is the language's text")
     if settings.max_texts:
-        texts = texts[: settings.max_texts]
+        texts, ids = texts[: settings.max_texts], None if ids is None else ids[: settings.max_texts]
     if not texts:
         raise ConfigError(f"trainer 'xling-language': {where} holds no text")
-    return texts
+    return texts, ids
 
 
 class LanguageAdapterTrainer:
@@ -118,7 +123,7 @@ class LanguageAdapterTrainer:
         s = self.settings
         started = time.time()
         backbone = resolve_backbone(s.backbone)
-        texts = monolingual_texts(s, dataset)
+        texts, seen = monolingual_texts(s, dataset)
         model, tokenizer, new_head = self._model(backbone)
         data, collator = self._data(texts, tokenizer, backbone)
         scratch = Path(tempfile.mkdtemp(prefix="rankkit-xling-la-"))
@@ -135,7 +140,7 @@ class LanguageAdapterTrainer:
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         write_adapter_info(output, AdapterInfo(output, "language", s.method, s.lang, backbone.name,
-                                               backbone.fingerprint, backbone.tokenizer_fingerprint))
+                                               backbone.fingerprint, backbone.tokenizer_fingerprint), seen=seen)
         save_curves(output, history, [])
         losses = [h["loss"] for h in history if "loss" in h]
         return {"texts": len(texts), "objective": backbone.language_modelling, "method": s.method,

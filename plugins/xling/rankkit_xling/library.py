@@ -10,6 +10,12 @@ Every adapter the plugin trains is a folder holding its weights and
 A **library** is a directory whose sub-folders are adapters (``library/de``,
 ``library/en``...), or any list of adapter folders (``train:NAME`` models in an
 experiment); language adapters are looked up in it by language code.
+
+A language adapter trained on a dataset's corpus lists the documents it read
+in ``seen-documents.txt``. A library may hold several adapters of one language
+(say, one per half of a collection, *cross-fitting*): each document is then
+scored with the one that never read it, so an adapter is never evaluated on
+its own training text.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +33,7 @@ from rankkit.files import atomic_write
 from rankkit_xling.backbone import AdapterMismatchError, Backbone
 
 META = "xling-adapter.json"
+SEEN = "seen-documents.txt"
 KINDS = ("language", "ranking", "full")
 METHODS = ("lora", "sft", "full")
 #: ISO 639-1/639-3 code with an optional script or region subtag (``de``, ``zh``, ``pt-BR``, ``sr-Latn``).
@@ -65,6 +73,14 @@ class AdapterInfo:
                 "backbone it was trained on."
             )
 
+    @cached_property
+    def seen(self) -> frozenset[str] | None:
+        """Ids of the documents the adapter was trained on, or ``None`` when it does not record them (a text file)."""
+        path = self.path / SEEN
+        if not path.is_file():
+            return None
+        return frozenset(line for line in path.read_text(encoding="utf-8").splitlines() if line)
+
     def as_json(self) -> dict[str, Any]:
         """The metadata as stored (without the folder)."""
         data = asdict(self)
@@ -83,8 +99,11 @@ def check_language_code(code: str, where: str) -> str:
     return code
 
 
-def write_adapter_info(folder: Path, info: AdapterInfo) -> None:
-    """Write ``xling-adapter.json`` into ``folder`` (atomically)."""
+def write_adapter_info(folder: Path, info: AdapterInfo, seen: Iterable[str] | None = None) -> None:
+    """Write ``xling-adapter.json`` into ``folder`` (atomically), and ``seen-documents.txt`` when ``seen`` is given."""
+    if seen is not None:
+        with atomic_write(folder / SEEN) as handle:
+            handle.write("".join(f"{doc_id}\n" for doc_id in sorted(set(seen))))
     with atomic_write(folder / META) as handle:
         json.dump(info.as_json(), handle, indent=1, sort_keys=True)
 
@@ -115,29 +134,60 @@ class AdapterLibrary:
     """
 
     def __init__(self, locations: Iterable[str | Path]) -> None:
-        self.language: dict[str, AdapterInfo] = {}
+        self.language: dict[str, list[AdapterInfo]] = {}
         for location in locations:
             for folder in _adapter_folders(Path(location)):
                 info = read_adapter(folder)
                 if info.kind != "language":
                     continue
-                if info.lang in self.language and self.language[info.lang].path != info.path:
-                    raise ConfigError(f"two language adapters for {info.lang!r}: {self.language[info.lang].path} and "
-                                      f"{info.path}; keep one in the library")
-                self.language[info.lang] = info
+                known = self.language.setdefault(info.lang, [])
+                if all(i.path != info.path for i in known):
+                    known.append(info)
 
-    def get(self, lang: str, where: str = "xling") -> AdapterInfo:
-        """The language adapter for ``lang``.
+    def adapters(self, lang: str, where: str = "xling") -> list[AdapterInfo]:
+        """Every language adapter for ``lang``.
 
         Raises:
             ConfigError: For a malformed code, or a language the library has no adapter for (listing those it has).
         """
         check_language_code(lang, where)
         if lang not in self.language:
-            have = ", ".join(f"{c} ({i.path})" for c, i in sorted(self.language.items())) or "none"
+            have = ", ".join(f"{c} ({', '.join(str(i.path) for i in infos)})"
+                             for c, infos in sorted(self.language.items())) or "none"
             raise ConfigError(f"{where}: no language adapter for {lang!r}; the library has: {have}. Train one with "
                               f"`rankkit xling train-language --lang {lang} ...` or the xling-language trainer")
         return self.language[lang]
+
+    def get(self, lang: str, where: str = "xling") -> AdapterInfo:
+        """The one language adapter for ``lang``.
+
+        Raises:
+            ConfigError: As :meth:`adapters`, and when the library holds several for ``lang`` (use :meth:`for_document`).
+        """
+        infos = self.adapters(lang, where)
+        if len(infos) > 1:
+            raise ConfigError(f"{where}: {len(infos)} language adapters for {lang!r} ({', '.join(str(i.path) for i in infos)})"
+                              "; keep one in the library, or let each document pick the one that never read it "
+                              "(cross-fitting; the scorer does so when it is given document ids)")
+        return infos[0]
+
+    def for_document(self, lang: str, doc_id: str, held_out: bool, where: str = "xling") -> AdapterInfo:
+        """The adapter for ``lang`` that never read document ``doc_id``.
+
+        With one adapter for ``lang`` that is the one, unless ``held_out`` and it read the document.
+
+        Raises:
+            ConfigError: When every candidate read the document (with several, or with ``held_out``), naming them.
+        """
+        infos = self.adapters(lang, where)
+        unseen = [i for i in infos if i.seen is None or doc_id not in i.seen]
+        if unseen:
+            return unseen[0]
+        if len(infos) == 1 and not held_out:
+            return infos[0]
+        raise ConfigError(f"{where}: every language adapter for {lang!r} was trained on document {doc_id!r} "
+                          f"({', '.join(str(i.path) for i in infos)}); add one trained without it (e.g. on the other "
+                          "half of the collection, a fold: dataset)")
 
 
 def _adapter_folders(location: Path) -> list[Path]:

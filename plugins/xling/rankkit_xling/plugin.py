@@ -110,7 +110,11 @@ def rankkit_scorers() -> list[ComponentSpec]:
                                 "none, or source (the one the ranking adapter was trained under)",
                                 ("doc", "query", "both", "none", "source")),
                           Param("query_lang", str, "", "language code of the queries"),
-                          Param("doc_lang", str, "", "language code of the documents"),
+                          Param("doc_lang", str, "", "language code of the documents, or 'id': each document's "
+                                "LANG: id prefix (multilingual mixed: collections)"),
+                          Param("held_out", bool, False, "refuse to score a document with a language adapter trained "
+                                "on it; with several adapters of a language each document takes one that never read it "
+                                "(cross-fitting)", keyed="unless-default"),
                           Param("backbone", str, "", "backbone (default: the one the ranking adapter records)"),
                           Param("merge", bool, True, "fold LoRA adapters into the weights after loading (same scores, about 35% "
                                 "faster on CPU); false keeps them active"),

@@ -21,9 +21,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from rankkit.components import fingerprint
+from rankkit.datasets.mixed import split_language
 from rankkit.errors import ConfigError
-from rankkit_crossencoder.models import check_tokenizer, content_hash, pick_device
+from rankkit_crossencoder.models import activation_module, check_tokenizer, content_hash, pick_device
 from rankkit_crossencoder.scorer import CrossEncoderScorer
 from rankkit_xling.backbone import cross_encoder_kwargs, resolve_backbone
 from rankkit_xling.compose import Composer
@@ -31,17 +34,25 @@ from rankkit_xling.library import AdapterLibrary, check_language_code, read_adap
 
 logger = logging.getLogger(__name__)
 LANGUAGE_CHOICES = ("doc", "query", "both", "none", "source")
+#: ``doc_lang`` value: each document's language is the ``LANG:`` prefix of its id.
+BY_ID = "id"
 
 
 class CrossLingualScorer(CrossEncoderScorer):
     """Scores (query, document) pairs with RA + LA composed on a backbone.
+
+    When documents differ in language (``doc_lang = "id"``: a ``LANG:`` prefix of each document id, as in
+    ``mixed:`` collections) or the library holds several adapters of a language (cross-fitting: each document
+    is scored with the adapter that never read it, see :mod:`rankkit_xling.library`), the scorer composes
+    one model per combination of adapters and scores each document with its own (``by_document``).
 
     Args:
         ranking: Folder of a ranking adapter (``xling-ranking``) or a fully fine-tuned model (``xling-full``).
         library: Language-adapter folders and/or directories of them.
         language: Which language adapter(s): ``doc``, ``query``, ``both``, ``none`` or ``source``.
         query_lang: Language code of the queries.
-        doc_lang: Language code of the documents.
+        doc_lang: Language code of the documents, or ``id`` (each document id's ``LANG:`` prefix).
+        held_out: Refuse to score a document with a language adapter trained on it.
         backbone: The backbone (default: the one the ranking adapter records).
         merge: Fold LoRA adapters into the weights after loading (default; ``False`` keeps them active).
         batch_size: Pairs per forward pass.
@@ -51,59 +62,136 @@ class CrossLingualScorer(CrossEncoderScorer):
     """
 
     def __init__(self, ranking: str, library: Sequence[str] = (), language: str = "doc", query_lang: str = "",
-                 doc_lang: str = "", backbone: str = "", merge: bool = True, batch_size: int = 32,
-                 max_length: int = 256, device: str = "auto", activation: str = "none") -> None:
+                 doc_lang: str = "", held_out: bool = False, backbone: str = "", merge: bool = True,
+                 batch_size: int = 32, max_length: int = 256, device: str = "auto", activation: str = "none") -> None:
         self.ranking = read_adapter(ranking)
         if language not in LANGUAGE_CHOICES:
             raise ConfigError(f"scorer 'xling': language must be one of {LANGUAGE_CHOICES}, got {language!r}")
         self.backbone = resolve_backbone(backbone or self.ranking.backbone)
         self.ranking.check_backbone(self.backbone)
-        self.languages = self._languages(AdapterLibrary(library), language, query_lang, doc_lang)
-        for info, _ in self.languages:
+        self.language, self.merge, self.held_out = language, merge, held_out
+        self.query_lang, self.doc_lang = query_lang, doc_lang
+        self.library = AdapterLibrary(library)
+        codes = self._codes(language, query_lang, doc_lang)
+        self.by_document = doc_lang == BY_ID and language in ("doc", "both") or held_out or any(
+            len(self.library.adapters(c, "scorer 'xling'")) > 1 for c in codes if c != BY_ID)
+        self.languages = [] if self.by_document else self._fixed(codes)
+        candidates = self._candidates(codes)
+        for info in candidates:
             info.check_backbone(self.backbone)
-        self.language, self.merge = language, merge
         self.model_name = f"{self.backbone.name} + {self.ranking.path.name}"
         self.path = self.backbone.path
         self.batch_size, self.max_length, self.device, self.activation = batch_size, max_length, device, activation
         self._model: Any = None
         self._composer: Composer | None = None
-        parts = [content_hash(str(self.ranking.path))] + [f"{content_hash(str(i.path))}x{s}" for i, s in self.languages]
+        self._models: dict[tuple[tuple[str, float], ...], Any] = {}
+        if self.by_document:
+            parts = [content_hash(str(self.ranking.path))] + sorted(f"{i.lang}:{content_hash(str(i.path))}" for i in candidates)
+            settings = {"language": language, "query_lang": query_lang, "doc_lang": doc_lang, "held_out": held_out}
+        else:
+            parts = [content_hash(str(self.ranking.path))] + [f"{content_hash(str(i.path))}x{s}" for i, s in self.languages]
+            settings = {}
         self.fingerprint = fingerprint("scorer", "xling", {
             "backbone": self.backbone.fingerprint, "adapters": parts, "max_length": max_length,
-            "activation": activation})
+            "activation": activation, **settings})
 
-    def _languages(self, library: AdapterLibrary, language: str, query_lang: str, doc_lang: str) -> list[tuple[Any, float]]:
+    def _codes(self, language: str, query_lang: str, doc_lang: str) -> list[str]:
+        """The language codes the composition needs (``id``: each document's own)."""
         if self.ranking.kind == "full":
             if language not in ("none", "source"):
                 raise ConfigError(f"scorer 'xling': {self.ranking.path} is a fully fine-tuned model; it takes no "
                                   "language adapter (set language = \"none\")")
             return []
-        trained = self.ranking.language_adapter
-        if language == "none":
+        if language in ("none", "source"):
             return []
-        if language == "source":
-            if trained is None:
-                return []
-            info = read_adapter(trained["path"])
-            return [(info, 1.0)]
+        trained = self.ranking.language_adapter
+        if trained is not None and trained.get("method") != self.ranking.method:
+            raise ConfigError(f"scorer 'xling': {self.ranking.path} is a {self.ranking.method} ranking adapter")
         codes = {"doc": [doc_lang], "query": [query_lang], "both": [query_lang, doc_lang]}[language]
         for code, name in zip(codes, ("doc_lang" if language == "doc" else "query_lang", "doc_lang")):
             if not code:
                 raise ConfigError(f"scorer 'xling': language = {language!r} needs {name}")
+            if code == BY_ID and name == "doc_lang":
+                continue
             check_language_code(code, f"scorer 'xling': {name}")
-        if language == "both" and codes[0] == codes[1]:
-            codes = codes[:1]
-        if trained is not None and trained.get("method") != self.ranking.method:
-            raise ConfigError(f"scorer 'xling': {self.ranking.path} is a {self.ranking.method} ranking adapter")
-        scale = 1.0 / len(codes)
-        adapters = [(library.get(code, "scorer 'xling'"), scale) for code in codes]
+        return codes[:1] if language == "both" and codes[0] == codes[1] else codes
+
+    def _fixed(self, codes: list[str]) -> list[tuple[Any, float]]:
+        """The adapters (and scales) every document shares."""
+        if self.ranking.kind != "full" and self.language == "source":
+            trained = self.ranking.language_adapter
+            return [] if trained is None else [(read_adapter(trained["path"]), 1.0)]
+        return self._checked([(self.library.get(code, "scorer 'xling'"), 1.0 / len(codes)) for code in codes])
+
+    def _candidates(self, codes: list[str]) -> list[Any]:
+        """Every language adapter a document may be scored with."""
+        if not self.by_document:
+            return [info for info, _ in self.languages]
+        if BY_ID in codes:
+            return [i for infos in self.library.language.values() for i in infos] + [
+                i for c in codes if c != BY_ID for i in self.library.adapters(c, "scorer 'xling'")]
+        return [i for c in codes for i in self.library.adapters(c, "scorer 'xling'")]
+
+    def _checked(self, adapters: list[tuple[Any, float]]) -> list[tuple[Any, float]]:
         for info, _ in adapters:
             if info.method != self.ranking.method:
                 raise ConfigError(f"scorer 'xling': language adapter {info.path} is {info.method} but the ranking "
                                   f"adapter {self.ranking.path} is {self.ranking.method}; compose like with like")
         return adapters
 
+    def adapters_for(self, doc_id: str) -> list[tuple[Any, float]]:
+        """The language adapters (and scales) that score document ``doc_id``.
+
+        Raises:
+            ConfigError: When the document's language has no adapter, or (``held_out``, cross-fitting) every
+                adapter of it was trained on the document.
+        """
+        if not self.by_document:
+            return self.languages
+        lang, base_id = split_language(doc_id)
+        codes = self._codes(self.language, self.query_lang, self.doc_lang)
+        if BY_ID in codes and not lang:
+            raise ConfigError(f"scorer 'xling': doc_lang = \"id\" reads each document's language from a LANG: prefix "
+                              f"of its id, and {doc_id!r} has none (see the mixed: datasets)")
+        where = "scorer 'xling'"
+        return self._checked([(self.library.for_document(lang if c == BY_ID else c, base_id, self.held_out, where),
+                               1.0 / len(codes)) for c in codes])
+
+    def score(self, query: str, documents: Sequence[str], doc_ids: Sequence[str] | None = None) -> np.ndarray:
+        """One score per document; with ``by_document``, each with the adapters its id selects."""
+        if not self.by_document:
+            return super().score(query, documents)
+        if doc_ids is None or len(doc_ids) != len(documents):
+            raise ConfigError("scorer 'xling': with per-document language adapters (doc_lang = \"id\", held_out, "
+                              "or several adapters of a language) it needs each document's id; use it as a pipeline "
+                              "stage, which passes them")
+        groups: dict[tuple[tuple[str, float], ...], list[int]] = {}
+        chosen: dict[tuple[tuple[str, float], ...], list[tuple[Any, float]]] = {}
+        for i, doc_id in enumerate(doc_ids):
+            adapters = self.adapters_for(doc_id)
+            key = tuple((str(info.path), scale) for info, scale in adapters)
+            groups.setdefault(key, []).append(i)
+            chosen[key] = adapters
+        scores = np.zeros(len(documents), dtype=np.float32)
+        for key, members in groups.items():
+            if key not in self._models:
+                self._models[key] = self._compose(chosen[key])[0]
+            model = self._models[key]
+            scores[members] = np.asarray(model.predict(
+                [(query, documents[i]) for i in members], batch_size=self.batch_size,
+                activation_fn=activation_module(self.activation), convert_to_numpy=True, show_progress_bar=False,
+            ), dtype=np.float32).reshape(len(members))
+        return scores
+
     def _load(self) -> Any:
+        if self.by_document:
+            raise ConfigError("scorer 'xling': it composes one model per document language; score through a pipeline "
+                              "(or export with one fixed doc_lang)")
+        model, self._composer = self._compose(self.languages)
+        return model
+
+    def _compose(self, languages: list[tuple[Any, float]]) -> tuple[Any, Composer | None]:
+        """A cross-encoder of the backbone with the ranking adapter and ``languages`` (folded in when ``merge``)."""
         from sentence_transformers.cross_encoder import CrossEncoder
 
         device = pick_device(self.device)
@@ -117,20 +205,20 @@ class CrossLingualScorer(CrossEncoderScorer):
             kwargs["local_files_only"] = True
         model = CrossEncoder(source, **kwargs)
         check_tokenizer(model, f"xling backbone {self.backbone.name!r}")
+        composer = None
         if self.ranking.kind != "full":
             composer = Composer(model.model)
-            for info, scale in self.languages:
+            for info, scale in languages:
                 composer.add_language(info, scale)
             composer.add_ranking(self.ranking)
             composer.activate()
             if self.merge:
                 composer.merge()
-            self._composer = composer
         model.to(device)
         model.eval()
         logger.info("xling scorer: %s with %s on %s", self.ranking.path,
-                    ", ".join(f"{i.lang} x{s:g}" for i, s in self.languages) or "no language adapter", device)
-        return model
+                    ", ".join(f"{i.lang} x{s:g}" for i, s in languages) or "no language adapter", device)
+        return model, composer
 
     def export_merged(self, output: Path) -> None:
         """Save the composed model, adapters folded into the weights, as a plain cross-encoder folder (atomically)."""
@@ -149,7 +237,7 @@ class CrossLingualScorer(CrossEncoderScorer):
         self._model = None  # the in-memory model was unloaded from its adapters
 
     def __repr__(self) -> str:
-        langs = ",".join(i.lang for i, _ in self.languages) or "-"
+        langs = "per document" if self.by_document else ",".join(i.lang for i, _ in self.languages) or "-"
         return f"CrossLingualScorer({self.ranking.path.name!r}, language={self.language!r} [{langs}], merge={self.merge})"
 
 
