@@ -284,8 +284,16 @@ def test_settings_queries_runs_the_first_queries_only(tmp_path, rankkit_registry
     result = ExperimentRunner(load_experiment(path), rankkit_registry, tmp_path / "out", progress=False).run()
     run = read_run(tmp_path / "out" / "runs" / "bm25.trec")
     assert len(run) == 5 and len(result.results["bm25"].per_query.query_id.unique()) == 5
-    path.write_text(path.read_text().replace("queries = 5", "queries = -1"))
+    first = set(run)
+    path.write_text(path.read_text().replace("queries = 5", "queries = 5\nquery_seed = 3"))
+    ExperimentRunner(load_experiment(path), rankkit_registry, tmp_path / "out3", progress=False).run()
+    sampled = read_run(tmp_path / "out3" / "runs" / "bm25.trec")
+    assert len(sampled) == 5 and set(sampled) != first  # a spread sample, not the first five
+    path.write_text(path.read_text().replace("queries = 5\nquery_seed = 3", "queries = -1"))
     with pytest.raises(ConfigError, match=r"\[settings\] queries must be a non-negative integer"):
+        load_experiment(path)
+    path.write_text(path.read_text().replace("queries = -1", "query_seed = 3"))
+    with pytest.raises(ConfigError, match=r"query_seed must be a non-negative integer used with queries = N"):
         load_experiment(path)
 
 

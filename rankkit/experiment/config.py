@@ -39,6 +39,7 @@ from rankkit.config import load_toml, require
 from rankkit.errors import ConfigError
 from rankkit.experiment.stages import StageConfig, fusion_options, no_unknown, parse_retrieval
 from rankkit.experiment.training import TrainConfig, parse_train_tables
+from rankkit.types import Query
 
 
 TESTS = ("paired-t", "wilcoxon")
@@ -84,6 +85,7 @@ class ExperimentConfig:
     batch_size: int
     ci: bool = True
     queries: int = 0
+    query_seed: int | None = None
     models: str = ""
     description: str = ""
     trainings: dict[str, TrainConfig] = field(default_factory=dict)
@@ -121,7 +123,7 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
     evaluation = _evaluation(data.get("evaluation", {}), where, pipelines)
     expected, tolerance = _expected(data.get("expected", {}), where, pipelines)
     settings = data.get("settings", {})
-    no_unknown(settings, ("batch_size", "ci", "queries", "models"), f"{where}: [settings]")
+    no_unknown(settings, ("batch_size", "ci", "queries", "query_seed", "models"), f"{where}: [settings]")
     models = settings.get("models", "")
     if not isinstance(models, str) or (models and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", models)):
         raise ConfigError(f"{where}: [settings] models must be a folder name (letters, digits, '.', '_', '-'), "
@@ -129,6 +131,11 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
     limit = settings.get("queries", 0)
     if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
         raise ConfigError(f"{where}: [settings] queries must be a non-negative integer (0: all), got {limit!r}")
+    query_seed = settings.get("query_seed")
+    if query_seed is not None and (not isinstance(query_seed, int) or isinstance(query_seed, bool) or query_seed < 0
+                                   or not limit):
+        raise ConfigError(f"{where}: [settings] query_seed must be a non-negative integer used with queries = N "
+                          f"(a seeded sample of N queries instead of the first N), got {query_seed!r}")
     ci = settings.get("ci", True)
     if not isinstance(ci, bool):
         raise ConfigError(f"{where}: [settings] ci must be true or false, got {ci!r}")
@@ -148,6 +155,7 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
         batch_size=batch_size,
         ci=ci,
         queries=limit,
+        query_seed=query_seed,
         models=models,
         description=str(data.get("description", "")),
         raw=data,
@@ -219,3 +227,13 @@ def _expected(table: Any, file: str, pipelines: dict[str, PipelineConfig]) -> tu
                 raise ConfigError(f"{where}.{name}: {measure!r} must be a number, got {value!r}")
         expected[name] = {m: float(v) for m, v in values.items()}
     return expected, float(tolerance)
+
+
+def sample_queries(queries: list[Query], limit: int, seed: int | None) -> list[Query]:
+    """The first ``limit`` queries, or (with ``seed``) a seeded sample of ``limit`` of them, kept in file order."""
+    if seed is None or limit >= len(queries):
+        return queries[:limit]
+    import numpy as np
+
+    picked = np.sort(np.random.default_rng(seed).choice(len(queries), size=limit, replace=False))
+    return [queries[i] for i in picked]

@@ -18,7 +18,7 @@ from rankkit.config import cache_dir
 from rankkit.datasets import resolve_dataset
 from rankkit.errors import ConfigError
 from rankkit.experiment.checkpoint import Checkpoint
-from rankkit.experiment.config import ExperimentConfig
+from rankkit.experiment.config import ExperimentConfig, sample_queries
 from rankkit.experiment.plan import PlanContext, build_pipeline, config_hash, pipeline_order
 from rankkit.experiment.reports import BatchTraces, component_reports, example_traces
 from rankkit.files import atomic_write
@@ -126,8 +126,9 @@ class ExperimentRunner:
         if not queries:
             raise ValueError(f"{config.path}: dataset {config.dataset!r} has no queries")
         if config.queries:
-            queries = queries[: config.queries]
-            self._say(f"using the first {len(queries)} queries of {config.dataset} ([settings] queries)")
+            queries = sample_queries(queries, config.queries, config.query_seed)
+            how = "the first" if config.query_seed is None else f"a sample (seed {config.query_seed}) of"
+            self._say(f"using {how} {len(queries)} queries of {config.dataset} ([settings] queries)")
         wanted = {q.query_id for q in queries}
         cache = ScoreCache(cache_dir() / "scores.sqlite") if self.use_cache else None
         ctx = PlanContext(
