@@ -84,6 +84,31 @@ class CachedScorer:
         self.fingerprint: str = scorer.fingerprint  # type: ignore[attr-defined]
         self.by_document: bool = bool(getattr(scorer, "by_document", False))
 
+    def score_many(self, items: Sequence[tuple[str, Sequence[str]]]) -> list[np.ndarray]:
+        """Scores of several queries' documents; the uncached pairs of all of them reach the wrapped scorer in
+        one ``score_many`` call when it has one (so it can batch across queries)."""
+        keys = [[score_key(self.fingerprint, query, doc) for doc in documents] for query, documents in items]
+        cached = self.cache.get_many([k for ks in keys for k in ks])
+        missing = [(i, [j for j, k in enumerate(ks) if k not in cached]) for i, ks in enumerate(keys)]
+        asked = [(items[i][0], [items[i][1][j] for j in js]) for i, js in missing if js]
+        inner = getattr(self.scorer, "score_many", None)
+        fresh = (inner(asked) if inner is not None else [self.scorer.score(q, d) for q, d in asked]) if asked else []  # type: ignore[attr-defined]
+        fresh_iter = iter(fresh)
+        out, stored = [], []
+        for (i, js), ks in zip(missing, keys):
+            scores = np.array([cached.get(k, np.nan) for k in ks], dtype=np.float64)
+            if js:
+                new = np.asarray(next(fresh_iter), dtype=np.float64)
+                scores[js] = new
+                stored.extend((ks[j], float(v)) for j, v in zip(js, new))
+            out.append(scores)
+        total = sum(len(ks) for ks in keys)
+        self.cache.misses += len(stored)
+        self.cache.hits += total - len(stored)
+        if stored:
+            self.cache.put_many(stored)
+        return out
+
     def score(self, query: str, documents: Sequence[str], doc_ids: Sequence[str] | None = None) -> np.ndarray:
         """Scores of ``documents``; only uncached pairs reach the wrapped scorer.
 

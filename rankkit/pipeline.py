@@ -212,7 +212,7 @@ class ScorerReranker(Stage):
 
     def rerank(self, queries: Sequence[Query], rankings: Sequence[Ranking]) -> list[Ranking]:
         """Rescore each ranking's window (the :class:`~rankkit.components.Reranker` protocol)."""
-        out = []
+        windows = []
         for query, ranking in zip(queries, rankings):
             window = ranking.top(self.settings.window_size)
             if self.docs is not None:
@@ -221,9 +221,14 @@ class ScorerReranker(Stage):
                 raise ValueError(
                     f"query {query.query_id!r}: rankings carry no texts and the scorer adapter has no doc store"
                 )
-            new = score_window(self.scorer, query.text, list(window.texts), window.doc_ids.tolist()) if len(window) else []
-            out.append(apply_rescore(ranking, new, self.settings))
-        return out
+            windows.append(window)
+        many = getattr(self.scorer, "score_many", None)
+        if many is not None and not getattr(self.scorer, "by_document", False):
+            scores = many([(q.text, list(w.texts)) for q, w in zip(queries, windows)])
+        else:
+            scores = [score_window(self.scorer, q.text, list(w.texts), w.doc_ids.tolist()) if len(w) else []
+                      for q, w in zip(queries, windows)]
+        return [apply_rescore(ranking, new, self.settings) for ranking, new in zip(rankings, scores)]
 
     def transform(self, queries: Sequence[Query], rankings: Sequence[Ranking] | None) -> list[Ranking]:
         if rankings is None:

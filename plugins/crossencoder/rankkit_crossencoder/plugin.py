@@ -78,6 +78,8 @@ def rankkit_scorers() -> list[ComponentSpec]:
                 Param("device", str, "auto", "'auto' (CUDA, MPS, CPU) or a torch device"),
                 Param("activation", str, "none", "applied to the logits: none, sigmoid, or the model's default",
                       _ACTIVATIONS),
+                Param("cross_query", bool, False, "score the pairs of a whole batch of queries in one call, sorted by "
+                      "length over the batch (less padding; scores equal up to float rounding)", keyed=False),
             ),
         )
     ]

@@ -46,8 +46,9 @@ class CrossEncoderScorer:
     """
 
     def __init__(self, model: str, batch_size: int = 32, max_length: int = 0, device: str = "auto",
-                 activation: str = "none") -> None:
+                 activation: str = "none", cross_query: bool = False) -> None:
         self.model_name = model
+        self.cross_query = cross_query
         self.path = resolve_model(model)
         self.batch_size = batch_size
         self.max_length = max_length
@@ -109,6 +110,24 @@ class CrossEncoderScorer:
             show_progress_bar=False,
         )
         return np.asarray(scores, dtype=np.float32).reshape(len(documents))
+
+    def score_many(self, items: Sequence[tuple[str, Sequence[str]]]) -> list[np.ndarray]:
+        """Scores of several queries' documents (the pipeline hands over a batch of queries at once).
+
+        With ``cross_query``, all pairs go through one ``predict`` call: sentence-transformers sorts them by length
+        over the whole batch, so forward passes pad less and fewer of them are partly empty. Otherwise one call per
+        query, as :meth:`score`.
+        """
+        if not self.cross_query:
+            return [self.score(query, documents) for query, documents in items]
+        pairs = [(query, doc) for query, documents in items for doc in documents]
+        if not pairs:
+            return [np.zeros(0, dtype=np.float32) for _ in items]
+        scores = np.asarray(self.model.predict(
+            pairs, batch_size=self.batch_size, activation_fn=activation_module(self.activation),
+            convert_to_numpy=True, show_progress_bar=False), dtype=np.float32).reshape(len(pairs))
+        bounds = np.cumsum([0] + [len(documents) for _, documents in items])
+        return [scores[bounds[i]:bounds[i + 1]] for i in range(len(items))]
 
     def __repr__(self) -> str:
         return f"CrossEncoderScorer({self.model_name!r}, max_length={self.max_length}, activation={self.activation!r})"

@@ -74,3 +74,25 @@ def test_mismatched_tokenizer_is_refused(tmp_path: Path) -> None:
     scorer = CrossEncoderScorer(str(folder))
     with pytest.raises(ModelError, match="does not belong to this model"):
         scorer.score("query", ["document"])
+
+
+def test_cross_query_batching_scores_like_one_query_at_a_time(tiny_model: Path, tmp_path: Path) -> None:
+    items = [(q.text, list(SAMPLE_DOCUMENTS)[: 2 + i]) for i, q in enumerate(SAMPLE_QUERIES)] + [("empty", [])]
+    alone = CrossEncoderScorer(str(tiny_model), batch_size=2)
+    batched = CrossEncoderScorer(str(tiny_model), batch_size=2, cross_query=True)
+    assert batched.fingerprint == alone.fingerprint  # same scores: cached ones serve both
+    expected = [alone.score(q, d) for q, d in items]
+    got = batched.score_many(items)
+    assert [len(g) for g in got] == [len(e) for e in expected]
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-6)
+    calls = []
+    original = batched.model.predict
+    batched.model.predict = lambda pairs, **kw: calls.append(len(pairs)) or original(pairs, **kw)
+    reranker = ScorerReranker(CachedScorer(batched, ScoreCache(tmp_path / "s.sqlite")),
+                              settings=RescoreSettings(window_size=3, query_weight=0.0))
+    from rankkit.types import Ranking
+
+    ids, first = ["d1", "d2", "d3"], np.array([3.0, 2.0, 1.0], dtype=np.float32)
+    reranker.rerank(list(SAMPLE_QUERIES), [Ranking(q.query_id, ids, first, SAMPLE_DOCUMENTS) for q in SAMPLE_QUERIES])
+    assert len(calls) == 1  # the whole batch of queries in one predict call

@@ -69,7 +69,7 @@ class CrossLingualScorer(CrossEncoderScorer):
             raise ConfigError(f"scorer 'xling': language must be one of {LANGUAGE_CHOICES}, got {language!r}")
         self.backbone = resolve_backbone(backbone or self.ranking.backbone)
         self.ranking.check_backbone(self.backbone)
-        self.language, self.merge, self.held_out = language, merge, held_out
+        self.language, self.merge, self.held_out, self.cross_query = language, merge, held_out, False
         self.query_lang, self.doc_lang = query_lang, doc_lang
         self.library = AdapterLibrary(library)
         codes = self._codes(language, query_lang, doc_lang)
