@@ -21,7 +21,13 @@ test: setup
 docs: setup
 	$(VENV)/bin/mkdocs serve
 
+# Every benchmark at a quick size (about 30 minutes on 2 cores), then one table of all comparisons.
+BENCH_RECORD ?= /tmp/rankkit-bench.jsonl
 bench: setup
-	$(VENV)/bin/python -m benchmarks.bench_eval --queries 1000 --docs 100
-	$(VENV)/bin/python -m benchmarks.bench_bm25
-	bash scripts/elasticsearch.sh run -- $(VENV)/bin/python -m benchmarks.bench_elasticsearch
+	rm -f $(BENCH_RECORD)
+	RANKKIT_BENCH_RECORD=$(BENCH_RECORD) $(VENV)/bin/python -m benchmarks.bench_eval --queries 1000 --docs 100
+	RANKKIT_BENCH_RECORD=$(BENCH_RECORD) $(VENV)/bin/python -m benchmarks.bench_bm25 --repeats 5 --no-bm25s
+	RANKKIT_BENCH_RECORD=$(BENCH_RECORD) $(VENV)/bin/python -m benchmarks.bench_dense --encode-docs 300 --encode-repeats 5
+	RANKKIT_BENCH_RECORD=$(BENCH_RECORD) $(VENV)/bin/python -m benchmarks.bench_crossencoder --pairs 2000 --repeats 5 --skip training
+	RANKKIT_BENCH_RECORD=$(BENCH_RECORD) bash scripts/elasticsearch.sh run -- $(VENV)/bin/python -m benchmarks.bench_elasticsearch
+	$(VENV)/bin/python -m benchmarks.summary $(BENCH_RECORD)

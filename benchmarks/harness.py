@@ -19,6 +19,8 @@ something else proves nothing.
 from __future__ import annotations
 
 import gc
+import json
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -62,17 +64,14 @@ class Timing:
 
     def line(self) -> str:
         """A one-line summary, e.g. ``evaluate: rankkit 1.20s  raw 1.25s  ratio 0.96 (ok)``."""
-        if self.target is None:
-            verdict = "reference, no target"
-        elif self.repeats < MIN_REPEATS:
-            verdict = f"not judged: fewer than {MIN_REPEATS} runs"
-        else:
-            verdict = "ok" if self.ratio <= self.target else f"SLOWER than target {self.target}"
+        said = verdict(self)
+        said = {"reference": "reference, no target", "not judged": f"not judged: fewer than {MIN_REPEATS} runs",
+                "met": "ok"}.get(said, f"SLOWER than target {self.target}")
         checked = "outputs equal" if self.checked else "outputs not compared"
         return (
             f"{self.name}: rankkit {self.rankkit_s:.3f}s [{self.rankkit_range[0]:.3f}-{self.rankkit_range[1]:.3f}]  "
             f"raw {self.raw_s:.3f}s [{self.raw_range[0]:.3f}-{self.raw_range[1]:.3f}]  ratio {self.ratio:.3f} "
-            f"({verdict}; median of {self.repeats} alternating runs; {checked})"
+            f"({said}; median of {self.repeats} alternating runs; {checked})"
         )
 
 
@@ -127,9 +126,35 @@ def compare(
     timing = Timing(name, statistics.median(rk_times), statistics.median(raw_times), repeats, target,
                     (min(rk_times), max(rk_times)), (min(raw_times), max(raw_times)), same is not None)
     _TIMINGS.append(timing)
+    record(timing)
     if not quiet:
         print(timing.line(), flush=True)
     return timing
+
+
+#: When set, every comparison is also appended to this JSON-lines file (``make bench`` collects one table).
+RECORD_ENV = "RANKKIT_BENCH_RECORD"
+
+
+def record(timing: Timing) -> None:
+    """Append ``timing`` to the file named by ``$RANKKIT_BENCH_RECORD`` (nothing when unset)."""
+    path = os.environ.get(RECORD_ENV)
+    if not path:
+        return
+    row = {"name": timing.name, "rankkit_s": timing.rankkit_s, "raw_s": timing.raw_s, "ratio": timing.ratio,
+           "target": timing.target, "repeats": timing.repeats, "checked": timing.checked,
+           "rankkit_range": list(timing.rankkit_range), "raw_range": list(timing.raw_range)}
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(row) + "\n")
+
+
+def verdict(timing: Timing) -> str:
+    """``met``, ``NOT met``, ``not judged`` (fewer than :data:`MIN_REPEATS` runs) or ``reference``."""
+    if timing.target is None:
+        return "reference"
+    if timing.repeats < MIN_REPEATS:
+        return "not judged"
+    return "met" if timing.ratio <= timing.target else "NOT met"
 
 
 def summary(timings: list[Timing] | None = None) -> str:

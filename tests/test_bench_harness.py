@@ -1,0 +1,30 @@
+"""The benchmark harness: median of alternating runs, output check, the recorded table ``make bench`` prints."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks import harness
+from benchmarks.summary import load, table
+
+
+def test_a_comparison_is_recorded_and_tabled_with_its_verdict(tmp_path, monkeypatch):
+    record = tmp_path / "bench.jsonl"
+    monkeypatch.setenv(harness.RECORD_ENV, str(record))
+    calls = []
+    fast = harness.compare("fast side", lambda: calls.append("rk") or 1, lambda: calls.append("raw") or 1,
+                           repeats=5, quiet=True, same=lambda a, b: a == b)
+    harness.compare("too few runs", lambda: 1, lambda: 1, repeats=2, quiet=True)
+    assert calls[2:6] == ["rk", "raw", "raw", "rk"]  # the output check, then alternating order
+    timings = load(record)
+    assert [t.name for t in timings] == ["fast side", "too few runs"] and timings[0].checked
+    assert timings[0].ratio == pytest.approx(fast.ratio)
+    text = table(timings)
+    assert "| fast side |" in text and "| not judged |" in text and "equal" in text
+
+
+def test_different_outputs_fail_before_anything_is_timed(tmp_path, monkeypatch):
+    monkeypatch.setenv(harness.RECORD_ENV, str(tmp_path / "bench.jsonl"))
+    with pytest.raises(AssertionError, match="returned different outputs"):
+        harness.compare("differs", lambda: 1, lambda: 2, repeats=5, quiet=True, same=lambda a, b: a == b)
+    assert not (tmp_path / "bench.jsonl").exists()
