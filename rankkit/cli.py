@@ -8,12 +8,16 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from rankkit.errors import RankkitError
 from rankkit.plugins import DISABLE_AUTOLOAD_ENV, DISABLE_PLUGINS_ENV, PluginSettings, load_plugins
 from rankkit.registry import Registry
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rankkit.experiment.config import ExperimentConfig
 
 HELP = f"""rankkit: retrievers, rerankers and scorers as plugins, TREC-style experiments.
 
@@ -56,7 +60,11 @@ def cli(disabled: Sequence[str], strict: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the components as a JSON list.")
 @click.pass_context
 def plugins_command(ctx: click.Context, as_json: bool) -> None:
-    """List every component: kind, name, plugin, distribution version and summary."""
+    """List every component: kind, name, plugin, distribution version and summary.
+
+    Names are never cut: on a terminal too narrow for the table, and when the output is piped, each component
+    is one line of tab-separated fields (after a header line).
+    """
     registry = _registry(ctx)
     try:
         components = registry.all_components()
@@ -67,14 +75,13 @@ def plugins_command(ctx: click.Context, as_json: bool) -> None:
         click.echo(json.dumps(payload, indent=2))
         return
     from rich.console import Console
-    from rich.table import Table
 
-    table = Table(title="rankkit components")
-    for column in ("kind", "name", "plugin", "distribution", "summary"):
-        table.add_column(column)
-    for c in components:
-        table.add_row(c.kind, c.name, c.origin.name, f"{c.origin.distribution} {c.origin.version}", c.spec.summary)
-    Console().print(table)
+    from rankkit.tables import print_table
+
+    rows = [(c.kind, c.name, c.origin.name, f"{c.origin.distribution} {c.origin.version}", c.spec.summary or "")
+            for c in components]
+    columns = ("kind", "name", "plugin", "distribution", "summary")
+    print_table(Console(), "rankkit components", columns, rows, whole=("kind", "name", "plugin"))
 
 
 @cli.command("datasets")
@@ -142,11 +149,34 @@ def index_list(ctx: click.Context, manifest_dir: Path, as_json: bool) -> None:
     Console().print(table)
 
 
+def _require_judgments(config: ExperimentConfig, registry: Registry) -> None:
+    """Stop ``rankkit run --check`` before any work when nothing can be checked.
+
+    Without judgments (a mirror folder without ``qrels/``, or with several splits and none named) no run is
+    evaluated, so no ``[expected]`` number can be compared and a "check passed" would be a lie.
+
+    Raises:
+        ConfigError: Listing every problem of the file first (:func:`check_experiment`).
+        click.ClickException: When the experiment's dataset has no qrels.
+    """
+    from rankkit.datasets import resolve_dataset
+    from rankkit.experiment.validate import check_experiment
+
+    check_experiment(config, registry)
+    if resolve_dataset(config.dataset, registry).qrels() is None:
+        raise click.ClickException(
+            f"nothing to check: dataset {config.dataset!r} has no judgments (qrels), so no result can be compared "
+            "with [expected]; use a dataset with qrels, or name one of its qrels splits (`rankkit datasets` lists "
+            "them), or run without --check"
+        )
+
+
 @cli.command("run")
 @click.argument("experiment", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--output", "-o", type=click.Path(file_okay=False, path_type=Path),
               help="Output folder (default: runs/<experiment name>).")
-@click.option("--check", is_flag=True, help="Fail (exit 1) when a result drifts from the file's [expected] numbers.")
+@click.option("--check", is_flag=True, help="Fail (exit 1) when a result drifts from the file's [expected] numbers, "
+              "or, before any work, when the dataset has no judgments (qrels): nothing to check.")
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
 @click.option("--no-cache", is_flag=True, help="Do not use the on-disk score cache.")
 @click.option("--dry-run", is_flag=True, help="Check the whole file and print what would be built, trained, reused "
@@ -174,6 +204,8 @@ def run_command(ctx: click.Context, experiment: Path, output: Path | None, check
 
             click.echo(describe_plan(runner))
             return
+        if check:
+            _require_judgments(config, runner.registry)
         result = runner.run()
     except RankkitError as error:
         raise _fail(error) from None

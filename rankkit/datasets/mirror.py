@@ -78,9 +78,21 @@ def _language_pair(parent: Path, name: str) -> tuple[Path, Path] | None:
 
 
 def available(root: Path) -> list[str]:
-    """Names of the collections and splits in the mirror."""
+    """Names of the collections and splits in the mirror.
+
+    Symlinked folders are followed, as :func:`resolve_in_mirror` follows them (a mirror often links datasets
+    kept elsewhere); a link back to a folder above it is not entered again.
+    """
+    corpora: list[Path] = []
+    above = {os.fspath(root): (os.path.realpath(root),)}   # each folder to walk -> real paths of it and its parents
+    for path, folders, files in os.walk(root, followlinks=True):
+        seen = above.pop(path)
+        folders[:] = [f for f in folders if os.path.realpath(os.path.join(path, f)) not in seen]
+        above.update((os.path.join(path, f), (*seen, os.path.realpath(os.path.join(path, f)))) for f in folders)
+        if "corpus.jsonl" in files and (Path(path) / "corpus.jsonl").is_file():
+            corpora.append(Path(path) / "corpus.jsonl")
     names: list[str] = []
-    for corpus in sorted(root.glob("**/corpus.jsonl")):
+    for corpus in sorted(corpora):
         folder = corpus.parent
         rel = folder.relative_to(root).as_posix()
         try:
