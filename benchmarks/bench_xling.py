@@ -1,10 +1,10 @@
 """rankkit-xling: scoring with composed adapters against the same model with the adapters merged.
 
 Run from the repository root after the XQuAD experiments trained their adapters
-(``rankkit run eval/xquad-xling-en-de.toml`` writes them to ``runs/xquad-xling-models``)::
+(``rankkit run eval/xquad-xling-en-de.toml`` writes them to ``runs/xling-models``)::
 
     RANKKIT_DATA=/work/shared/datasets .venv/bin/python -m benchmarks.bench_xling
-    .venv/bin/python -m benchmarks.bench_xling --models /tmp/xq-full/xquad-xling-models --pairs 128
+    .venv/bin/python -m benchmarks.bench_xling --models /tmp/xq-full/xling-models --pairs 128
 
 Both sides are the ``xling`` scorer on the same backbone, ranking adapter,
 document-language adapter, pairs (XQuAD English questions against their German
@@ -32,8 +32,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", type=Path, default=REPO / "runs" / "xquad-xling-models",
-                        help="folder of the trained adapters (ra, la-en, la-de)")
+    parser.add_argument("--models", type=Path, default=REPO / "runs" / "xling-models",
+                        help="folder of the trained adapters (ra, la-en, la-de-0)")
     parser.add_argument("--doc-lang", default="de")
     parser.add_argument("--pairs", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=32)
@@ -58,7 +58,7 @@ def main() -> None:
     qrels = dataset.qrels().to_dict()
     pairs = [(q.text, docs[next(iter(qrels[q.query_id]))]) for q in dataset.queries()][: args.pairs]
     groups = [pairs[i : i + 16] for i in range(0, len(pairs), 16)]  # one query's top-16, as the reranker sends them
-    library = [str(args.models / "la-en"), str(args.models / f"la-{args.doc_lang}")]
+    library = [str(args.models / "la-en"), str(args.models / f"la-{args.doc_lang}-0")]  # one adapter: a fixed composition
 
     def scorer(merge: bool):  # noqa: ANN202
         return registry.build("scorer", "xling", ranking=str(args.models / "ra"), library=library,

@@ -52,8 +52,15 @@ def _fail(error: RankkitError) -> click.ClickException:
 @click.option("--disable-plugin", "disabled", multiple=True, metavar="NAME", help="Do not load this plugin (repeatable).")
 @click.option("--strict", is_flag=True, help="Fail when any plugin fails to load, instead of warning.")
 @click.version_option(package_name="rankkit")
-def cli(disabled: Sequence[str], strict: bool) -> None:
-    """Root group; plugin options are applied in :func:`main` before parsing."""
+@click.pass_context
+def cli(ctx: click.Context, disabled: Sequence[str], strict: bool) -> None:
+    """Root group; plugin options are applied in :func:`main` before parsing.
+
+    The registry (``ctx.obj``) is the only one a command uses: it is passed down, and it is the
+    :func:`~rankkit.registry.active_registry` until the command ends (for ``rankkit:NAME`` model names).
+    """
+    if isinstance(ctx.obj, Registry):
+        ctx.with_resource(ctx.obj.active())
 
 
 @cli.command("plugins")
@@ -252,7 +259,7 @@ def train_command(config: Path, names: Sequence[str], output: Path, force: bool)
     from rankkit.experiment.training import ensure_trained, load_trainings, needed_sections
     from rankkit.indexes import manifest_dirs_for
 
-    registry = click.get_current_context().find_root().obj
+    registry = _registry(click.get_current_context())
     try:
         trainings = load_trainings(config)
         unknown = sorted(set(names) - set(trainings))

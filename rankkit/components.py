@@ -221,7 +221,11 @@ class IndexBuilder(Protocol):
     version: str
 
     def build(self, dataset: Dataset, target: Path) -> dict[str, Any]:
-        """Build into ``target`` (an empty directory) and return statistics for the manifest."""
+        """Build into ``target`` (an empty directory) and return statistics for the manifest.
+
+        A build that went on from earlier work (a resumable encoding an interrupted build left, say) returns
+        ``"resumed": True`` among them, so ``rankkit run`` says the index was resumed rather than built.
+        """
         ...  # pragma: no cover
 
 

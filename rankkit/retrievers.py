@@ -35,11 +35,18 @@ class RunFileRetriever:
 
     @classmethod
     def from_params(cls, path: str = "", run: str = "", dataset: str = "", registry: Registry | None = None) -> RunFileRetriever:
-        """Build from ``path``, or from the run named ``run`` shipped with ``dataset`` (resolved through
-        ``registry``: the one the component was built from).
+        """Build from ``path``, or from the run named ``run`` shipped with ``dataset``.
+
+        Args:
+            path: A TREC run file.
+            run: The name of a run ``dataset`` ships.
+            dataset: The dataset that ships ``run``.
+            registry: Resolves ``dataset``; required with ``run`` (the registry that builds the component
+                passes itself, so ``--disable-plugin`` applies; no other registry is loaded).
 
         Raises:
-            ConfigError: When neither or both are given, or the run does not exist.
+            ConfigError: When neither or both are given, ``run`` without ``dataset`` or ``registry``,
+                or the run does not exist.
         """
         if bool(path) == bool(run):
             raise ConfigError("retriever 'run' needs exactly one of `path` (a TREC file) or `run` (a dataset run name)")
@@ -47,12 +54,11 @@ class RunFileRetriever:
             return cls(path)
         if not dataset:
             raise ConfigError(f"retriever 'run' with run={run!r} needs the `dataset` that ships it")
+        if registry is None:
+            raise ConfigError(f"retriever 'run' with run={run!r} resolves dataset {dataset!r} through the plugin "
+                              "registry: build it with registry.build('retriever', 'run', ...) or pass registry=")
         from rankkit.datasets import resolve_dataset
 
-        if registry is None:   # library use: the installed plugins
-            from rankkit.registry import Registry
-
-            registry = Registry.load()
         runs = resolve_dataset(dataset, registry).run_files()
         if run not in runs:
             raise ConfigError(f"dataset {dataset!r} has no run {run!r}; it has: {', '.join(runs) or 'none'}")

@@ -93,3 +93,17 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:  # pragma: no cover
         return True
     return True
+
+
+def remove_if_empty(folder: Path) -> bool:
+    """Remove ``folder`` when it is an empty folder (a checkpoint folder once its work is done or was interrupted
+    before anything was saved into it).
+
+    Returns:
+        Whether it was removed; a missing folder, a file or a folder with content stays as it is.
+    """
+    try:
+        Path(folder).rmdir()
+    except OSError:
+        return False
+    return True

@@ -91,6 +91,18 @@ def test_modules_stay_small():
     assert not stale, f"back under {MODULE_LINES} lines (or gone): remove them from OVERSIZE: {stale}"
 
 
+def test_one_registry_is_passed_down_never_a_second_loaded():
+    """Only the command line loads the plugins (honouring --disable-plugin and --strict); everything else gets its
+    registry passed down (``registry=``, ``needs_registry=True``) or uses :func:`rankkit.registry.active_registry`."""
+    allowed = {"rankkit/cli.py"}  # and plugins' cli modules, which may take the registry from the click context
+    loading = sorted(
+        name for name in (p.relative_to(REPO).as_posix() for p in _module_files())
+        if "Registry.load(" in (REPO / name).read_text()
+        and name not in allowed and not (name.startswith("plugins/") and name.endswith("/cli.py"))
+    )
+    assert not loading, f"these modules load a second registry (Registry.load); take the caller's instead: {loading}"
+
+
 def _pyprojects() -> list:
     """The root project, every first-party plugin and the example plugin."""
     paths = [REPO / "pyproject.toml", *sorted(REPO.glob("plugins/*/pyproject.toml")),

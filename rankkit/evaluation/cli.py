@@ -37,9 +37,12 @@ def run_names(paths: Sequence[Path]) -> list[str]:
     return out
 
 
-def load_qrels(spec: str, registry: Registry | None = None) -> Qrels:
-    """Qrels from a file, or else from the dataset of that name (resolved through ``registry``: the CLI's, so
-    ``--disable-plugin`` and ``--strict`` apply).
+def load_qrels(spec: str, registry: Registry) -> Qrels:
+    """Qrels from a file, or else from the dataset of that name.
+
+    Args:
+        spec: A qrels file, or a dataset name.
+        registry: Resolves dataset names: the CLI's, so ``--disable-plugin`` and ``--strict`` apply.
 
     Raises:
         RankkitError: When ``spec`` is neither a readable qrels file nor a
@@ -53,10 +56,6 @@ def load_qrels(spec: str, registry: Registry | None = None) -> Qrels:
     from rankkit.datasets import resolve_dataset
     from rankkit.errors import DatasetNotFoundError
 
-    if registry is None:   # library use without a CLI context: the installed plugins
-        from rankkit.registry import Registry
-
-        registry = Registry.load()
     try:
         dataset = resolve_dataset(spec, registry)
     except DatasetNotFoundError as exc:
@@ -170,8 +169,11 @@ def eval_command(
       rankkit eval run.trec -q qrels.txt -m "nDCG@10 AP(rel=2)" --format json
       rankkit eval a.trec b.trec -q qrels.txt -b a --output report/
     """
+    registry = ctx.find_root().obj
+    if registry is None:
+        raise click.UsageError("rankkit eval resolves dataset names through the plugin registry: run it as "
+                               "`rankkit eval` (or invoke it with the Registry as the click context's obj)")
     try:
-        registry = ctx.find_root().obj
         results, comparison = _evaluate(runs, qrels, measures, baseline, test, correction, alpha, registry)
         EMITTERS[fmt](results, comparison, per_query)
         if output is not None:
@@ -184,7 +186,7 @@ def eval_command(
 
 def _evaluate(
     runs: tuple[Path, ...], qrels: str, measures: str, baseline: str | None, test: str, correction: str, alpha: float,
-    registry: Registry | None = None,
+    registry: Registry,
 ) -> tuple[dict[str, EvalResult], Comparison | None]:
     from rankkit.evaluation.evaluate import Evaluator
     from rankkit.evaluation.significance import compare

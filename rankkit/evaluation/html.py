@@ -33,6 +33,9 @@ td.best { font-weight: 700; }
 .up { color: #2e7d32; } .down { color: #c62828; } .same { color: #757575; }
 .sig { color: #1565c0; font-weight: 700; margin-left: .1rem; }
 .legend, .meta { color: #555; font-size: .85rem; }
+.description { font-size: 1rem; margin: .4rem 0 .8rem; white-space: pre-line; }
+table.pipelines td { text-align: left; white-space: normal; vertical-align: top; }
+table.pipelines ol { margin: 0; padding-left: 1.2rem; } table.pipelines code { font-size: .82rem; }
 .meta td, .meta th { text-align: left; border: none; padding: .1rem .8rem .1rem 0; background: none;
                       white-space: normal; overflow-wrap: anywhere; vertical-align: top; }
 .plots { display: grid; grid-template-columns: repeat(auto-fill, minmax(540px, 1fr)); gap: .8rem; }
@@ -178,6 +181,23 @@ def metadata_table(metadata: Mapping[str, Any]) -> str:
     return f'<table class="meta">{"".join(rows)}</table>' if rows else ""
 
 
+def pipelines_table(pipelines: Mapping[str, Mapping[str, Any]]) -> str:
+    """What each system is: its stages with their parameters, its description and dataset when it has them.
+
+    Args:
+        pipelines: By system name, ``stages`` (lines), and optionally ``description`` and ``dataset``.
+    """
+    rows = []
+    for name, pipeline in pipelines.items():
+        stages = "".join(f"<li><code>{_esc(s)}</code></li>" for s in pipeline.get("stages") or [])
+        about = _esc(pipeline.get("description") or "")
+        if pipeline.get("dataset"):
+            about += ("<br>" if about else "") + f"on dataset <code>{_esc(pipeline['dataset'])}</code>"
+        rows.append(f"<tr><td>{_esc(name)}</td><td><ol>{stages}</ol></td><td>{about}</td></tr>")
+    head = "<tr><th>system</th><th>stages (parameters as in the experiment file)</th><th>about</th></tr>"
+    return f'<table class="pipelines"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
+
+
 def traces_section(traces: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
     """A few example traces per system: each query's calls, their candidates with the chosen one highlighted, the
     reasoning (cut), and the call's other scalar facts (label, fallback...)."""
@@ -209,6 +229,8 @@ def render_html(
     title: str,
     metadata: Mapping[str, Any] | None = None,
     traces: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+    description: str = "",
+    pipelines: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> str:
     """The whole report as one self-contained HTML document (no external resources).
 
@@ -219,13 +241,18 @@ def render_html(
         metadata: Extra key/value facts shown under the title.
         traces: Per system, per-query traces of a component that keeps them (a reasoning reranker's calls);
             the first few are shown.
+        description: What the experiment is about (its file's ``description``), shown under the title.
+        pipelines: What each system is (:func:`pipelines_table`), shown under the results.
 
     Returns:
         The HTML text.
     """
     queries = {q for r in results.values() for q in r.per_query["query_id"].unique().tolist()}
     summary = f"{len(results)} system(s), {len(queries)} judged queries"
-    body = [f"<h1>{_esc(title)}</h1>", f'<p class="legend">{summary}</p>', metadata_table(metadata or {})]
+    body = [f"<h1>{_esc(title)}</h1>"]
+    if description:
+        body.append(f'<p class="description">{_esc(description.strip())}</p>')
+    body += [f'<p class="legend">{summary}</p>', metadata_table(metadata or {})]
     body.append("<h2>Results</h2>")
     body.append(results_table(results, comparison))
     if comparison is not None and len(comparison.frame):
@@ -234,6 +261,10 @@ def render_html(
             f"{_esc(comparison.describe())}. Small numbers are the difference from the baseline; "
             "bold marks the best value per measure.</p>"
         )
+    if pipelines:
+        body.append("<h2>Pipelines</h2>")
+        body.append(pipelines_table(pipelines))
+    if comparison is not None and len(comparison.frame):
         body.append("<h2>Per-query wins and losses against the baseline</h2>")
         body.append(wins_table(comparison))
         body.append('<p class="legend">▲ queries improved, ▼ queries degraded, = queries unchanged.</p>')

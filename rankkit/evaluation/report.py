@@ -63,11 +63,16 @@ def results_payload(
     comparison: Comparison | None,
     title: str,
     metadata: Mapping[str, Any] | None = None,
+    description: str = "",
+    pipelines: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The content of ``results.json``: title, metadata, aggregates and the comparison."""
+    """The content of ``results.json``: title, metadata, aggregates and the comparison (and, when given, the
+    experiment's description and what each pipeline is)."""
     payload: dict[str, Any] = {
         "title": title,
+        **({"description": description} if description else {}),
         "metadata": dict(metadata or {}),
+        **({"pipelines": {name: dict(p) for name, p in pipelines.items()}} if pipelines else {}),
         "measures": list(dict.fromkeys(m for r in results.values() for m in r.measures)),
         "aggregate": {name: dict(r.aggregate) for name, r in results.items()},
         "comparison": None,
@@ -91,6 +96,8 @@ def write_report(
     title: str,
     metadata: dict[str, Any] | None = None,
     traces: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+    description: str = "",
+    pipelines: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Path:
     """Write the evaluation report into ``out_dir``.
 
@@ -108,6 +115,9 @@ def write_report(
         metadata: Extra facts (dataset, config hash, versions...) stored in the
             JSON and shown in the HTML; values must be JSON-serialisable.
         traces: Per system, per-query traces (a reasoning reranker's); the HTML shows a few.
+        description: What the experiment is about; shown under the HTML's title and stored in the JSON.
+        pipelines: By system, what it is: ``stages`` (one line per stage, with its parameters) and optionally
+            ``description`` and ``dataset``; shown in the HTML and stored in the JSON.
 
     Returns:
         The path of ``report.html``.
@@ -121,9 +131,10 @@ def write_report(
     with atomic_write(out_dir / PER_QUERY_CSV) as handle:
         per_query_frame(results).to_csv(handle, index=False)
     with atomic_write(out_dir / RESULTS_JSON) as handle:
-        json.dump(results_payload(results, comparison, title, metadata), handle, indent=2, default=str)
+        json.dump(results_payload(results, comparison, title, metadata, description, pipelines), handle, indent=2,
+                  default=str)
         handle.write("\n")
-    page = render_html(results, comparison, title, metadata, traces)
+    page = render_html(results, comparison, title, metadata, traces, description, pipelines)
     with atomic_write(out_dir / REPORT_HTML) as handle:
         handle.write(page)
     return out_dir / REPORT_HTML

@@ -40,6 +40,8 @@ class PlanContext:
         index_dirs: Folders searched for index manifests.
         score_cache: Cache for scorers, or ``None``.
         on_index: Called with an index name before it is checked or built.
+        on_index_done: Called with an index name and the index once it was reused, built or resumed
+            (:meth:`~rankkit.indexes.BuiltIndex.summary` says which, and how long it took).
         indexes: Indexes already ensured, by the name used in the file.
         trained: Model folders of the file's ``[train.*]`` sections, by name.
     """
@@ -50,6 +52,7 @@ class PlanContext:
     index_dirs: list[Path]
     score_cache: ScoreCache | None = None
     on_index: Callable[[str], None] = lambda name: None
+    on_index_done: Callable[[str, BuiltIndex], None] = lambda name, built: None
     indexes: dict[str, BuiltIndex] = field(default_factory=dict)
     trained: dict[str, Path] = field(default_factory=dict)
 
@@ -121,6 +124,7 @@ def _index(name: Any, stage: StageConfig, ctx: PlanContext) -> BuiltIndex:
                 raise ConfigError(f"{stage.where}.index: {error}") from None
             ctx.on_index(manifest.name)
             ctx.indexes[name] = ensure_index(manifest, ctx.registry)
+            ctx.on_index_done(manifest.name, ctx.indexes[name])
     return ctx.indexes[name]
 
 

@@ -1,4 +1,5 @@
-"""Statistics and traces of the components that keep them, persisted batch by batch so a resumed run loses none.
+"""Statistics and traces of the components that keep them, persisted batch by batch so a resumed run loses none;
+and what each pipeline is, as its file writes it, for the report.
 
 A component that keeps per-query traces (a ``traces()`` method returning JSON-able dicts, as the
 :class:`rankkit.components.RunReporter` components of the plugins do) has each batch's new traces saved beside
@@ -12,10 +13,14 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rankkit.files import atomic_write
 from rankkit.pipeline import Stage
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rankkit.experiment.config import ExperimentConfig
+    from rankkit.experiment.stages import StageConfig
 
 RESUMED_NOTE = "resumed from a checkpoint: statistics cover the batches run by the last process only"
 
@@ -126,3 +131,45 @@ def example_traces(run_paths: dict[str, Path], count: int = 3) -> dict[str, list
         if shown:
             out[name] = shown
     return out
+
+
+def describe_stage(stage: StageConfig) -> str:
+    """A stage table as one line: ``retriever bm25 (index = "scifact-bm25", k = 1000)``, ``cutoff 10``,
+    ``fusion rrf (k = 60) of [retriever bm25 (...)] + [retriever dense (...)]``."""
+    if stage.kind == "cutoff":
+        return f"cutoff {stage.params['k']}"
+    options = f" ({_assignments(stage.params)})" if stage.params else ""
+    if stage.kind == "fusion":
+        fused = " + ".join("[" + " >> ".join(describe_stage(s) for s in sub) + "]" for sub in stage.of)
+        return f"fusion {stage.component}{options} of {fused}"
+    return f"{stage.kind} {stage.component}{options}"
+
+
+def describe_pipelines(config: ExperimentConfig) -> dict[str, dict[str, Any]]:
+    """What each pipeline of an experiment is, as written in its file, for the report.
+
+    Returns:
+        By pipeline name: ``stages`` (one line per stage, :func:`describe_stage`; a fusion pipeline's one line
+        names the pipelines it fuses) and, when the file gives them, ``description`` and ``dataset``.
+    """
+    tables = config.raw.get("pipelines", {}) if isinstance(config.raw.get("pipelines"), dict) else {}
+    out: dict[str, dict[str, Any]] = {}
+    for name, pipeline in config.pipelines.items():
+        if pipeline.fusion:
+            options = f" ({_assignments(pipeline.fusion_params)})" if pipeline.fusion_params else ""
+            stages = [f"fusion {pipeline.fusion}{options} of the runs of {', '.join(pipeline.of)}"]
+        else:
+            stages = [describe_stage(s) for s in pipeline.stages]
+        entry: dict[str, Any] = {"stages": stages}
+        description = (tables.get(name) or {}).get("description") if isinstance(tables.get(name), dict) else None
+        if description:
+            entry["description"] = str(description)
+        if pipeline.dataset:
+            entry["dataset"] = pipeline.dataset
+        out[name] = entry
+    return out
+
+
+def _assignments(params: dict[str, Any]) -> str:
+    """``key = value, ...`` with values as TOML-like literals (strings quoted, lists and tables as JSON)."""
+    return ", ".join(f"{key} = {json.dumps(value, ensure_ascii=False, default=str)}" for key, value in params.items())

@@ -20,16 +20,20 @@ from rankkit.errors import ConfigError
 from rankkit.experiment.checkpoint import Checkpoint
 from rankkit.experiment.config import ExperimentConfig, sample_queries
 from rankkit.experiment.plan import PlanContext, build_pipeline, config_hash, pipeline_order
-from rankkit.experiment.reports import BatchTraces, component_reports, example_traces
+from rankkit.experiment.reports import BatchTraces, component_reports, describe_pipelines, example_traces
 from rankkit.files import atomic_write
 from rankkit.pipeline import Stage, batched
+from rankkit.progress import progress_bars
 from rankkit.registry import Registry
-from rankkit.experiment.training import TrainedModel, ensure_trained
+from rankkit.experiment.training import CHECKPOINT_PREFIX, TrainedModel, ensure_trained
 from rankkit.experiment.validate import check_experiment
+from rankkit.staging import remove_if_empty
 from rankkit.trec import read_run, write_run
 from rankkit.types import Query, Run
 
 logger = logging.getLogger(__name__)
+#: The output's folder of per-batch checkpoints.
+CHECKPOINTS = ".checkpoints"
 
 
 @dataclass(frozen=True)
@@ -112,13 +116,54 @@ class ExperimentRunner:
         self.log.append(message)
         logger.info(message)
 
+    @property
+    def model_root(self) -> Path:
+        """Where the file's ``[train.*]`` models go: ``[settings] models``, a folder beside the output shared by
+        experiments naming the same one (the training key makes reuse safe), else ``<output>/models``."""
+        return self.output.parent / self.config.models if self.config.models else self.output / "models"
+
+    @property
+    def checkpoints(self) -> Path:
+        """The folder of the pipelines' per-batch checkpoints (removed once it is empty)."""
+        return self.output / CHECKPOINTS
+
     def run(self) -> ExperimentResult:
         """Check the whole file, then build missing indexes, train, run every pipeline, evaluate, report and write
         the manifest.
 
+        With ``progress=False`` no progress bar shows, model loading included (:func:`rankkit.progress.progress_bars`).
+        When interrupted (Ctrl-C), it logs where the progress was saved and that running the same command again
+        resumes from there, then lets the ``KeyboardInterrupt`` through. An empty checkpoint folder is removed
+        however the run ends.
+
         Raises:
             ConfigError: Before any work, listing every problem of the file (:func:`check_experiment`).
+            KeyboardInterrupt: After saying where the progress is saved.
         """
+        try:
+            with progress_bars(self.progress):
+                return self._run()
+        except KeyboardInterrupt:
+            message = self.interrupted_message()
+            self.log.append(message)
+            logger.warning(message)
+            raise
+        finally:
+            remove_if_empty(self.checkpoints)
+
+    def interrupted_message(self) -> str:
+        """What an interrupted run says: where its progress is saved, and that the same command resumes it."""
+        saved = [p for p in (self.checkpoints, *sorted(self.model_root.glob(f"{CHECKPOINT_PREFIX}*")))
+                 if p.is_dir() and any(p.iterdir())]
+        kept = "finished indexes, trained models and pipeline runs are kept"
+        if not saved:
+            return (f"interrupted before a query batch or training checkpoint was saved ({kept}); run the same "
+                    "command again to continue")
+        places = " and ".join(str(p) for p in saved)
+        return (f"interrupted: progress is saved in {places} ({kept}); run the same command again to resume from "
+                "there")
+
+    def _run(self) -> ExperimentResult:
         config = self.config
         check_experiment(config, self.registry)
         dataset = resolve_dataset(config.dataset, self.registry)
@@ -133,12 +178,11 @@ class ExperimentRunner:
         cache = ScoreCache(cache_dir() / "scores.sqlite") if self.use_cache else None
         ctx = PlanContext(
             self.registry, dataset, config.dataset, config.index_dirs, cache,
-            on_index=lambda n: self._say(f"index {n}: checking / building"),
+            on_index=lambda n: self._say(f"index {n}: checking"),
+            on_index_done=lambda n, built: self._say(f"index {n}: {built.summary()}"),
         )
         models: dict[str, TrainedModel] = {}
-        # [settings] models: a folder beside the output, shared by experiments naming the same one (the
-        # training key makes reuse safe: a section trains again only when it differs)
-        model_root = self.output.parent / config.models if config.models else self.output / "models"
+        model_root = self.model_root
         for name, training in config.trainings.items():
             models[name] = ensure_trained(training, self.registry, model_root, config.index_dirs, trained=models)
             ctx.trained[name] = models[name].path
@@ -198,15 +242,15 @@ class ExperimentRunner:
             self._say(f"pipeline {name}: up to date ({run_path})")
             run = read_run(run_path, name)
             return PipelineOutcome(name, run_path, stage.fingerprint, 0.0, 0, 0, True, stamp.get("statistics", {})), run
-        folder = self.output / ".checkpoints"
+        folder = self.checkpoints
         own = f"{name}.shard-{self.shard[0]}-of-{self.shard[1]}.jsonl" if self.shard else f"{name}.jsonl"
         checkpoint = Checkpoint(folder / own, key)
         done = checkpoint.load()
         shards = [] if self.shard else sorted(folder.glob(f"{name}.shard-*-of-*.jsonl"))
         for path in shards:   # batches that shards computed (a stale shard's key does not match: ignored)
             done.update({i: r for i, r in Checkpoint(path, key).load().items() if i not in done})
-        saved = BatchTraces(self.output / ".checkpoints" / f"{name}.traces-{key[:16]}", stage)
-        for stale in (self.output / ".checkpoints").glob(f"{name}.traces-*"):
+        saved = BatchTraces(folder / f"{name}.traces-{key[:16]}", stage)
+        for stale in folder.glob(f"{name}.traces-*"):
             if stale != saved.folder:
                 shutil.rmtree(stale, ignore_errors=True)
         batches = list(batched(queries, self.config.batch_size))
@@ -269,6 +313,8 @@ class ExperimentRunner:
             title=f"{self.config.name} — {self.config.dataset}",
             metadata={"experiment": str(self.config.path), "dataset": self.config.dataset},
             traces=example_traces({n: o.run_path for n, o in result.outcomes.items()}),
+            description=self.config.description,
+            pipelines=describe_pipelines(self.config),
         )
         result.drifts = check_expected(self.config, result.results)
 

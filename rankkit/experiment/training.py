@@ -17,7 +17,8 @@ trainer, parameters, data and first stage is a no-op, and an interrupted
 training never leaves a folder that looks finished. A trainer that offers
 :class:`rankkit.components.ResumableTrainer` checkpoints into
 ``<root>/.checkpoints-<name>-<key>``, so training again after an interruption
-resumes from its last checkpoint; the folder goes once the model is in place.
+resumes from its last checkpoint; the folder goes once the model is in place, and an empty one (a training
+stopped before its first checkpoint) as soon as the training ends.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from rankkit.experiment.stages import StageConfig, no_unknown, parse_retrieval
 from rankkit.experiment.plan import PlanContext, build_stage, substitute_trained, trained_references
 from rankkit.pipeline import Sequential
 from rankkit.registry import validate_params
-from rankkit.staging import build_folder, read_stamp
+from rankkit.staging import build_folder, read_stamp, remove_if_empty
 
 if TYPE_CHECKING:  # pragma: no cover
     from rankkit.registry import Registry
@@ -131,7 +132,8 @@ def ensure_trained(
     raw = substitute_trained(config.params, {n: m.path for n, m in trained.items()}, f"{config.where}.params")
     params = validate_params(component.spec, raw, where=config.where)
     dataset = resolve_dataset(config.dataset, registry)
-    ctx = PlanContext(registry, dataset, config.dataset, index_dirs, trained={n: m.path for n, m in trained.items()})
+    ctx = PlanContext(registry, dataset, config.dataset, index_dirs, trained={n: m.path for n, m in trained.items()},
+                      on_index_done=lambda n, built: logger.info("train %s: index %s: %s", config.name, n, built.summary()))
     stage = Sequential([build_stage(s, ctx) for s in config.first_stage]).compile() if config.first_stage else None
     depends = {n: trained[n].stamp.get("key") for n in trained_references(config.params)}
     key = fingerprint(
@@ -163,14 +165,18 @@ def ensure_trained(
             logger.info("train %s: running the first stage on %s", config.name, config.dataset)
             candidates = stage.run(dataset.queries(), name=f"{config.name}-first-stage")
         logger.info("train %s: training %s on %s", config.name, config.trainer, config.dataset)
-        stats = trainer.train(dataset, staging, candidates)
+        with registry.active():   # model names a trainer resolves while training (rankkit:NAME) use this registry
+            stats = trainer.train(dataset, staging, candidates)
         return {
             "name": config.name, "key": key, "trainer": config.trainer, "dataset": config.dataset,
             "params": params, "stats": stats, "seconds": round(time.time() - started, 3),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
 
-    model = TrainedModel(target, build_folder(target, STAMP, fill))
+    try:
+        model = TrainedModel(target, build_folder(target, STAMP, fill))
+    finally:
+        remove_if_empty(checkpoints)   # interrupted or failed before its first checkpoint: nothing to resume from
     shutil.rmtree(checkpoints, ignore_errors=True)
     return model
 

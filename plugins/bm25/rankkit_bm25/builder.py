@@ -27,6 +27,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from rankkit.errors import ConfigError, IndexStateError
 from rankkit.files import atomic_write
+from rankkit.progress import progress_enabled
 
 from rankkit_bm25 import _jvm
 from rankkit_bm25.layout import FIELD_LAYOUTS, FLAT, LAYOUT_VERSION, LUCENE_DIR, META_FILE, SEPARATE, STEMMERS
@@ -155,7 +156,7 @@ def write_collection(
         folder: Where the shards go.
         shards: Number of shard files (one per indexing thread).
         fields: ``"title+text"`` or ``"separate"``.
-        progress: Show a tqdm progress bar.
+        progress: Show a tqdm progress bar (never inside ``progress_bars(False)``: ``rankkit run --no-progress``).
         label: The progress bar's description.
 
     Returns:
@@ -170,7 +171,8 @@ def write_collection(
         handles: list[IO[str]] = [
             stack.enter_context(open(folder / f"docs-{i:02d}.jsonl", "w", encoding="utf-8")) for i in range(shards)
         ]
-        bar = stack.enter_context(tqdm(desc=f"{label}: converting", unit=" docs", disable=not progress or None))
+        shown = progress and progress_enabled()
+        bar = stack.enter_context(tqdm(desc=f"{label}: converting", unit=" docs", disable=not shown or None))
         for doc in documents:
             if separate:
                 record = {"id": doc.doc_id, "contents": doc.text, "title": doc.title}

@@ -32,11 +32,14 @@ def teacher_scores(score: object, samples: SampleSet, texts: dict[str, str]) -> 
     """
     from tqdm.auto import tqdm
 
+    from rankkit.progress import progress_enabled
+
     by_query: dict[str, set[str]] = defaultdict(set)
     for sample in samples.samples:
         by_query[sample.query_id].update(sample.doc_ids)
     out: Scores = {}
-    for query_id, doc_ids in tqdm(sorted(by_query.items()), desc="teacher scores", unit="query"):
+    for query_id, doc_ids in tqdm(sorted(by_query.items()), desc="teacher scores", unit="query",
+                                 disable=not progress_enabled()):
         ordered = sorted(doc_ids)
         values = np.asarray(score(samples.queries[query_id], [texts[d] for d in ordered]), dtype=np.float64)  # type: ignore[operator]
         out.update({(query_id, d): float(v) for d, v in zip(ordered, values)})

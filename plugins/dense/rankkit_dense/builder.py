@@ -134,6 +134,7 @@ class DenseIndexBuilder:
             "faiss": params,
             "shards": corpus.shards,
             "cached_shards": corpus.cached_shards,
+            "resumed": corpus.cached_shards > 0,  # encoded shards found in the embedding cache were not encoded again
             "device": self.encoder.device,
             "embeddings_bytes": (target / EMBEDDINGS).stat().st_size,
             "faiss_bytes": (target / FAISS_FILE).stat().st_size,

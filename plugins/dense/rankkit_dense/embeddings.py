@@ -37,6 +37,7 @@ from rankkit.components import fingerprint
 from rankkit.config import cache_dir
 from rankkit.errors import DataFormatError, IndexStateError
 from rankkit.files import atomic_write
+from rankkit.progress import progress_enabled
 from rankkit.staging import pid_alive
 
 from rankkit_dense.layout import DOC_IDS, EMBEDDINGS
@@ -109,7 +110,8 @@ def encode_corpus(
         encoder: The document encoder.
         fields: ``"title+text"`` or ``"text"``.
         shard_size: Documents per shard (the unit of resumption).
-        progress: Show a progress bar (shards, in documents).
+        progress: Show a progress bar (shards, in documents); never inside ``progress_bars(False)``
+            (``rankkit run --no-progress``).
 
     Returns:
         The finished entry.
@@ -118,6 +120,7 @@ def encode_corpus(
         DataFormatError: From the dataset, or for a doc id with a line break.
         IndexStateError: When another process is encoding the same entry, or the corpus is empty.
     """
+    progress = progress and progress_enabled()
     key = entry_key(encoder.fingerprint, dataset.corpus_checksum(), fields, shard_size)
     folder = embedding_cache_root() / key
     folder.mkdir(parents=True, exist_ok=True)

@@ -34,6 +34,8 @@ def test_flat_index_layout_and_stamp(tiny_mirror: Path, tmp_path: Path, registry
     assert isinstance(embeddings, np.memmap) and embeddings.dtype == np.float32 and embeddings.shape == (40, 16)
     stats = built.stamp["stats"]
     assert stats["documents"] == 40 and stats["dim"] == 16 and stats["shards"] == 6 and stats["cached_shards"] == 0
+    assert built.outcome == "built" and not stats["resumed"]
+    assert build(registry, tmp_path / "indexes", model=str(tiny_models.main), shard_size=7).outcome == "reused"
     assert stats["faiss"] == {"type": "flat", "metric": "ip"}
     encoder = DenseEncoder()
     assert stats["encoder"]["model_fingerprint"] != encoder.model_fingerprint
@@ -130,6 +132,7 @@ def test_interrupted_encoding_resumes_from_the_last_finished_shard(
     resumed = build(registry, root, model=str(tiny_models.main), shard_size=7)
     assert calls == [7, 7, 5]  # shards 4, 5 and 6 only
     assert resumed.stamp["stats"]["cached_shards"] == 3 and resumed.stamp["stats"]["shards"] == 6
+    assert resumed.outcome == "resumed" and resumed.summary().startswith("resumed from earlier work, finished in")
 
     monkeypatch.setattr(DenseEncoder, "encode_documents", original)
     monkeypatch.setenv("RANKKIT_CACHE", str(tmp_path / "fresh-cache"))

@@ -96,13 +96,13 @@ class RescorePlan:
         return list(dict.fromkeys(r.profile.name for r in self.rescorers))
 
 
-def plan_search(body: Any, scorers: ScorerPool | None = None, max_window: int | None = None,
+def plan_search(body: Any, scorers: ScorerPool, max_window: int | None = None,
                 max_rescorers: int | None = None) -> RescorePlan | None:
     """Parse ``body``; ``None`` when it holds no ``rankkit`` rescorer (send it to ES untouched).
 
     Args:
         body: The ``_search`` body.
-        scorers: Where profiles come from (default: a pool without profiles, where entries name scorers).
+        scorers: Where profiles come from (a pool without profiles: entries name scorers).
         max_window: Largest window a request may ask for.
         max_rescorers: Most ``rankkit`` entries a request may hold.
 
@@ -111,7 +111,6 @@ def plan_search(body: Any, scorers: ScorerPool | None = None, max_window: int | 
     """
     if not isinstance(body, Mapping):
         raise RescoreError(f"the search body must be a JSON object, got {type(body).__name__}", es_type="parse_exception")
-    scorers = scorers if scorers is not None else ScorerPool()
     reranker = _reranker_retriever(body, scorers)
     if reranker is not None:
         return _plan_reranker(body, reranker, scorers, max_window)

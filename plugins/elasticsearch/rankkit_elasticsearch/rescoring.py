@@ -4,12 +4,14 @@
 
     from elasticsearch import Elasticsearch
     from rankkit_elasticsearch.rescoring import search
+    from rankkit_elasticsearch.scorers import ScorerPool
 
+    pool = ScorerPool(registry)   # once, over the application's one Registry; reuse it
     response = search(Elasticsearch("http://127.0.0.1:9200"), "scifact", {
         "query": {"match": {"contents": "vitamin d bone density"}},
         "size": 10,
         "rescore": [{"window_size": 100, "rankkit": {"scorer": "cross-encoder", "params": {"model": "..."}}}],
-    })
+    }, pool)
 
 The response has Elasticsearch's shape; ``hits.hits`` are rescored exactly as
 the offline pipeline ``retriever % N >> ScorerReranker(scorer, docs, settings)`` ranks them.
@@ -25,15 +27,15 @@ from rankkit_elasticsearch.plan import apply_plan, plan_search
 from rankkit_elasticsearch.scorers import ScorerPool
 
 
-def search(client: Any, index: str, body: Mapping[str, Any], scorers: ScorerPool | None = None) -> dict[str, Any]:
+def search(client: Any, index: str, body: Mapping[str, Any], scorers: ScorerPool) -> dict[str, Any]:
     """Run ``body`` against ``index``, rescoring with its ``rankkit`` rescorers.
 
     Args:
         client: An ``elasticsearch.Elasticsearch`` client.
         index: Index, alias or comma-separated list, as ES's ``_search`` takes it.
         body: The ``_search`` body.
-        scorers: Where scorers come from (default: a pool over every installed plugin, where entries name
-            ``scorer`` and ``params``; a pool with profiles takes ``profile`` names; reuse one across calls).
+        scorers: Where scorers come from: ``ScorerPool(registry)`` over the caller's registry, where entries
+            name ``scorer`` and ``params``; a pool with profiles takes ``profile`` names. Reuse one across calls.
 
     Returns:
         ES's response (a plain dict); without ``rankkit`` entries, exactly what ES answered.
@@ -41,9 +43,8 @@ def search(client: Any, index: str, body: Mapping[str, Any], scorers: ScorerPool
     Raises:
         RescoreError: For a malformed ``rankkit`` entry or hits without text.
     """
-    pool = scorers if scorers is not None else ScorerPool()
-    plan = plan_search(body, pool)
+    plan = plan_search(body, scorers)
     if plan is None:
         return dict(client.search(index=index, body=dict(body)).body)
     response = client.search(index=index, body=plan.upstream_body).body
-    return apply_plan(plan, response, pool)
+    return apply_plan(plan, response, scorers)

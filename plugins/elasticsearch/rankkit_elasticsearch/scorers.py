@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from rankkit.errors import RankkitError
+from rankkit.errors import ConfigError, RankkitError
 
 from rankkit_elasticsearch.errors import RescoreError
 from rankkit_elasticsearch.profiles import ScorerProfile
@@ -31,30 +31,25 @@ class ScorerPool:
     """Builds each profile's scorer once, on first use, and keeps it.
 
     Args:
-        registry: Where scorers come from; default: every installed plugin.
+        registry: Where scorers come from: the one registry of the caller (``rankkit serve`` passes the
+            CLI's, so ``--disable-plugin`` and ``--strict`` apply; a library caller passes its own).
         profiles: The profiles requests may use. ``None``: no profiles, and entries name
             ``scorer`` and ``params`` themselves (for trusted, in-process callers only).
         max_scorers: Without profiles, how many distinct (scorer, parameters) pairs may be built.
     """
 
-    def __init__(self, registry: Registry | None = None, profiles: Iterable[ScorerProfile] | None = None,
+    def __init__(self, registry: Registry, profiles: Iterable[ScorerProfile] | None = None,
                  max_scorers: int = 8) -> None:
-        self._registry = registry
+        if registry is None:
+            raise ConfigError("ScorerPool needs the plugin registry its scorers come from: ScorerPool(registry, ...) "
+                              "with the Registry of the caller (rankkit serve passes the CLI's)")
+        self.registry = registry
         self.adhoc = profiles is None
         self._profiles: dict[str, ScorerProfile] = {p.name: p for p in profiles or ()}
         self.max_scorers = max_scorers
         self._built: dict[str, Scorer] = {}
         self._lock = threading.Lock()
         self._loading: dict[str, threading.Lock] = {}
-
-    @property
-    def registry(self) -> Registry:
-        """The registry (loaded on first use)."""
-        if self._registry is None:
-            from rankkit.registry import Registry
-
-            self._registry = Registry.load()
-        return self._registry
 
     @property
     def profiles(self) -> dict[str, ScorerProfile]:

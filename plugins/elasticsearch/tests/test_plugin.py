@@ -51,9 +51,10 @@ def test_plan_ranks_exactly_as_offline_scorer_reranker(registry, mode: str) -> N
             "rescore": [{"window_size": 5, "rankkit": {"scorer": "term-overlap", "query_weight": 0.7,
                                                        "rescore_query_weight": 1.3, "score_mode": mode}},
                         {"window_size": 3, "rankkit": {"scorer": "term-overlap", "score_mode": "multiply"}}]}
-    plan = plan_search(body)
+    pool = ScorerPool(registry)
+    plan = plan_search(body, pool)
     assert plan is not None and plan.upstream_body["size"] == 8 and "rescore" not in plan.upstream_body
-    out = apply_plan(plan, _response(scores), ScorerPool(registry))
+    out = apply_plan(plan, _response(scores), pool)
     scorer = registry.build("scorer", "term-overlap")
     store = DictDocStore({d: document_text(s, ("title", "text")) for d, s in DOCS.items()})
     first = Ranking("q", list(DOCS), scores)
@@ -68,20 +69,22 @@ def test_hits_beyond_window_keep_their_order_and_paging(registry) -> None:
     scores = [9.0, 8.0, 7.0, 6.0, 5.0, 4.0, 3.0, 2.0]
     body = {"query": {"match": {"text": "wings"}}, "from": 2, "size": 4,
             "rescore": {"window_size": 2, "rankkit": {"scorer": "term-overlap"}}}
-    plan = plan_search(body)
+    pool = ScorerPool(registry)
+    plan = plan_search(body, pool)
     assert plan.upstream_body["size"] == 6 and plan.upstream_body["from"] == 0
-    out = apply_plan(plan, _response(scores[:6]), ScorerPool(registry))
+    out = apply_plan(plan, _response(scores[:6]), pool)
     assert [h["_id"] for h in out["hits"]["hits"]] == ["d2", "d3", "d4", "d5"]
 
 
-def test_native_rescorers_stay_and_must_come_first() -> None:
+def test_native_rescorers_stay_and_must_come_first(rankkit_core_registry) -> None:
+    pool = ScorerPool(rankkit_core_registry)
     native = {"window_size": 10, "query": {"rescore_query": {"match": {"text": "x"}}}}
     rk = {"window_size": 5, "rankkit": {"scorer": "term-overlap"}}
-    plan = plan_search({"query": {"match": {"text": "x"}}, "rescore": [native, rk]})
+    plan = plan_search({"query": {"match": {"text": "x"}}, "rescore": [native, rk]}, pool)
     assert plan.upstream_body["rescore"] == [native]
     with pytest.raises(RescoreError, match="native rescorers must come before"):
-        plan_search({"query": {"match": {"text": "x"}}, "rescore": [rk, native]})
-    assert plan_search({"query": {"match": {"text": "x"}}, "rescore": [native]}) is None
+        plan_search({"query": {"match": {"text": "x"}}, "rescore": [rk, native]}, pool)
+    assert plan_search({"query": {"match": {"text": "x"}}, "rescore": [native]}, pool) is None
 
 
 @pytest.mark.parametrize("body, message", [
@@ -92,10 +95,26 @@ def test_native_rescorers_stay_and_must_come_first() -> None:
     ({"query": {"match": {"t": "x"}}, "rescore": [{"rankkit": {"scorer": "s", "bogus": 1}}]}, "unknown key"),
     ({"query": {"match": {"t": "x"}}, "sort": ["_id"], "rescore": [{"rankkit": {"scorer": "s"}}]}, "sort"),
 ])
-def test_bad_rescorers_are_400(body: dict, message: str) -> None:
+def test_bad_rescorers_are_400(body: dict, message: str, rankkit_core_registry) -> None:
     with pytest.raises(RescoreError, match=message) as info:
-        plan_search(body, max_window=1000)
+        plan_search(body, ScorerPool(rankkit_core_registry), max_window=1000)
     assert info.value.status == 400 and info.value.body()["error"]["type"]
+
+
+def test_pool_needs_the_callers_registry(registry) -> None:
+    from rankkit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"ScorerPool needs the plugin registry.*ScorerPool\(registry"):
+        ScorerPool(None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        ScorerPool()  # type: ignore[call-arg]
+    assert ScorerPool(registry).registry is registry
+
+
+def test_disabled_plugins_scorers_are_not_served(rankkit_core_registry) -> None:
+    pool = ScorerPool(rankkit_core_registry)  # the example plugin (term-overlap) is not in this registry
+    with pytest.raises(RescoreError, match="unknown scorer 'term-overlap'"):
+        pool.get(pool.resolve({"scorer": "term-overlap"}, "rescore[0].rankkit"))
 
 
 def test_unknown_scorer_names_the_choices(registry) -> None:
@@ -110,10 +129,11 @@ def test_unknown_scorer_names_the_choices(registry) -> None:
 
 
 def test_source_filter_is_restored(registry) -> None:
+    pool = ScorerPool(registry)
     plan = plan_search({"query": {"match": {"text": "vitamin"}}, "_source": ["title"], "size": 2,
-                        "rescore": {"window_size": 3, "rankkit": {"scorer": "term-overlap"}}})
+                        "rescore": {"window_size": 3, "rankkit": {"scorer": "term-overlap"}}}, pool)
     assert set(plan.upstream_body["_source"]) == {"title", "text"}
-    out = apply_plan(plan, _response([3.0, 2.0, 1.0]), ScorerPool(registry))
+    out = apply_plan(plan, _response([3.0, 2.0, 1.0]), pool)
     assert all(set(h["_source"]) == {"title"} for h in out["hits"]["hits"])
 
 

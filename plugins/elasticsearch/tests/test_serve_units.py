@@ -117,7 +117,7 @@ class Echo:
         return np.array([d.split().count("hit") for d in documents], dtype=float)
 
 
-def test_maxp_scores_the_best_passage_in_one_call() -> None:
+def test_maxp_scores_the_best_passage_in_one_call(rankkit_core_registry) -> None:
     inner = Echo()
     maxp = MaxPassageScorer(inner, words=4, stride=2)
     long = "x x x x x x hit hit x x"  # passages: 0-3, 2-5, 4-7 (2 hits), 6-9 (2 hits)
@@ -125,7 +125,7 @@ def test_maxp_scores_the_best_passage_in_one_call() -> None:
     assert maxp.passages("") == [""]
     scores = maxp.score("q", [long, "hit", "x"])
     assert scores.tolist() == [2.0, 1.0, 0.0] and len(inner.calls) == 1
-    pool = ScorerPool(None, profiles=[])
+    pool = ScorerPool(rankkit_core_registry, profiles=[])
     pool.add("long", Echo(), passage_words=4, passage_stride=2)
     assert isinstance(pool.get("long"), MaxPassageScorer)
 
@@ -147,8 +147,8 @@ def test_upstream_credentials_from_file_or_environment_never_shown(monkeypatch, 
         Upstream.from_config({"api_key": "k", "username": "", "password": "", "ca_certs": str(tmp_path / "none.pem")})
 
 
-def test_plans_bound_the_work_and_refuse_cursors() -> None:
-    pool = ScorerPool(None, profiles=[ScorerProfile("p", "term-overlap")])
+def test_plans_bound_the_work_and_refuse_cursors(rankkit_core_registry) -> None:
+    pool = ScorerPool(rankkit_core_registry, profiles=[ScorerProfile("p", "term-overlap")])
     entry = {"window_size": 10, "rankkit": {"profile": "p"}}
     query = {"match": {"t": "x"}}
     with pytest.raises(RescoreError, match="at most 2"):

@@ -42,6 +42,7 @@ from rankkit.datasets.base import Dataset
 from rankkit.datasets.derived import DerivedDatasetProvider
 from rankkit.errors import ConfigError, DataFormatError
 from rankkit.files import atomic_write
+from rankkit.progress import progress_enabled
 from rankkit.types import Document, Qrels, Query
 
 PREFIX = "genq:"
@@ -180,7 +181,7 @@ class GeneratedQueryDataset(Dataset):
 
         backend = self._backend()
         with open(partial, "a", encoding="utf-8") as out, tqdm(total=len(documents), desc="generating queries",
-                                                               unit="doc") as bar:
+                                                               unit="doc", disable=not progress_enabled()) as bar:
             for start in range(0, len(documents), self.batch_size):
                 batch = documents[start : start + self.batch_size]
                 passages = [backend.truncate(_passage(d), self.passage_tokens) for d in batch]

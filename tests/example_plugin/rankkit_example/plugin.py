@@ -7,7 +7,7 @@ from rankkit.hookspecs import hookimpl
 
 
 def _overlap(lowercase: bool = True, delay: float = 0.0):  # noqa: ANN202
-    from rankkit_example.overlap import TermOverlapScorer
+    from rankkit_example.overlap import TermOverlapScorer  # the component's imports happen here, at build time
 
     return TermOverlapScorer(lowercase=lowercase, delay=delay)
 
