@@ -102,14 +102,13 @@ class CrossEncoderScorer:
         """One score per document (float32), in document order."""
         if len(documents) == 0:
             return np.zeros(0, dtype=np.float32)
-        scores = self.model.predict(
-            [(query, doc) for doc in documents],
-            batch_size=self.batch_size,
-            activation_fn=activation_module(self.activation),
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        return np.asarray(scores, dtype=np.float32).reshape(len(documents))
+        return self.predict(self.model, [(query, doc) for doc in documents])
+
+    def predict(self, model: Any, pairs: list[tuple[str, str]]) -> np.ndarray:
+        """``model``'s scores of ``pairs`` (float32) with this scorer's batch size and activation."""
+        scores = model.predict(pairs, batch_size=self.batch_size, activation_fn=activation_module(self.activation),
+                               convert_to_numpy=True, show_progress_bar=False)
+        return np.asarray(scores, dtype=np.float32).reshape(len(pairs))
 
     def score_many(self, items: Sequence[tuple[str, Sequence[str]]]) -> list[np.ndarray]:
         """Scores of several queries' documents (the pipeline hands over a batch of queries at once).
@@ -123,9 +122,7 @@ class CrossEncoderScorer:
         pairs = [(query, doc) for query, documents in items for doc in documents]
         if not pairs:
             return [np.zeros(0, dtype=np.float32) for _ in items]
-        scores = np.asarray(self.model.predict(
-            pairs, batch_size=self.batch_size, activation_fn=activation_module(self.activation),
-            convert_to_numpy=True, show_progress_bar=False), dtype=np.float32).reshape(len(pairs))
+        scores = self.predict(self.model, pairs)
         bounds = np.cumsum([0] + [len(documents) for _, documents in items])
         return [scores[bounds[i]:bounds[i + 1]] for i in range(len(items))]
 

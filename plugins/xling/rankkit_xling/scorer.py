@@ -26,7 +26,7 @@ import numpy as np
 from rankkit.components import fingerprint
 from rankkit.datasets.mixed import split_language
 from rankkit.errors import ConfigError
-from rankkit_crossencoder.models import activation_module, check_tokenizer, content_hash, pick_device
+from rankkit_crossencoder.models import check_tokenizer, content_hash, pick_device
 from rankkit_crossencoder.scorer import CrossEncoderScorer
 from rankkit_xling.backbone import cross_encoder_kwargs, resolve_backbone
 from rankkit_xling.compose import Composer
@@ -70,9 +70,9 @@ class CrossLingualScorer(CrossEncoderScorer):
         self.backbone = resolve_backbone(backbone or self.ranking.backbone)
         self.ranking.check_backbone(self.backbone)
         self.language, self.merge, self.held_out, self.cross_query = language, merge, held_out, False
-        self.query_lang, self.doc_lang = query_lang, doc_lang
         self.library = AdapterLibrary(library)
         codes = self._codes(language, query_lang, doc_lang)
+        self.codes = codes
         self.by_document = doc_lang == BY_ID and language in ("doc", "both") or held_out or any(
             len(self.library.adapters(c, "scorer 'xling'")) > 1 for c in codes if c != BY_ID)
         self.languages = [] if self.by_document else self._fixed(codes)
@@ -149,7 +149,7 @@ class CrossLingualScorer(CrossEncoderScorer):
         if not self.by_document:
             return self.languages
         lang, base_id = split_language(doc_id)
-        codes = self._codes(self.language, self.query_lang, self.doc_lang)
+        codes = self.codes
         if BY_ID in codes and not lang:
             raise ConfigError(f"scorer 'xling': doc_lang = \"id\" reads each document's language from a LANG: prefix "
                               f"of its id, and {doc_id!r} has none (see the mixed: datasets)")
@@ -176,11 +176,7 @@ class CrossLingualScorer(CrossEncoderScorer):
         for key, members in groups.items():
             if key not in self._models:
                 self._models[key] = self._compose(chosen[key])[0]
-            model = self._models[key]
-            scores[members] = np.asarray(model.predict(
-                [(query, documents[i]) for i in members], batch_size=self.batch_size,
-                activation_fn=activation_module(self.activation), convert_to_numpy=True, show_progress_bar=False,
-            ), dtype=np.float32).reshape(len(members))
+            scores[members] = self.predict(self._models[key], [(query, documents[i]) for i in members])
         return scores
 
     def _load(self) -> Any:
