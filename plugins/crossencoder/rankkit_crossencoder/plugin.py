@@ -37,7 +37,7 @@ TRAINER_PARAMS: tuple[Param, ...] = (
     Param("max_length", int, 256, "truncation length in tokens"),
     Param("seed", int, 42, "seeds head initialisation, negative sampling and data order"),
     Param("logging_steps", int, 10, "log (and plot) the loss every this many steps"),
-    Param("device", str, "auto", "'auto' (CUDA, MPS, CPU) or a torch device"),
+    Param("device", str, "auto", "'auto' (CUDA, MPS, CPU), 'cpu', 'cuda[:N]' or 'mps'"),
     Param("save_steps", int, 200, "in an experiment, save a checkpoint every this many steps, so an interrupted "
           "training resumes from it (0: never); not part of the training's key", keyed=False),
     Param("validation_fraction", float, 0.0, "share of the training queries held out (seeded) to tune the interpolation "
@@ -75,7 +75,7 @@ def rankkit_scorers() -> list[ComponentSpec]:
                 Param("model", str, help="model folder (e.g. train:NAME), package:PKG/folder, or a hub id"),
                 Param("batch_size", int, 32, "pairs per forward pass"),
                 Param("max_length", int, 0, "truncation length in tokens (0: the model's own)"),
-                Param("device", str, "auto", "'auto' (CUDA, MPS, CPU) or a torch device"),
+                Param("device", str, "auto", "'auto' (CUDA, MPS, CPU), 'cpu', 'cuda[:N]' or 'mps'"),
                 Param("activation", str, "none", "applied to the logits: none, sigmoid, or the model's default",
                       _ACTIVATIONS),
                 Param("cross_query", bool, False, "score the pairs of a whole batch of queries in one call, sorted by "

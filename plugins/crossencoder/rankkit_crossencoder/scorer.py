@@ -12,15 +12,8 @@ from typing import Any
 import numpy as np
 
 from rankkit.components import fingerprint
-from rankkit_crossencoder.models import (
-    activation_module,
-    check_scoring_model,
-    check_tokenizer,
-    content_hash,
-    is_local,
-    pick_device,
-    resolve_model,
-)
+from rankkit.models import ModelRef, check_device, resolve_device
+from rankkit_crossencoder.models import activation_module, check_scoring_model, check_tokenizer
 
 logger = logging.getLogger(__name__)
 #: What the trainer writes next to the model (settings, statistics, tuned interpolation).
@@ -37,11 +30,16 @@ class CrossEncoderScorer:
     activation, so retraining a model into the same folder never reads stale
     cached scores.
 
+    Raises:
+        ConfigError: For an unknown device or a model name the core cannot resolve.
+        ModelError: For a local model without a classification head.
+
     Args:
-        model: A local folder, ``package:PKG/folder``, or a Hugging Face hub id.
+        model: A local folder, ``package:PKG/folder``, ``rankkit:NAME`` or a Hugging Face hub id
+            (:class:`rankkit.models.ModelRef`).
         batch_size: Pairs per forward pass.
         max_length: Truncation length in tokens (0: the model's own).
-        device: ``auto`` (CUDA, MPS, CPU) or a torch device string.
+        device: ``auto`` (CUDA, MPS, CPU), ``cpu``, ``cuda[:N]`` or ``mps`` (:func:`rankkit.models.resolve_device`).
         activation: ``none`` (raw logits), ``sigmoid``, or ``model`` (the model's saved default).
     """
 
@@ -49,17 +47,18 @@ class CrossEncoderScorer:
                  activation: str = "none", cross_query: bool = False) -> None:
         self.model_name = model
         self.cross_query = cross_query
-        self.path = resolve_model(model)
+        check_device(device, "cross-encoder")
+        self.ref = ModelRef.resolve(model)
+        self.path = self.ref.load_name
         self.batch_size = batch_size
         self.max_length = max_length
         self.device = device
         self.activation = activation
-        if is_local(self.path):
-            check_scoring_model(self.path)
+        check_scoring_model(self.ref)
         self._model: Any = None
         self.fingerprint = fingerprint(
             "scorer", "cross-encoder",
-            {"content": content_hash(self.path), "max_length": max_length, "activation": activation},
+            {"content": self.ref.fingerprint(), "max_length": max_length, "activation": activation},
         )
 
     @property
@@ -72,11 +71,11 @@ class CrossEncoderScorer:
     def _load(self) -> Any:
         from sentence_transformers.cross_encoder import CrossEncoder
 
-        device = pick_device(self.device)
+        device = resolve_device(self.device, where="cross-encoder")
         kwargs: dict[str, Any] = {"device": device}
         if self.max_length:
             kwargs["max_length"] = self.max_length
-        if os.environ.get("HF_HUB_OFFLINE") == "1" or is_local(self.path):
+        if os.environ.get("HF_HUB_OFFLINE") == "1" or Path(self.path).is_dir():
             kwargs["local_files_only"] = True
         model = CrossEncoder(self.path, **kwargs)
         check_tokenizer(model, f"cross-encoder {self.model_name!r}")
@@ -91,7 +90,7 @@ class CrossEncoderScorer:
         The weights were tuned on raw logits: with another ``activation`` they do not apply (``None``).
         """
         info = Path(self.path) / INFO_FILE
-        if not is_local(self.path) or not info.is_file() or self.activation != "none":
+        if not info.is_file() or self.activation != "none":
             return None
         try:
             return json.loads(info.read_text(encoding="utf-8")).get("interpolation")

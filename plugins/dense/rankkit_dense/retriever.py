@@ -139,6 +139,9 @@ class DenseRetriever(Composable):
 def check_model(encoder: DenseEncoder, location: DenseIndexLocation) -> None:
     """Refuse a query encoder whose model is not the one the index was built with.
 
+    Models are compared by their fingerprints (:meth:`rankkit.models.ModelRef.fingerprint`, which the index
+    records), not by name: the same files under another path pass, new weights under the same name do not.
+
     Raises:
         IndexStateError: Saying whether the dimension or the model differs, and how to rebuild.
     """
@@ -161,7 +164,8 @@ def check_model(encoder: DenseEncoder, location: DenseIndexLocation) -> None:
     raise IndexStateError(
         f"dense index {location.root} was built with another model: {built['model']!r} (files {built['model_fingerprint']}), "
         f"but the retriever uses {encoder.settings.model!r} (files {encoder.model_fingerprint})"
-        + ("; the model's files changed since the index was built" if same_name else "")
+        + ("; the model's files changed since the index was built (or it was built by a rankkit that "
+           "fingerprinted models by an older rule)" if same_name else "")
         + f"; {rebuild}"
     )
 

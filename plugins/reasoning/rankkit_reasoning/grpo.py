@@ -52,6 +52,7 @@ import numpy as np
 from rankkit.checkpoints import latest_checkpoint
 from rankkit.components import SampleWeighter, TrainingProgress
 from rankkit.errors import ConfigError
+from rankkit.models import resolve_device
 from rankkit_reasoning.adapters import AdapterBase, write_adapter_info
 from rankkit_reasoning.curves import (FORMAT_KEY, LENGTH_KEY, RELEVANCE_KEY, REWARD_KEY, WEIGHT_KEY, last, save_curves,
                                      series)
@@ -210,7 +211,7 @@ class RankR1GRPOTrainer:
         Raises:
             ConfigError: For unusable data, parameters, or a model whose modules LoRA cannot target.
         """
-        from rankkit_reasoning.local import TransformersBackend, content_hash
+        from rankkit_reasoning.local import TransformersBackend
 
         s = self.settings
         started = time.time()
@@ -252,7 +253,7 @@ class RankR1GRPOTrainer:
         }
         if self.weighter is not None:
             stats["final_mean_weight"] = last(history, WEIGHT_KEY)
-        base = AdapterBase(s.model, backend.path, backend.gguf_file, content_hash(backend.path, backend.gguf_file))
+        base = AdapterBase(s.model, backend.path, backend.gguf_file, backend.ref.fingerprint())
         write_adapter_info(output, base, TRAINER, {"settings": asdict(s), "stats": stats})
         return stats
 
@@ -284,13 +285,12 @@ class RankR1GRPOTrainer:
         from peft import LoraConfig
         from trl import GRPOConfig
 
-        from rankkit_reasoning.local import pick_device
         from rankkit_reasoning.prompts import build_messages, render_chat
 
         s = self.settings
         tokenizer = backend.tokenizer
         render_chat(tokenizer, build_messages("query", ["passage"]), where=f"model {s.model!r}")  # has a template
-        device = pick_device(s.device)
+        device = resolve_device(s.device, where=f"trainer {TRAINER!r}")
         if s.mixed_precision == "auto":
             bf16 = device.startswith("cuda") and torch.cuda.is_bf16_supported()
         else:

@@ -44,7 +44,7 @@ RERANKER_PARAMS: tuple[Param, ...] = (
     Param("max_new_tokens", int, 512, "the most tokens one completion (reasoning and answer) may have"),
     Param("temperature", float, 0.0, "0: greedy; above 0: sampling at that temperature"),
     Param("seed", int, 0, "seeds sampling (temperature > 0) and the retry jitter"),
-    Param("device", str, "auto", "transformers backend: 'auto' (CUDA, MPS, CPU) or a torch device"),
+    Param("device", str, "auto", "transformers backend: 'auto' (CUDA, MPS, CPU), 'cpu', 'cuda[:N]' or 'mps'"),
     Param("timeout", float, 60.0, "openai backend: seconds before a request gives up"),
     Param("retries", int, 3, "openai backend: further attempts after a failed request"),
     Param("backoff", float, 0.5, "openai backend: seconds before the first retry (doubling, with jitter)"),

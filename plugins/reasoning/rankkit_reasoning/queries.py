@@ -261,12 +261,11 @@ class GeneratedQueryProvider(DerivedDatasetProvider):
         """Queries the default model writes for ``options`` sampled documents of ``base``."""
         from rankkit.config import cache_dir
         from rankkit_reasoning.generation import GenerationSettings
-        from rankkit_reasoning.local import TransformersBackend, content_hash, locate_model
+        from rankkit_reasoning.local import TransformersBackend, locate_model
         from rankkit_reasoning.plugin import DEFAULT_MODEL
 
         settings = GenerationSettings(max_new_tokens=32)
-        path, gguf = locate_model(DEFAULT_MODEL)
-        model_key = json.dumps({"content": content_hash(path, gguf), **vars(settings)}, sort_keys=True)
+        model_key = json.dumps({"content": locate_model(DEFAULT_MODEL).fingerprint(), **vars(settings)}, sort_keys=True)
         return GeneratedQueryDataset(
             name, base, options, lambda: TransformersBackend(DEFAULT_MODEL, settings=settings, batch_size=8),
             model_key, cache_dir() / "generated-queries",

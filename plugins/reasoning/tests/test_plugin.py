@@ -75,20 +75,31 @@ def test_bad_parameters_are_named(registry, tiny_model):
 def test_gguf_files_are_found_or_named(tmp_path, tiny_model):
     from rankkit_reasoning.backends import locate_model
 
-    assert locate_model(str(tiny_model)) == (str(tiny_model), "")  # a transformers folder
+    def located(model, gguf_file=""):
+        ref = locate_model(model, gguf_file)
+        return ref.load_name, ref.file
+
+    assert located(str(tiny_model)) == (str(tiny_model), "")  # a transformers folder
+    assert located("org/some-model", "m.gguf") == ("org/some-model", "m.gguf")  # a hub id passes through
     folder = tmp_path / "ggufs"
     folder.mkdir()
     (folder / "a.Q4_0.gguf").write_bytes(b"GGUF")
-    assert locate_model(str(folder)) == (str(folder), "a.Q4_0.gguf")
-    assert locate_model(str(folder / "a.Q4_0.gguf")) == (str(folder), "a.Q4_0.gguf")
+    assert located(str(folder)) == (str(folder), "a.Q4_0.gguf")
+    assert located(str(folder / "a.Q4_0.gguf")) == (str(folder), "a.Q4_0.gguf")
     (folder / "b.Q8_0.gguf").write_bytes(b"GGUF")
     with pytest.raises(ConfigError, match=r"several GGUF files \(a.Q4_0.gguf, b.Q8_0.gguf\); choose one with"):
         locate_model(str(folder))
-    assert locate_model(str(folder), "b.Q8_0.gguf") == (str(folder), "b.Q8_0.gguf")
+    assert located(str(folder), "b.Q8_0.gguf") == (str(folder), "b.Q8_0.gguf")
     with pytest.raises(ConfigError, match="no GGUF file 'c.gguf' .* it has: a.Q4_0.gguf, b.Q8_0.gguf"):
         locate_model(str(folder), "c.gguf")
     with pytest.raises(ConfigError, match="neither a transformers model folder"):
         locate_model(str(tmp_path / "ggufs" / ".."))
+    (folder / "notes.txt").write_text("x")
+    with pytest.raises(ConfigError, match="is a file but no .gguf file"):
+        locate_model(str(folder / "notes.txt"))
+    # one fingerprint rule (the core's): the chosen GGUF file only, whichever way it was named
+    a, b = locate_model(str(folder / "a.Q4_0.gguf")), locate_model(str(folder), "b.Q8_0.gguf")
+    assert a.fingerprint() == locate_model(str(folder), "a.Q4_0.gguf").fingerprint() != b.fingerprint()
 
 
 def test_a_tokenizer_without_chat_template_is_refused():

@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rankkit.errors import ConfigError
+from rankkit.models import check_device, resolve_device
 from rankkit.trec import open_text
 from rankkit_crossencoder.curves import save_curves
-from rankkit_crossencoder.models import pick_device
 from rankkit_xling.backbone import Backbone, resolve_backbone
 from rankkit_xling.compose import lora_config
 from rankkit_xling.library import AdapterInfo, check_language_code, write_adapter_info
@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 logger = logging.getLogger(__name__)
 METHODS = ("lora", "sft")
+WHERE = "trainer 'xling-language'"
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class LanguageSettings:
             ConfigError: Naming the parameter.
         """
         check_language_code(self.lang, "trainer 'xling-language': lang")
+        check_device(self.device, WHERE)
         if self.method not in METHODS:
             raise ConfigError(f"trainer 'xling-language': method must be one of {METHODS}, got {self.method!r}")
         for name in ("max_length", "steps", "batch_size", "lora_r", "logging_steps"):
@@ -161,7 +163,7 @@ class LanguageAdapterTrainer:
         if backbone.kind == "encoder" and tokenizer.mask_token is None:
             raise ConfigError(f"xling-language: the tokenizer of {backbone.name!r} has no mask token; masked-LM needs one")
         new_head = any(k.startswith(("lm_head.", "cls.")) and "decoder" not in k for k in info.get("missing_keys", []))
-        return model.to(pick_device(self.settings.device)), tokenizer, new_head
+        return model.to(resolve_device(self.settings.device, where=WHERE)), tokenizer, new_head
 
     def _data(self, texts: list[str], tokenizer: Any, backbone: Backbone) -> tuple[Any, Any]:
         from datasets import Dataset as HFDataset
@@ -202,7 +204,7 @@ class LanguageAdapterTrainer:
         from transformers import Trainer, TrainingArguments
 
         s = self.settings
-        device = pick_device(s.device)
+        device = resolve_device(s.device, where=WHERE)
         args = TrainingArguments(
             output_dir=str(scratch), max_steps=s.steps, per_device_train_batch_size=s.batch_size,
             learning_rate=s.learning_rate, warmup_steps=0.1, weight_decay=weight_decay, seed=s.seed, data_seed=s.seed,

@@ -81,7 +81,7 @@ def rankkit_trainers() -> list[ComponentSpec]:
                           Param("mlm_probability", float, 0.15, "share of tokens masked (encoders)"),
                           Param("seed", int, 42, "seeds masking, data order and any new LM head"),
                           Param("logging_steps", int, 10, "log (and plot) the loss every this many steps"),
-                          Param("device", str, "auto", "'auto' (CUDA, MPS, CPU) or a torch device"),
+                          Param("device", str, "auto", "'auto' (CUDA, MPS, CPU), 'cpu', 'cuda[:N]' or 'mps'"),
                       )),
         ComponentSpec("trainer", "xling-ranking", _ranking_trainer,
                       "ranking adapter (LoRA + head, or sparse fine-tuning) on training qrels, under a frozen "
@@ -120,7 +120,7 @@ def rankkit_scorers() -> list[ComponentSpec]:
                                 "faster on CPU); false keeps them active"),
                           Param("batch_size", int, 32, "pairs per forward pass"),
                           Param("max_length", int, 256, "truncation length in tokens"),
-                          Param("device", str, "auto", "'auto' (CUDA, MPS, CPU) or a torch device"),
+                          Param("device", str, "auto", "'auto' (CUDA, MPS, CPU), 'cpu', 'cuda[:N]' or 'mps'"),
                           Param("activation", str, "none", "none, sigmoid, or the model's default",
                                 ("none", "sigmoid", "model")),
                       )),

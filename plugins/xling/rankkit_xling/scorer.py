@@ -26,7 +26,8 @@ import numpy as np
 from rankkit.components import fingerprint
 from rankkit.datasets.mixed import split_language
 from rankkit.errors import ConfigError
-from rankkit_crossencoder.models import check_tokenizer, content_hash, pick_device
+from rankkit.models import ModelRef, check_device, resolve_device
+from rankkit_crossencoder.models import check_tokenizer
 from rankkit_crossencoder.scorer import CrossEncoderScorer
 from rankkit_xling.backbone import cross_encoder_kwargs, resolve_backbone
 from rankkit_xling.compose import Composer
@@ -57,7 +58,7 @@ class CrossLingualScorer(CrossEncoderScorer):
         merge: Fold LoRA adapters into the weights after loading (default; ``False`` keeps them active).
         batch_size: Pairs per forward pass.
         max_length: Truncation length in tokens (0: the model's own).
-        device: ``auto`` or a torch device.
+        device: ``auto``, ``cpu``, ``cuda[:N]`` or ``mps`` (:func:`rankkit.models.resolve_device`).
         activation: ``none``, ``sigmoid`` or ``model``.
     """
 
@@ -82,14 +83,15 @@ class CrossLingualScorer(CrossEncoderScorer):
         self.model_name = f"{self.backbone.name} + {self.ranking.path.name}"
         self.path = self.backbone.path
         self.batch_size, self.max_length, self.device, self.activation = batch_size, max_length, device, activation
+        check_device(device, "scorer 'xling'")
         self._model: Any = None
         self._composer: Composer | None = None
         self._models: dict[tuple[tuple[str, float], ...], Any] = {}
         if self.by_document:
-            parts = [content_hash(str(self.ranking.path))] + sorted(f"{i.lang}:{content_hash(str(i.path))}" for i in candidates)
+            parts = [_content(self.ranking.path)] + sorted(f"{i.lang}:{_content(i.path)}" for i in candidates)
             settings = {"language": language, "query_lang": query_lang, "doc_lang": doc_lang, "held_out": held_out}
         else:
-            parts = [content_hash(str(self.ranking.path))] + [f"{content_hash(str(i.path))}x{s}" for i, s in self.languages]
+            parts = [_content(self.ranking.path)] + [f"{_content(i.path)}x{s}" for i, s in self.languages]
             settings = {}
         self.fingerprint = fingerprint("scorer", "xling", {
             "backbone": self.backbone.fingerprint, "adapters": parts, "max_length": max_length,
@@ -190,7 +192,7 @@ class CrossLingualScorer(CrossEncoderScorer):
         """A cross-encoder of the backbone with the ranking adapter and ``languages`` (folded in when ``merge``)."""
         from sentence_transformers.cross_encoder import CrossEncoder
 
-        device = pick_device(self.device)
+        device = resolve_device(self.device, where="scorer 'xling'")
         kwargs: dict[str, Any] = {"device": device, "num_labels": 1}
         if self.ranking.kind != "full":
             kwargs.update(cross_encoder_kwargs(self.backbone))
@@ -237,3 +239,6 @@ class CrossLingualScorer(CrossEncoderScorer):
         return f"CrossLingualScorer({self.ranking.path.name!r}, language={self.language!r} [{langs}], merge={self.merge})"
 
 
+def _content(folder: Path) -> str:
+    """The core's fingerprint of an adapter folder (:meth:`rankkit.models.ModelRef.fingerprint`)."""
+    return ModelRef.resolve(str(folder)).fingerprint()
