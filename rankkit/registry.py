@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from rankkit.components import KINDS, ComponentKind, ComponentSpec, Param, fingerprint, keyed_values
 from rankkit.errors import ConfigError, DuplicateComponentError, PluginError, UnknownComponentError
+from rankkit.params import check_value
 from rankkit.plugins import LoadedPlugins, PluginLoadFailure, PluginOrigin, PluginSettings, load_plugins
 from rankkit.versions import distribution_version, library_versions
 
@@ -299,6 +300,11 @@ def validate_params(spec: ComponentSpec, params: Mapping[str, Any], where: str) 
             values[param.name] = param.default
             continue
         values[param.name] = _coerce(param, params[param.name], where)
+    if spec.settings is not None:
+        try:   # the settings' own rules across fields (their __post_init__), checked before any work
+            spec.settings(**values)
+        except ConfigError as error:
+            raise ConfigError(f"{where}: {error}") from None
     return values
 
 
@@ -315,8 +321,5 @@ def _coerce(param: Param, value: Any, where: str) -> Any:
         raise ConfigError(
             f"{where}: parameter {param.name!r} must be {expected.__name__}, got {type(value).__name__} {value!r}"
         )
-    if param.choices is not None and value not in param.choices:
-        raise ConfigError(
-            f"{where}: parameter {param.name!r} = {value!r} is not one of {', '.join(map(repr, param.choices))}"
-        )
+    check_value(param, value, where)
     return value
