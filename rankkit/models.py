@@ -44,6 +44,8 @@ WEIGHT_FILES = ("config.json", "model.safetensors", "model.safetensors.index.jso
 #: Files that make up a tokenizer (whichever of them a folder has).
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
                    "sentencepiece.bpe.model", "spiece.model", "merges.txt", "vocab.json", "tokenizer.model")
+#: rankkit's stamps in model folders (what built them and when: a timestamp must not change a fingerprint).
+_STAMPS = ("rankkit-train.json", "rankkit-model.json", "rankkit-index.json")
 #: Suffixes of files that never change what a model computes (documentation, pictures such as loss plots).
 _NOT_MODEL_SUFFIXES = (".md", ".png", ".svg", ".jpg", ".jpeg", ".gif")
 
@@ -93,21 +95,22 @@ class ModelRef:
 
     def fingerprint(self) -> str:
         """A hash of what the model computes with: every file of its folder (the chosen file only, for a GGUF
-        model) but documentation, pictures, hidden files and rankkit's own stamps. 16 hex characters.
+        model) but documentation, pictures, hidden files and rankkit's build stamps. 16 hex characters.
 
         A hub model not in the local cache is fingerprinted by its name; load it once and the fingerprint
         covers its files.
         """
         folder = self.folder()
-        if folder is None:
+        if folder is None or (self.file and not (folder / self.file).is_file()):   # not (all) downloaded yet
             return _name_hash(f"hub:{self.name}/{self.file}" if self.file else f"hub:{self.name}")
         if self.file:
             return content_digest(folder, [self.file])
         return content_digest(folder, sorted(p for p in folder.rglob("*") if _is_model_file(folder, p)))
 
     def files_fingerprint(self, names: tuple[str, ...]) -> str:
-        """A hash of the named files that the folder has (e.g. :data:`WEIGHT_FILES`, :data:`TOKENIZER_FILES`)."""
-        folder = self.folder()
+        """A hash of the named files that the local folder has (e.g. :data:`WEIGHT_FILES`, :data:`TOKENIZER_FILES`);
+        of the name for a hub id (downloaded or not, so what adapters record about their backbone stays stable)."""
+        folder = self.path
         if folder is None:
             return _name_hash(f"hub:{self.name}")
         return content_digest(folder, [n for n in names if (folder / n).is_file()])
@@ -124,8 +127,7 @@ def _is_model_file(folder: Path, path: Path) -> bool:
     parts = path.relative_to(folder).parts
     if any(part.startswith(".") or part == "__pycache__" for part in parts):
         return False
-    name = path.name
-    return not (name.lower().endswith(_NOT_MODEL_SUFFIXES) or (name.startswith("rankkit-") and name.endswith(".json")))
+    return not (path.name.lower().endswith(_NOT_MODEL_SUFFIXES) or path.name in _STAMPS)
 
 
 def hub_snapshot(name: str) -> Path | None:

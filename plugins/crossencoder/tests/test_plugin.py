@@ -36,3 +36,7 @@ def test_bad_parameters_are_named(rankkit_registry: Registry) -> None:
         rankkit_registry.build("trainer", "cross-encoder", negatives=0)
     with pytest.raises(ConfigError, match="package 'no_such_pkg' is not installed"):
         rankkit_registry.build("scorer", "cross-encoder", model="package:no_such_pkg/model")
+    with pytest.raises(ConfigError, match="cross-encoder: device 'gpu' is not one of auto, cpu, cuda, mps"):
+        rankkit_registry.build("scorer", "cross-encoder", model="package:no_such_pkg/model", device="gpu")
+    with pytest.raises(ConfigError, match="trainer 'cross-encoder': device 'cuda:x' is not one of"):
+        rankkit_registry.build("trainer", "cross-encoder", device="cuda:x")

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from rankkit.cache import CachedScorer, ScoreCache
+from rankkit.errors import ConfigError
 from rankkit.pipeline import ScorerReranker
 from rankkit.rescore import RescoreSettings
 from rankkit.testing import SAMPLE_DOCUMENTS, SAMPLE_QUERIES, RerankerContract, ScorerContract
@@ -49,8 +50,19 @@ def test_fingerprint_covers_content_and_parameters(tiny_model: Path, tmp_path: P
     copy = tmp_path / "copy"
     shutil.copytree(tiny_model, copy)
     assert CrossEncoderScorer(str(copy)).fingerprint == base.fingerprint  # content, not path
+    (copy / "README.md").write_text("notes")  # documentation is no part of the model (the core's rule)
+    assert CrossEncoderScorer(str(copy)).fingerprint == base.fingerprint
     make_tiny_cross_encoder(copy, seed=5)  # retrained into the same folder
     assert CrossEncoderScorer(str(copy)).fingerprint != base.fingerprint
+
+
+def test_a_device_this_machine_lacks_is_refused_by_name(tiny_model: Path) -> None:
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    scorer = CrossEncoderScorer(str(tiny_model), device="cuda")  # checked on load: a cached run needs no device
+    with pytest.raises(ConfigError, match="cross-encoder: device 'cuda' is not available on this machine"):
+        scorer.score("q", ["d"])
 
 
 def test_score_cache_serves_a_rerun_without_loading_the_model(tiny_model: Path, tmp_path: Path) -> None:

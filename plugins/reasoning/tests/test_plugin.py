@@ -58,6 +58,8 @@ def test_bad_parameters_are_named(registry, tiny_model):
         registry.build("reranker", "rank-r1", method="quicksort")
     with pytest.raises(ConfigError, match="num_child must be at least 1"):
         registry.build("reranker", "rank-r1", model=str(tiny_model), num_child=0)
+    with pytest.raises(ConfigError, match="model '.*': device 'gpu' is not one of auto, cpu, cuda, mps"):
+        registry.build("reranker", "rank-r1", model=str(tiny_model), device="gpu")
     with pytest.raises(ConfigError, match="window must be at least 1"):
         registry.build("reranker", "rank-r1", model=str(tiny_model), window=0)
     with pytest.raises(ConfigError, match="temperature must be 0"):
