@@ -147,8 +147,7 @@ def index_build(ctx: click.Context, manifests: Sequence[Path], force: bool) -> N
             built = ensure_index(IndexManifest.load(path), registry, force=force)
         except RankkitError as error:
             raise _fail(error) from None
-        docs = (built.stamp.get("stats") or {}).get("documents")
-        click.echo(f"{built.path} ({docs} documents, built {built.stamp.get('created')})")
+        click.echo(f"index {built.stamp.get('name', path.stem)}: {built.summary()}")
 
 
 @index_group.command("list")

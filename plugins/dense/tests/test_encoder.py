@@ -13,7 +13,8 @@ from rankkit.models import ModelRef, resolve_device
 from rankkit.registry import Registry
 from rankkit.testing import ScorerContract
 
-from rankkit_dense.encoder import DenseEncoder, EncoderSettings
+from rankkit_dense.encoder import DenseEncoder
+from rankkit_dense.settings import EncoderSettings
 
 TEXTS = ["vitamin bone density", "faiss index graph cluster", "pasta water salt minutes " * 20, ""]
 

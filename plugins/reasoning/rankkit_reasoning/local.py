@@ -19,14 +19,12 @@ from typing import Any
 from rankkit.errors import ConfigError
 from rankkit.models import ModelRef, check_device, resolve_device
 from rankkit_reasoning.adapters import adapter_folder, check_adapter_base
-from rankkit_reasoning.generation import Generation, GenerationSettings
+from rankkit_reasoning.generation import Generation
 from rankkit_reasoning.parsing import forced_answer
 from rankkit_reasoning.prompts import Message, render_chat, truncate_passage
+from rankkit_reasoning.settings import GenerationSettings, LocalSettings
 
 logger = logging.getLogger(__name__)
-
-#: Weight types of the local model: ``auto`` is bfloat16 on a CUDA device that supports it, float32 elsewhere.
-DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
 def locate_model(model: str, gguf_file: str = "") -> ModelRef:
@@ -77,39 +75,29 @@ class TransformersBackend:
     from ``seed`` and the batch's prompts, so the same input samples the same way.
 
     Args:
-        model: A folder, ``package:PKG/folder``, ``rankkit:NAME``, a hub id, or a ``.gguf`` file.
-        gguf_file: The GGUF file inside ``model`` to load (empty: the folder's only one, if it is no
-            transformers folder).
-        settings: Decoding settings.
-        device: ``auto`` (CUDA, MPS, CPU), ``cpu``, ``cuda[:N]`` or ``mps`` (:func:`rankkit.models.resolve_device`).
-        batch_size: Conversations per forward pass.
-        adapter: A LoRA adapter folder written by the ``rank-r1-grpo`` trainer, applied on ``model``
-            with peft (empty: none).
-        dtype: The weights' type (:data:`DTYPES`). ``bfloat16`` also halves generation time on CPUs with
-            AVX512-BF16 or AMX, at slightly different completions than float32.
+        settings: The model (a folder, ``package:PKG/folder``, ``rankkit:NAME``, a hub id, or a ``.gguf`` file) and
+            the GGUF file inside it (empty: the folder's only one, if it is no transformers folder); the device
+            (``auto``: CUDA, MPS, CPU; :func:`rankkit.models.resolve_device`); conversations per forward pass
+            (``batch_size``); a LoRA adapter folder written by the ``rank-r1-grpo`` trainer, applied on the model
+            with peft (empty: none); the weights' type (``dtype``: ``bfloat16`` also halves generation time on CPUs
+            with AVX512-BF16 or AMX, at slightly different completions than float32); and decoding
+            (:class:`~rankkit_reasoning.settings.LocalSettings`).
 
     Raises:
-        ConfigError: For an unknown dtype, an adapter folder without an adapter, or one trained on another
-            base model (naming both).
+        ConfigError: For an unknown device, a model that cannot be located, an adapter folder without an adapter,
+            or one trained on another base model (naming both).
     """
 
-    def __init__(self, model: str, gguf_file: str = "", settings: GenerationSettings | None = None,
-                 device: str = "auto", batch_size: int = 4, adapter: str = "", dtype: str = "auto") -> None:
-        if batch_size < 1:
-            raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
-        if dtype not in DTYPES:
-            raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
-        self.dtype = dtype
-        self.model_name = model
-        check_device(device, f"model {model!r}")
-        self.ref = locate_model(model, gguf_file)
+    def __init__(self, settings: LocalSettings) -> None:
+        self.settings = settings
+        self.model_name, self.device, self.batch_size, self.dtype = (settings.model, settings.device,
+                                                                     settings.batch_size, settings.dtype)
+        check_device(self.device, f"model {self.model_name!r}")
+        self.ref = locate_model(settings.model, settings.gguf_file)
         self.path, self.gguf_file = self.ref.load_name, self.ref.file
-        self.settings = settings or GenerationSettings()
-        self.device = device
-        self.batch_size = batch_size
-        self.adapter = adapter_folder(adapter) if adapter else None
+        self.adapter = adapter_folder(settings.adapter) if settings.adapter else None
         if self.adapter is not None:
-            check_adapter_base(self.adapter, model, self.path, self.gguf_file, self.ref.fingerprint())
+            check_adapter_base(self.adapter, self.model_name, self.path, self.gguf_file, self.ref.fingerprint())
         self._tokenizer: Any = None
         self._model: Any = None
 
@@ -118,7 +106,7 @@ class TransformersBackend:
         adapter = {"adapter": ModelRef.resolve(str(self.adapter)).fingerprint()} if self.adapter is not None else {}
         dtype = {} if self.dtype == "auto" else {"dtype": self.dtype}  # auto: the device decides, as before
         return {"backend": "transformers", "content": self.ref.fingerprint(),
-                "gguf_file": self.gguf_file, **adapter, **dtype, **vars(self.settings)}
+                "gguf_file": self.gguf_file, **adapter, **dtype, **self.settings.decoding()}
 
     def load_kwargs(self, dense: bool = False) -> dict[str, Any]:
         """Keyword arguments for ``from_pretrained`` of the model and tokenizer (GGUF file, local files only).
