@@ -46,7 +46,8 @@ def test_the_architecture_page_names_every_command_and_promises_nothing_that_exi
         assert stale not in ARCHITECTURE.lower()
 
 
-@pytest.mark.parametrize("file", ["pyproject.toml", "rankkit_example/overlap.py", "rankkit_example/plugin.py"])
+@pytest.mark.parametrize("file", ["pyproject.toml", "rankkit_example/overlap.py", "rankkit_example/settings.py",
+                                  "rankkit_example/plugin.py"])
 def test_the_plugin_guide_quotes_the_example_plugin_as_it_is(file):
     quoted = _code_blocks(GUIDE)
     assert file in quoted, f"docs/plugin-guide.md quotes no {file}"

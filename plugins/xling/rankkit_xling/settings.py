@@ -129,7 +129,8 @@ class ScorerSettings(Settings):
     batch_size: int = param(32, help="pairs per forward pass")
     max_length: int = param(256, help="truncation length in tokens")
     device: str = param("auto", help=DEVICE_HELP)
-    activation: str = param("none", help="none, sigmoid, or the model's default", choices=ACTIVATIONS)
+    activation: str = param("none", help="applied to the logits: none (raw logits), sigmoid, or model (the model's "
+                            "saved default)", choices=ACTIVATIONS)
 
     def __post_init__(self) -> None:
         super().__post_init__()
