@@ -42,6 +42,9 @@ _HOOK_OF_KIND: dict[ComponentKind, str] = {
 
 #: The registry that is building a component, or that a command made active (:meth:`Registry.active`).
 _ACTIVE: ContextVar[Registry | None] = ContextVar("rankkit_active_registry", default=None)
+#: The version collectors of the builds under way in this context, outermost first: a component built while
+#: another is being built (a trainer wrapping a trainer) adds its versions to the outer one's fingerprint.
+_BUILDING: ContextVar[tuple[dict[str, str], ...]] = ContextVar("rankkit_building", default=())
 
 
 def active_registry() -> Registry:
@@ -158,8 +161,8 @@ class Registry:
         """Validate ``params`` against the component's schema and build it.
 
         The built object's ``fingerprint`` attribute covers its kind, name, validated parameters (less those
-        not keyed) and :meth:`RegisteredComponent.versions`; a component that sets its own fingerprint gets the
-        versions mixed into it. While the factory runs, this registry is the :func:`active_registry`.
+        not keyed) and :meth:`RegisteredComponent.versions`, with those of every component built while it was
+        (a wrapped trainer's); a component that sets its own fingerprint gets the versions mixed into it. While the factory runs, this registry is the :func:`active_registry`.
 
         Raises:
             UnknownComponentError: For an unknown name.
@@ -168,12 +171,20 @@ class Registry:
         component = self.get(kind, name)
         values = validate_params(component.spec, params, where=f"{kind} {name!r}")
         extra = {"registry": self} if component.spec.needs_registry else {}
-        with self.active():
-            built = component.spec.factory(**values, **extra)
+        nested: dict[str, str] = {}   # versions of the components this one builds while it is built
+        building = _BUILDING.set((*_BUILDING.get(), nested))
+        try:
+            with self.active():
+                built = component.spec.factory(**values, **extra)
+        finally:
+            _BUILDING.reset(building)
+        versions = {**nested, **component.versions()}
+        for outer in _BUILDING.get():
+            outer.update(versions)
         own = getattr(built, "fingerprint", None)
         described = {"own": own} if own is not None else {"params": keyed_values(component.spec.params, values)}
         try:
-            built.fingerprint = fingerprint(kind, name, {**described, "versions": component.versions()})
+            built.fingerprint = fingerprint(kind, name, {**described, "versions": dict(sorted(versions.items()))})
         except AttributeError:
             pass   # a read-only fingerprint (a property) or an object without attributes: keys use it as it is
         return built

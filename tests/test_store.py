@@ -159,3 +159,31 @@ def test_upgrading_a_plugin_reruns_its_pipeline_and_rescores(tmp_path, rankkit_i
     said = "\n".join(upgraded.log)
     assert "pipeline overlap: running again: changed:" in said and '-> "99.0"' in said
     assert result.results["overlap"].aggregate == first.results["overlap"].aggregate
+
+
+def test_a_wrapped_components_versions_enter_the_wrappers_fingerprint():
+    from rankkit.components import ComponentSpec
+    from rankkit.hookspecs import hookimpl
+
+    class Inner:
+        pass
+
+    class Outer:
+        def __init__(self, registry) -> None:  # noqa: ANN001
+            self.inner = registry.build("trainer", "inner")
+
+    def plugin(library: str):
+        class Plugin:
+            @hookimpl
+            def rankkit_trainers(self):
+                return [ComponentSpec("trainer", "inner", Inner, "inner", libraries=(library,)),
+                        ComponentSpec("trainer", "outer", Outer, "outer", needs_registry=True)]
+        return Plugin()
+
+    def outer_fingerprint(library: str) -> str:
+        registry = Registry(load_plugins(PluginSettings(autoload=False), extra=[("wrap", plugin(library))]))
+        return registry.build("trainer", "outer").fingerprint
+
+    # the inner trainer's backend library: installed (pytest) or not: the outer fingerprint follows it
+    assert outer_fingerprint("pytest") != outer_fingerprint("no-such-dist-xyz")
+    assert outer_fingerprint("pytest") == outer_fingerprint("pytest")

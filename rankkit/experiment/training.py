@@ -137,8 +137,10 @@ def ensure_trained(
                       on_index_done=lambda n, built: logger.info("train %s: index %s: %s", config.name, n, built.summary()))
     stage = Sequential([build_stage(s, ctx) for s in config.first_stage]).compile() if config.first_stage else None
     depends = {n: trained[n].stamp.get("key") for n in trained_references(config.params)}
+    trainer = registry.build("trainer", config.trainer, **params)   # cheap: factories import on build, load nothing
     parts = {"trainer": config.trainer, "params": keyed_values(component.spec.params, params), "data": dataset.checksum(),
              "first_stage": stage.fingerprint if stage else None, "versions": component.versions(),
+             "fingerprint": trainer.fingerprint,   # with the versions of a wrapped trainer's libraries
              **({"depends": depends} if depends else {})}
     key = key_for("train", parts)
     target = root / config.name
@@ -146,7 +148,6 @@ def ensure_trained(
     if stamp and stamp.get("key") == key and not force:
         logger.info("train %s: up to date (%s)", config.name, target)
         return TrainedModel(target, stamp)
-    trainer = registry.build("trainer", config.trainer, **params)
     checkpoints = root / f"{CHECKPOINT_PREFIX}{config.name}-{key[:16]}"
 
     def fill(staging: Path) -> dict[str, Any]:
