@@ -50,6 +50,8 @@ class Param:
             later is a change of the component's version).
         minimum: The smallest value allowed (numbers), or ``None``.
         maximum: The largest value allowed (numbers), or ``None``.
+        exclusive_minimum: Whether the minimum itself is refused.
+        exclusive_maximum: Whether the maximum itself is refused.
     """
 
     name: str
@@ -60,6 +62,8 @@ class Param:
     keyed: bool | str = True
     minimum: float | None = None
     maximum: float | None = None
+    exclusive_minimum: bool = False
+    exclusive_maximum: bool = False
 
     @property
     def required(self) -> bool:
@@ -79,14 +83,22 @@ class Param:
 
     @property
     def bounds(self) -> str:
-        """``>= 1``, ``<= 0.5`` or ``in [0, 1]`` when the parameter has bounds, else ``""``."""
-        if self.minimum is not None and self.maximum is not None:
-            return f"in [{self.minimum:g}, {self.maximum:g}]"
-        if self.minimum is not None:
-            return f">= {self.minimum:g}"
-        if self.maximum is not None:
-            return f"<= {self.maximum:g}"
+        """``>= 1``, ``> 0``, ``<= 0.5``, ``in [0, 1]`` or ``in [0, 1)`` when the parameter has bounds, else ``""``."""
+        low, high = self.minimum, self.maximum
+        if low is not None and high is not None:
+            return f"in {'(' if self.exclusive_minimum else '['}{low:g}, {high:g}{')' if self.exclusive_maximum else ']'}"
+        if low is not None:
+            return f"{'>' if self.exclusive_minimum else '>='} {low:g}"
+        if high is not None:
+            return f"{'<' if self.exclusive_maximum else '<='} {high:g}"
         return ""
+
+    def within(self, value: float) -> bool:
+        """Whether ``value`` respects the bounds."""
+        low, high = self.minimum, self.maximum
+        if low is not None and (value <= low if self.exclusive_minimum else value < low):
+            return False
+        return not (high is not None and (value >= high if self.exclusive_maximum else value > high))
 
 
 def keyed_values(params: Sequence[Param], values: Mapping[str, Any]) -> dict[str, Any]:
@@ -115,6 +127,8 @@ def param(
     choices: tuple[Any, ...] | None = None,
     minimum: float | None = None,
     maximum: float | None = None,
+    exclusive_minimum: bool = False,
+    exclusive_maximum: bool = False,
     keyed: bool | str = True,
 ) -> Any:
     """A settings field that is also a component parameter (see :class:`~rankkit.components.Param`).
@@ -125,10 +139,13 @@ def param(
         choices: The allowed values, for an enumeration.
         minimum: The smallest number allowed.
         maximum: The largest number allowed.
+        exclusive_minimum: The minimum itself is not allowed (``> 0`` rather than ``>= 0``).
+        exclusive_maximum: The maximum itself is not allowed (``< 1``).
         keyed: Whether the value enters fingerprints and training keys (``False``, or ``"unless-default"``).
     """
     info = {"help": help, "choices": tuple(choices) if choices is not None else None, "minimum": minimum,
-            "maximum": maximum, "keyed": keyed}
+            "maximum": maximum, "exclusive_minimum": exclusive_minimum, "exclusive_maximum": exclusive_maximum,
+            "keyed": keyed}
     metadata = {_KEY: info}
     if default is _REQUIRED:
         return dataclasses.field(metadata=metadata)
@@ -160,7 +177,8 @@ def schema(settings: type) -> tuple[Param, ...]:
         else:
             default = _REQUIRED
         params.append(Param(field.name, _param_type(settings, field.name, hints[field.name]), default, info["help"],
-                            info["choices"], info["keyed"], info["minimum"], info["maximum"]))
+                            info["choices"], info["keyed"], info["minimum"], info["maximum"],
+                            info["exclusive_minimum"], info["exclusive_maximum"]))
     return tuple(params)
 
 
@@ -190,7 +208,7 @@ def check_value(param: Param, value: Any, where: str) -> None:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if value != value or value in (float("inf"), float("-inf")):
             raise ConfigError(f"{where}: parameter {param.name!r} must be a finite number, got {value!r}")
-        if (param.minimum is not None and value < param.minimum) or (param.maximum is not None and value > param.maximum):
+        if not param.within(value):
             raise ConfigError(f"{where}: parameter {param.name!r} = {value!r} is out of range: it must be {param.bounds}")
 
 

@@ -90,7 +90,7 @@ class TrainingSettings(Settings):
     epochs: float = param(1.0, help="passes over the samples (ignored when max_steps > 0)")
     max_steps: int = param(0, help="optimiser steps (0: use epochs)", minimum=0)
     batch_size: int = param(16, help="samples per step", minimum=1)
-    learning_rate: float = param(2e-5, help="AdamW learning rate")
+    learning_rate: float = param(2e-5, help="AdamW learning rate", minimum=0, exclusive_minimum=True)
     warmup_ratio: float = param(0.1, help="share of steps with linear warm-up (the learning rate then decays "
                                 "linearly)")
     weight_decay: float = param(0.01, help="AdamW weight decay")
@@ -132,13 +132,8 @@ class CrossEncoderTrainSettings(CheckpointedSettings, BaseModelSettings):
 
     validation_fraction: float = param(0.0, help="share of the training queries held out (seeded) to tune the "
                                        "interpolation with the first stage (a scorer stage's interpolation = "
-                                       "\"tuned\"); below 1; 0: none", minimum=0, maximum=1)
+                                       "\"tuned\"); 0: none (holding out every query would leave none to train on)",
+                                       minimum=0, maximum=1, exclusive_maximum=True)
     tune_window: int = param(100, help="first-stage documents rescored per held-out query when tuning", minimum=1)
     tune_measure: str = param("nDCG@10", help="ir-measures measure the interpolation weight maximises")
     tune_normalization: str = param("minmax", help="per-query normalisation of both scores", choices=NORMALIZATIONS)
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.validation_fraction == 1:
-            raise ConfigError(f"{self.component}: validation_fraction must be below 1 (holding out every query leaves "
-                              "none to train on)")

@@ -45,7 +45,7 @@ def test_bad_parameters_are_named(rankkit_registry: Registry) -> None:
 
 @pytest.mark.parametrize(("kind", "settings", "params", "message"), [
     ("trainer", CrossEncoderTrainSettings, {"validation_fraction": 1.5}, "'validation_fraction' = 1.5 is out of range: "
-     "it must be in \\[0, 1\\]"),
+     "it must be in \\[0, 1\\)"),
     ("trainer", CrossEncoderTrainSettings, {"save_steps": -1}, "'save_steps' = -1 is out of range: it must be >= 0"),
     ("scorer", CrossEncoderScorerSettings, {"model": "m", "activation": "tanh"}, "'activation' = 'tanh' is not one of"),
 ])
@@ -61,7 +61,7 @@ def test_rules_across_parameters_are_checked_before_any_work(rankkit_registry: R
     from rankkit.registry import validate_params
 
     spec = rankkit_registry.get("trainer", "cross-encoder").spec
-    with pytest.raises(ConfigError, match="validation_fraction must be below 1"):
+    with pytest.raises(ConfigError, match=r"'validation_fraction' = 1.0 is out of range: it must be in \[0, 1\)"):
         validate_params(spec, {"validation_fraction": 1.0}, "train.ce")
     with pytest.raises(ConfigError, match="give epochs > 0 or max_steps > 0"):
         validate_params(spec, {"epochs": 0.0}, "train.ce")

@@ -50,14 +50,6 @@ SWITCHES = ("auto", "on", "off")
 DEVICES = ("auto", "cuda", "mps", "cpu")
 
 
-def _positive(settings: Settings, where: str, *names: str) -> None:
-    """Refuse a zero in fields whose schema minimum is 0 but that must be strictly positive (the schema's bounds
-    are inclusive)."""
-    for name in names:
-        if getattr(settings, name) == 0:
-            raise ConfigError(f"{where}: {name} must be positive, got {getattr(settings, name)!r}")
-
-
 @dataclass(frozen=True, kw_only=True)
 class ModelSettings(Settings):
     """The model: the reranker's (transformers backend) and the trainer's base model."""
@@ -111,14 +103,11 @@ class LocalSettings(GenerationSettings, ModelSettings):
 class RetryPolicy(Settings):
     """How an endpoint backend waits and retries."""
 
-    timeout: float = param(60.0, help="openai backend: seconds before a request gives up (positive)", minimum=0)
+    timeout: float = param(60.0, help="openai backend: seconds before a request gives up", minimum=0,
+                           exclusive_minimum=True)
     retries: int = param(3, help="openai backend: further attempts after a failed request", minimum=0)
     backoff: float = param(0.5, help="openai backend: seconds before the first retry (doubling each retry, times a "
                            "jitter of 0.5-1.5)", minimum=0)
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _positive(self, "openai backend", "timeout")
 
     def delay(self, attempt: int, rng: random.Random) -> float:
         """Seconds to wait before retry number ``attempt`` (1 for the first): ``backoff`` doubling, times a jitter of
@@ -212,20 +201,20 @@ class GRPOSettings(PassageBudget, ModelSettings):
     """The ``rank-r1-grpo`` trainer's parameters: the base model and prompts (as the reranker's), GRPO and LoRA."""
 
     max_steps: int = param(200, help="optimiser steps", minimum=1)
-    learning_rate: float = param(1e-5, help="AdamW learning rate of the LoRA weights (linear decay; positive)",
-                                 minimum=0)
+    learning_rate: float = param(1e-5, help="AdamW learning rate of the LoRA weights (linear decay)", minimum=0,
+                                 exclusive_minimum=True)
     batch_size: int = param(2, help="prompts per step (each with num_generations completions)", minimum=1)
     num_generations: int = param(8, help="completions sampled per prompt: the GRPO group (GRPO compares the "
                                  "completions of a prompt with each other)", minimum=2)
     max_completion_length: int = param(512, help="the most tokens of one completion (reasoning and answer)", minimum=1)
-    temperature: float = param(1.0, help="sampling temperature of the completions (positive: GRPO samples)",
-                               minimum=0)
+    temperature: float = param(1.0, help="sampling temperature of the completions (GRPO samples)", minimum=0,
+                               exclusive_minimum=True)
     beta: float = param(0.0, help="KL penalty towards the base model (0: none, no reference pass)", minimum=0)
     loss_type: str = param("grpo", help="TRL loss aggregation: grpo (per-completion token mean), dapo, dr_grpo, bnpo",
                            choices=LOSS_TYPES)
     lora_r: int = param(16, help="LoRA rank (Rank-R1: 16)", minimum=1)
     lora_alpha: int = param(32, help="LoRA alpha (Rank-R1: 32)", minimum=1)
-    lora_dropout: float = param(0.05, help="LoRA dropout (below 1)", minimum=0, maximum=1)
+    lora_dropout: float = param(0.05, help="LoRA dropout", minimum=0, maximum=1, exclusive_maximum=True)
     target_modules: list[str] = param(list(TARGET_MODULES), help="linear layers LoRA adapts: the attention and MLP "
                                       "projections, by their Llama/Qwen/SmolLM names (a model whose layers are named "
                                       "otherwise is refused, saying to set them)")
@@ -251,9 +240,6 @@ class GRPOSettings(PassageBudget, ModelSettings):
     def __post_init__(self) -> None:
         super().__post_init__()
         where = f"trainer {TRAINER!r}"
-        _positive(self, where, "learning_rate", "temperature")
-        if self.lora_dropout == 1:
-            raise ConfigError(f"{where}: lora_dropout must be below 1, got 1")
         if not self.target_modules or not all(isinstance(m, str) and m for m in self.target_modules):
             raise ConfigError(f"{where}: target_modules must list module names such as q_proj, got "
                               f"{list(self.target_modules)!r}")

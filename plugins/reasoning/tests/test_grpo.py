@@ -366,7 +366,7 @@ def test_bad_trainer_parameters_are_named(registry, tiny_model, tiny_data, tmp_p
         registry.build("trainer", "rank-r1-grpo", num_generations=1)
     with pytest.raises(ConfigError, match="'loss_type' = 'cispo' is not one of"):
         registry.build("trainer", "rank-r1-grpo", loss_type="cispo")
-    with pytest.raises(ConfigError, match="temperature must be positive"):
+    with pytest.raises(ConfigError, match="'temperature' = 0.0 is out of range: it must be > 0"):
         registry.build("trainer", "rank-r1-grpo", temperature=0.0)
     with pytest.raises(ConfigError, match="target_modules must list module names"):
         registry.build("trainer", "rank-r1-grpo", target_modules=[])

@@ -54,7 +54,7 @@ class LoraSettings(Settings):
 
     lora_r: int = param(8, help="LoRA rank", minimum=1)
     lora_alpha: int = param(16, help="LoRA alpha (scale alpha/r)")
-    lora_dropout: float = param(0.05, help="LoRA dropout")
+    lora_dropout: float = param(0.05, help="LoRA dropout", minimum=0, maximum=1, exclusive_maximum=True)
     sft_k: int = param(0, help="method sft: entries kept in the sparse fine-tuning (0: 1% of the backbone)")
 
 
@@ -71,8 +71,9 @@ class LanguageSettings(LoraSettings, BackboneSettings):
     max_length: int = param(128, help="tokens per text", minimum=1)
     steps: int = param(200, help="optimiser steps (per phase for sft)", minimum=1)
     batch_size: int = param(16, help="texts per step", minimum=1)
-    learning_rate: float = param(5e-4, help="AdamW learning rate")
-    mlm_probability: float = param(0.15, help="share of tokens masked (encoders)", minimum=0, maximum=1)
+    learning_rate: float = param(5e-4, help="AdamW learning rate", minimum=0, exclusive_minimum=True)
+    mlm_probability: float = param(0.15, help="share of tokens masked (encoders): some tokens masked, some not",
+                                   minimum=0, maximum=1, exclusive_minimum=True, exclusive_maximum=True)
     seed: int = param(42, help="seeds masking, data order and any new LM head")
     logging_steps: int = param(10, help="log (and plot) the loss every this many steps", minimum=1)
     device: str = param("auto", help=DEVICE_HELP)
@@ -81,9 +82,6 @@ class LanguageSettings(LoraSettings, BackboneSettings):
         super().__post_init__()
         check_language(self.lang, f"{self.component}: lang")
         check_device(self.device, self.component)
-        if self.mlm_probability in (0, 1):
-            raise ConfigError(f"{self.component}: mlm_probability must be strictly between 0 and 1 (some tokens "
-                              f"masked, some not), got {self.mlm_probability}")
 
 
 @dataclass(frozen=True)

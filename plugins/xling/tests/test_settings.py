@@ -43,7 +43,7 @@ def test_the_ranking_trainers_extend_the_cross_encoder_trainers_parameters(regis
     ("xling-ranking", RankingSettings, {"lora_r": 0}, "'lora_r' = 0 is out of range: it must be >= 1"),
     ("xling-full", FullSettings, {"save_steps": -5}, "'save_steps' = -5 is out of range: it must be >= 0"),
     ("xling-language", LanguageSettings, {"lang": "de", "mlm_probability": 1.5},
-     "'mlm_probability' = 1.5 is out of range: it must be in \\[0, 1\\]"),
+     "'mlm_probability' = 1.5 is out of range: it must be in \\(0, 1\\)"),
     ("xling-language", LanguageSettings, {"lang": "de", "method": "adapterfusion"},
      "'method' = 'adapterfusion' is not one of 'lora', 'sft'"),
 ])
@@ -60,7 +60,7 @@ def test_rules_across_parameters_name_the_component(registry) -> None:
         RankingSettings(loss="margin-mse")
     with pytest.raises(ConfigError, match="trainer 'xling-full': device 'tpu' is not one of"):
         FullSettings(device="tpu")
-    with pytest.raises(ConfigError, match="mlm_probability must be strictly between 0 and 1"):
+    with pytest.raises(ConfigError, match=r"'mlm_probability' = 0.0 is out of range: it must be in \(0, 1\)"):
         LanguageSettings(lang="de", mlm_probability=0.0)
     with pytest.raises(ConfigError, match="train.la: trainer 'xling-language': lang: 'German' is not a language code"):
         validate_params(registry.get("trainer", "xling-language").spec, {"lang": "German"}, "train.la")
