@@ -171,3 +171,15 @@ def test_every_first_party_component_declares_its_parameters_once(rankkit_regist
                   if c.origin.distribution.startswith("rankkit") and c.spec.params
                   and (c.spec.settings is None or not c.spec.target)]
     assert not undeclared, f"declare these components' parameters in a settings dataclass with a target: {undeclared}"
+
+
+def test_exclusive_bounds_refuse_the_bound_itself():
+    rate = Param("rate", float, 0.1, minimum=0, exclusive_minimum=True)
+    share = Param("share", float, 0.0, minimum=0, maximum=1, exclusive_maximum=True)
+    assert rate.bounds == "> 0" and share.bounds == "in [0, 1)"
+    assert not rate.within(0) and rate.within(1e-9) and share.within(0) and not share.within(1)
+    spec = ComponentSpec("retriever", "bounded", dict, "demo", (rate, share))
+    with pytest.raises(ConfigError, match=re.escape("'rate' = 0.0 is out of range: it must be > 0")):
+        validate_params(spec, {"rate": 0.0}, "here")
+    with pytest.raises(ConfigError, match=re.escape("'share' = 1.0 is out of range: it must be in [0, 1)")):
+        validate_params(spec, {"share": 1.0}, "here")
