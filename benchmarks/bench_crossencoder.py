@@ -28,6 +28,7 @@ import os
 import shutil
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from benchmarks.harness import compare, summary
@@ -88,16 +89,17 @@ def wikiqa_groups(pairs: int) -> list[tuple[str, list[str]]]:
 def bench_scoring(groups, args) -> None:  # noqa: ANN001
     from sentence_transformers.cross_encoder import CrossEncoder
 
-    from rankkit_crossencoder.models import resolve_model
+    from rankkit.models import ModelRef
     from rankkit_crossencoder.scorer import CrossEncoderScorer
+    from rankkit_crossencoder.settings import CrossEncoderScorerSettings
 
     model = scoring_model()
     print(f"scoring model: {model}")
-    scorer = CrossEncoderScorer(model, batch_size=args.batch_size, max_length=args.max_length,
-                                device="cpu", activation="none")
-    batched = CrossEncoderScorer(model, batch_size=args.batch_size, max_length=args.max_length, device="cpu",
-                                 activation="none", cross_query=True)
-    raw = CrossEncoder(resolve_model(model), max_length=args.max_length, device="cpu")
+    settings = CrossEncoderScorerSettings(model=model, batch_size=args.batch_size, max_length=args.max_length,
+                                          device="cpu", activation="none")
+    scorer = CrossEncoderScorer(settings)
+    batched = CrossEncoderScorer(replace(settings, cross_query=True))
+    raw = CrossEncoder(ModelRef.resolve(model).load_name, max_length=args.max_length, device="cpu")
     identity = torch_identity()
     scorer.score("warm up", ["the model"])
     batched.score("warm up", ["the model"])
@@ -139,6 +141,7 @@ def torch_identity():  # noqa: ANN201
 def bench_cache(groups, args) -> None:  # noqa: ANN001
     from rankkit.cache import CachedScorer, ScoreCache
     from rankkit_crossencoder.scorer import CrossEncoderScorer
+    from rankkit_crossencoder.settings import CrossEncoderScorerSettings
 
     work = Path(tempfile.mkdtemp(prefix="bench-ce-cache-"))
     try:
@@ -146,8 +149,8 @@ def bench_cache(groups, args) -> None:  # noqa: ANN001
         subset = groups[: max(1, len(groups) // 5)]
 
         def run() -> float:
-            scorer = CachedScorer(CrossEncoderScorer(scoring_model(), batch_size=args.batch_size,
-                                                     max_length=args.max_length, device="cpu"), cache)
+            scorer = CachedScorer(CrossEncoderScorer(CrossEncoderScorerSettings(
+                model=scoring_model(), batch_size=args.batch_size, max_length=args.max_length, device="cpu")), cache)
             start = time.perf_counter()
             for q, docs in subset:
                 scorer.score(q, docs)
@@ -166,15 +169,16 @@ def bench_training(args) -> None:  # noqa: ANN001
     from rankkit.datasets import resolve_dataset
     from rankkit.registry import Registry
     from rankkit.trec import read_run
-    from rankkit_crossencoder.trainer import CrossEncoderModelTrainer, TrainSettings
+    from rankkit_crossencoder.settings import CrossEncoderTrainSettings
+    from rankkit_crossencoder.trainer import CrossEncoderModelTrainer
     from rankkit_curriculum.heuristics import get_heuristic
     from rankkit_curriculum.weighter import CurriculumWeighter
 
     registry = Registry.load()
     dataset = resolve_dataset("wikiqa/train", registry)
     candidates = read_run(dataset.run_files()["candidates-train"])
-    settings = TrainSettings(base_model=MODEL, max_steps=args.steps, batch_size=16, max_length=64, logging_steps=10,
-                             device="cpu", seed=1)
+    settings = CrossEncoderTrainSettings(base_model=MODEL, max_steps=args.steps, batch_size=16, max_length=64,
+                                         logging_steps=10, device="cpu", seed=1)
     work = Path(tempfile.mkdtemp(prefix="bench-ce-train-"))
     count = iter(range(1000))
 
@@ -211,12 +215,13 @@ def scoring_model() -> str:
         from rankkit.registry import Registry
         from rankkit.staging import build_folder
         from rankkit.trec import read_run
-        from rankkit_crossencoder.trainer import CrossEncoderModelTrainer, TrainSettings
+        from rankkit_crossencoder.settings import CrossEncoderTrainSettings
+        from rankkit_crossencoder.trainer import CrossEncoderModelTrainer
 
         dataset = resolve_dataset("wikiqa/train", Registry.load())
         candidates = read_run(dataset.run_files()["candidates-train"])
-        trainer = CrossEncoderModelTrainer(TrainSettings(base_model=MODEL, max_steps=30, batch_size=16, max_length=64,
-                                                         device="cpu", seed=1))
+        trainer = CrossEncoderModelTrainer(CrossEncoderTrainSettings(base_model=MODEL, max_steps=30, batch_size=16,
+                                                                     max_length=64, device="cpu", seed=1))
         print("training a cross-encoder for 30 steps on WikiQA train (once; cached in", folder, ")")
         build_folder(folder, "bench.json", lambda staging: trainer.train(dataset, staging, candidates))
     return str(folder)

@@ -105,8 +105,9 @@ def bench_corpus_encoding(registry, dataset, work: Path, args) -> None:  # noqa:
     from sentence_transformers import SentenceTransformer
 
     from rankkit_dense.embeddings import document_text, encode_corpus
-    from rankkit_dense.encoder import DenseEncoder, EncoderSettings
+    from rankkit_dense.encoder import DenseEncoder
     from rankkit_dense.models import resolve_model
+    from rankkit_dense.settings import EncoderSettings
 
     subset = _subset(dataset, work / "subset", args.encode_docs)
     texts = [document_text(d, "title+text") for d in subset.iter_documents()]

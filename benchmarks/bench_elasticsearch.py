@@ -58,11 +58,12 @@ def main() -> None:
     from rankkit.datasets import resolve_dataset
     from rankkit.registry import Registry
     from rankkit_elasticsearch.builder import EsIndexBuilder
+    from rankkit_elasticsearch.settings import EsBuilderSettings
 
     registry = Registry.load()
     dataset = resolve_dataset("beir-scifact/test", registry)
     es = Elasticsearch(url, request_timeout=120)
-    builder = EsIndexBuilder("rankkit-bench-scifact", url)
+    builder = EsIndexBuilder(EsBuilderSettings(index="rankkit-bench-scifact", url=url))
     with tempfile.TemporaryDirectory() as tmp:
         builder.build(dataset, Path(tmp))  # the index the latency benchmark searches
 
@@ -80,7 +81,7 @@ def main() -> None:
     docs = list(dataset.iter_documents())
 
     def rankkit_index() -> None:
-        fresh = EsIndexBuilder("rankkit-bench-bulk", url)
+        fresh = EsIndexBuilder(EsBuilderSettings(index="rankkit-bench-bulk", url=url))
         es.indices.delete(index="rankkit-bench-bulk-*", ignore_unavailable=True)
         with tempfile.TemporaryDirectory() as tmp:
             fresh.build(dataset, Path(tmp))

@@ -103,14 +103,12 @@ def bench_reranker(registry, dataset, run, queries, args) -> None:  # noqa: ANN0
 
 def bench_generation(dataset, run, queries, args) -> None:  # noqa: ANN001
     from rankkit.docstore import attach_texts
-    from rankkit_reasoning.generation import GenerationSettings
     from rankkit_reasoning.local import TransformersBackend
-    from rankkit_reasoning.plugin import DEFAULT_MODEL
     from rankkit_reasoning.prompts import build_messages
+    from rankkit_reasoning.settings import LocalSettings
 
-    settings = GenerationSettings(max_new_tokens=args.max_new_tokens)
-    backend = TransformersBackend(DEFAULT_MODEL, settings=settings, device="cpu", batch_size=args.prompts,
-                                  dtype=args.dtype)
+    backend = TransformersBackend(LocalSettings(max_new_tokens=args.max_new_tokens, device="cpu",  # the default model
+                                                batch_size=args.prompts, dtype=args.dtype))
     store = dataset.doc_store()
     prompts = []
     for ranking in list(run.rankings())[: args.prompts]:

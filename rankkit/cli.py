@@ -65,8 +65,13 @@ def cli(ctx: click.Context, disabled: Sequence[str], strict: bool) -> None:
 
 @cli.command("plugins")
 @click.option("--json", "as_json", is_flag=True, help="Print the components as a JSON list.")
+@click.option("--params", "params_of", metavar="KIND:NAME", help="Print one component's parameters as a markdown "
+              "table (e.g. --params retriever:bm25).")
+@click.option("--docs", "pages", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Regenerate the parameter tables marked in these markdown pages (<!-- rankkit:params KIND NAME "
+              "-->), in place; repeatable.")
 @click.pass_context
-def plugins_command(ctx: click.Context, as_json: bool) -> None:
+def plugins_command(ctx: click.Context, as_json: bool, params_of: str | None, pages: Sequence[Path]) -> None:
     """List every component: kind, name, plugin, distribution version and summary.
 
     Names are never cut: on a terminal too narrow for the table, and when the output is piped, each component
@@ -75,6 +80,9 @@ def plugins_command(ctx: click.Context, as_json: bool) -> None:
     registry = _registry(ctx)
     try:
         components = registry.all_components()
+        if params_of or pages:
+            _parameter_docs(registry, params_of, pages)
+            return
     except RankkitError as error:
         raise _fail(error) from None
     if as_json:
@@ -89,6 +97,23 @@ def plugins_command(ctx: click.Context, as_json: bool) -> None:
             for c in components]
     columns = ("kind", "name", "plugin", "distribution", "summary")
     print_table(Console(), "rankkit components", columns, rows, whole=("kind", "name", "plugin"))
+
+
+def _parameter_docs(registry: Registry, params_of: str | None, pages: Sequence[Path]) -> None:
+    """``rankkit plugins --params`` and ``--docs``: parameter tables from the declarations."""
+    from rankkit.files import atomic_write
+    from rankkit.paramdocs import markdown_table, refresh
+
+    if params_of:
+        kind, _, name = params_of.partition(":")
+        click.echo(markdown_table(registry.get(kind, name).spec.params), nl=False)  # type: ignore[arg-type]
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        fresh = refresh(text, registry)
+        if fresh != text:
+            with atomic_write(page) as handle:
+                handle.write(fresh)
+        click.echo(f"{page}: {'updated' if fresh != text else 'up to date'}")
 
 
 @cli.command("datasets")
@@ -122,8 +147,7 @@ def index_build(ctx: click.Context, manifests: Sequence[Path], force: bool) -> N
             built = ensure_index(IndexManifest.load(path), registry, force=force)
         except RankkitError as error:
             raise _fail(error) from None
-        docs = (built.stamp.get("stats") or {}).get("documents")
-        click.echo(f"{built.path} ({docs} documents, built {built.stamp.get('created')})")
+        click.echo(f"index {built.stamp.get('name', path.stem)}: {built.summary()}")
 
 
 @index_group.command("list")

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 import numpy as np
 
 from rankkit.errors import ConfigError
+from rankkit.params import Param, keyed_values  # noqa: F401 - part of the plugin API here since the beginning
 
 if TYPE_CHECKING:  # pragma: no cover
     from rankkit.datasets.base import Dataset
@@ -28,63 +29,6 @@ KINDS: tuple[ComponentKind, ...] = (
     "retriever", "reranker", "scorer", "trainer", "index_builder", "dataset_provider", "model"
 )
 
-_REQUIRED = object()
-
-
-@dataclass(frozen=True)
-class Param:
-    """One parameter of a component factory.
-
-    Attributes:
-        name: Keyword the factory takes.
-        type: Expected Python type (``int``, ``float``, ``str``, ``bool``, ``list``, ``dict``).
-        default: Default value; leave unset for a required parameter.
-        help: One line for ``rankkit plugins`` and error messages.
-        choices: Allowed values, when the parameter is an enumeration.
-        keyed: Whether the value is part of fingerprints and training keys. ``False`` for a parameter that
-            cannot change what the component produces (how often a trainer checkpoints, say), so changing it
-            neither invalidates a cached run nor retrains a model. ``"unless-default"`` for a parameter added to a
-            component whose default reproduces what the component did before it existed: it enters keys only
-            when set to something else, so runs and models made before it stay valid (changing such a default
-            later is a change of the component's version).
-    """
-
-    name: str
-    type: type
-    default: Any = _REQUIRED
-    help: str = ""
-    choices: tuple[Any, ...] | None = None
-    keyed: bool | str = True
-
-    @property
-    def required(self) -> bool:
-        """Whether the parameter has no default."""
-        return self.default is _REQUIRED
-
-    def describe(self) -> str:
-        """``name: type = default`` for error messages and listings."""
-        text = f"{self.name}: {self.type.__name__}"
-        if not self.required:
-            text += f" = {self.default!r}"
-        if self.choices:
-            text += f" (one of {', '.join(map(repr, self.choices))})"
-        return text
-
-
-def keyed_values(params: Sequence[Param], values: Mapping[str, Any]) -> dict[str, Any]:
-    """``values`` without the parameters that are not part of keys (:attr:`Param.keyed` false, or
-    ``"unless-default"`` at its default)."""
-    schema = {p.name: p for p in params}
-
-    def keyed(name: str, value: Any) -> bool:
-        param = schema.get(name)
-        if param is None or param.keyed is True:
-            return True
-        return param.keyed == "unless-default" and value != param.default
-
-    return {name: value for name, value in values.items() if keyed(name, value)}
-
-
 @dataclass(frozen=True)
 class ComponentSpec:
     """What a plugin registers: a named factory with a parameter schema.
@@ -92,26 +36,55 @@ class ComponentSpec:
     The factory must import its heavy dependencies inside its body, so that
     registering a component costs nothing.
 
+    Parameters are declared once, as the fields of a ``settings`` dataclass made with
+    :func:`rankkit.params.param` (help, choices, bounds, keyed), and the component is named by its import path
+    (``target = "rankkit_bm25.retriever:Bm25Retriever"``), which is imported only when it is built::
+
+        ComponentSpec("retriever", "bm25", summary="BM25 over a Lucene index",
+                      target="rankkit_bm25.retriever:Bm25Retriever", settings=Bm25Settings)
+
+    The schema (:attr:`params`), validation, ``rankkit plugins`` and the fingerprint all come from the
+    dataclass; the target is called with one settings object (``Bm25Retriever(Bm25Settings(**values))``), whose
+    ``__post_init__`` may check rules across fields (``rankkit run`` checks them before any work). A hand-written
+    ``factory`` and ``params`` still work (for a factory that is more than a constructor).
+
     Attributes:
         kind: One of :data:`KINDS`.
         name: The name users write (``"bm25"``, ``"cross-encoder"``).
-        factory: Called with the validated parameters; returns the component.
+        factory: Called with the validated parameters; returns the component (made from ``target`` when unset).
         summary: One line shown by ``rankkit plugins``.
-        params: The factory's parameter schema.
+        params: The factory's parameter schema (derived from ``settings`` when unset).
         needs_registry: Pass the building :class:`~rankkit.registry.Registry` to the factory as
             ``registry=`` (for components that build other components, e.g. a trainer wrapping a trainer).
+        libraries: Distributions whose versions can change the component's results (``"pyserini"``,
+            ``"sentence-transformers"``; alternatives as ``"faiss-cpu|faiss-gpu"``). With rankkit's and the
+            plugin's own versions they enter the component's fingerprint and every artifact key built from it
+            (:mod:`rankkit.versions`), so an upgrade recomputes runs, scores, indexes and models.
     """
 
     kind: ComponentKind
     name: str
-    factory: Callable[..., Any]
-    summary: str
+    factory: Callable[..., Any] | None = None
+    summary: str = ""
     params: tuple[Param, ...] = field(default=())
     needs_registry: bool = False
+    libraries: tuple[str, ...] = ()
+    target: str = ""
+    settings: type | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"ComponentSpec {self.name!r}: kind must be one of {KINDS}, got {self.kind!r}")
+        if self.settings is not None and not self.params:
+            from rankkit.params import schema
+
+            object.__setattr__(self, "params", schema(self.settings))
+        if self.factory is None:
+            if not self.target:
+                raise ValueError(f"ComponentSpec {self.name!r}: give a factory or a target ('module:Class')")
+            from rankkit.params import lazy_factory
+
+            object.__setattr__(self, "factory", lazy_factory(self.target, self.settings))
 
 
 def fingerprint(kind: str, name: str, params: Mapping[str, Any]) -> str:

@@ -31,11 +31,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rankkit.components import VerifiableIndexBuilder, fingerprint
+from rankkit.components import VerifiableIndexBuilder
 from rankkit.config import cache_dir, load_toml, require
 from rankkit.errors import ConfigError, IndexStateError, RankkitError
 from rankkit.registry import validate_params
-from rankkit.staging import STAGING_PREFIX, build_folder, write_stamp
+from rankkit.staging import STAGING_PREFIX, write_stamp
+from rankkit.store import ensure
 from rankkit.staging import read_stamp as read_stamp_file
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -116,12 +117,14 @@ class BuiltIndex:
             or ``"resumed"`` (built, going on from earlier work, such as an interrupted build's: the builder's
             statistics say :data:`RESUMED`).
         seconds: How long :func:`ensure_index` took (checking included).
+        reason: Why an index that was there was rebuilt (what changed in its key, or why it was unusable).
     """
 
     path: Path
     stamp: dict[str, Any]
     outcome: str = "reused"
     seconds: float = 0.0
+    reason: str | None = None
 
     def summary(self) -> str:
         """One line for logs: ``reused, checked in 0.2 s (built <created>): <path>``, ``built in 12.3 s (5183
@@ -132,7 +135,8 @@ class BuiltIndex:
         documents = (self.stamp.get("stats") or {}).get("documents")
         facts = f" ({documents} documents)" if documents is not None else ""
         done = "resumed from earlier work, finished" if self.outcome == "resumed" else "built"
-        return f"{done} in {took}{facts}: {self.path}"
+        why = f" (rebuilt: {self.reason})" if self.reason else ""
+        return f"{done} in {took}{facts}{why}: {self.path}"
 
     @property
     def size_bytes(self) -> int:
@@ -145,11 +149,12 @@ def read_stamp(path: Path) -> dict[str, Any] | None:
     return read_stamp_file(path, STAMP)
 
 
-def build_key(manifest: IndexManifest, builder_version: str, corpus_checksum: str, params: dict[str, Any]) -> str:
-    """The key that decides whether an existing index is still valid."""
-    return fingerprint(
-        "index", manifest.builder, {"version": builder_version, "corpus": corpus_checksum, "params": params}
-    )
+def key_parts(manifest: IndexManifest, builder_version: str, corpus_checksum: str, params: dict[str, Any],
+              versions: dict[str, str]) -> dict[str, Any]:
+    """What an index depends on (its key is :func:`rankkit.store.key_for` of them): the builder, its version and
+    parameters, the corpus's checksum, and the versions of rankkit, the plugin and its backend libraries."""
+    return {"builder": manifest.builder, "builder_version": builder_version, "corpus": corpus_checksum,
+            "params": params, "versions": versions}
 
 
 def verify_index(builder: Any, target: Path) -> str | None:
@@ -173,8 +178,9 @@ def ensure_index(
 ) -> BuiltIndex:
     """Build the index unless an identical, usable one exists.
 
-    An existing index with the same build key is reused, unless its builder
-    verifies it (:func:`verify_index`) and finds it unusable: then it is rebuilt.
+    An existing index with the same key (:func:`key_parts`, through :func:`rankkit.store.ensure`: atomic,
+    locked against a second process building it) is reused, unless its builder verifies it
+    (:func:`verify_index`) and finds it unusable; otherwise it is rebuilt, saying why.
 
     Args:
         manifest: What to build.
@@ -187,7 +193,6 @@ def ensure_index(
     """
     from rankkit.datasets import resolve_dataset
 
-    checking = time.perf_counter()
     root = root or index_root()
     target = root / manifest.name
     component = registry.get("index_builder", manifest.builder)
@@ -195,21 +200,14 @@ def ensure_index(
     builder = registry.build("index_builder", manifest.builder, **params)
     dataset = resolve_dataset(manifest.dataset, registry)
     corpus = dataset.corpus_checksum()
-    key = build_key(manifest, builder.version, corpus, params)
-    stamp = read_stamp(target)
-    if stamp and stamp.get("key") == key and not force:
-        problem = verify_index(builder, target)
-        if problem is None:
-            return BuiltIndex(target, _flag_verifiable(target, stamp, builder), "reused", time.perf_counter() - checking)
-        log.warning("index %s: %s; rebuilding it", manifest.name, problem)
-    started = time.time()
+    parts = key_parts(manifest, builder.version, corpus, params, component.versions())
 
     def fill(staging: Path) -> dict[str, Any]:
+        started = time.time()
         with registry.active():   # model names the builder resolves while building (rankkit:NAME) use this registry
             stats = builder.build(dataset, staging)
         return {
             "name": manifest.name,
-            "key": key,
             "dataset": manifest.dataset,
             "corpus_checksum": corpus,
             "builder": manifest.builder,
@@ -221,9 +219,13 @@ def ensure_index(
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
 
-    stamp = build_folder(target, STAMP, fill)
-    resumed = bool((stamp.get("stats") or {}).get(RESUMED))
-    return BuiltIndex(target, stamp, "resumed" if resumed else "built", time.perf_counter() - checking)
+    artifact = ensure(target, STAMP, "index", parts, fill, force=force, usable=lambda _: verify_index(builder, target),
+                      what=f"index {manifest.name}")
+    if not artifact.built:
+        stamp = _flag_verifiable(target, artifact.stamp, builder)
+        return BuiltIndex(target, stamp, "reused", artifact.seconds)
+    resumed = bool((artifact.stamp.get("stats") or {}).get(RESUMED))
+    return BuiltIndex(target, artifact.stamp, "resumed" if resumed else "built", artifact.seconds, artifact.reason)
 
 
 def _flag_verifiable(target: Path, stamp: dict[str, Any], builder: Any) -> dict[str, Any]:

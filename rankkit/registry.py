@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 from rankkit.components import KINDS, ComponentKind, ComponentSpec, Param, fingerprint, keyed_values
 from rankkit.errors import ConfigError, DuplicateComponentError, PluginError, UnknownComponentError
+from rankkit.params import check_value
 from rankkit.plugins import LoadedPlugins, PluginLoadFailure, PluginOrigin, PluginSettings, load_plugins
+from rankkit.versions import distribution_version, library_versions
 
 if TYPE_CHECKING:  # pragma: no cover
     import click
@@ -40,6 +42,9 @@ _HOOK_OF_KIND: dict[ComponentKind, str] = {
 
 #: The registry that is building a component, or that a command made active (:meth:`Registry.active`).
 _ACTIVE: ContextVar[Registry | None] = ContextVar("rankkit_active_registry", default=None)
+#: The version collectors of the builds under way in this context, outermost first: a component built while
+#: another is being built (a trainer wrapping a trainer) adds its versions to the outer one's fingerprint.
+_BUILDING: ContextVar[tuple[dict[str, str], ...]] = ContextVar("rankkit_building", default=())
 
 
 def active_registry() -> Registry:
@@ -75,6 +80,12 @@ class RegisteredComponent:
         """The component name."""
         return self.spec.name
 
+    def versions(self) -> dict[str, str]:
+        """What the component's results depend on besides its parameters: the versions of rankkit, of the
+        plugin's distribution and of the backend libraries it declares (:attr:`ComponentSpec.libraries`)."""
+        return {"rankkit": distribution_version("rankkit"), self.origin.distribution: self.origin.version,
+                **library_versions(self.spec.libraries)}
+
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready description, as ``rankkit plugins --json`` prints it."""
         return {
@@ -85,6 +96,7 @@ class RegisteredComponent:
             "version": self.origin.version,
             "summary": self.spec.summary,
             "params": [p.describe() for p in self.spec.params],
+            "libraries": list(self.spec.libraries),
         }
 
 
@@ -148,9 +160,9 @@ class Registry:
     def build(self, kind: ComponentKind, name: str, /, **params: Any) -> Any:
         """Validate ``params`` against the component's schema and build it.
 
-        The built object gets a ``fingerprint`` attribute (kind, name and
-        validated parameters, less those not keyed) unless it defines its own.
-        While the factory runs, this registry is the :func:`active_registry`.
+        The built object's ``fingerprint`` attribute covers its kind, name, validated parameters (less those
+        not keyed) and :meth:`RegisteredComponent.versions`, with those of every component built while it was
+        (a wrapped trainer's); a component that sets its own fingerprint gets the versions mixed into it. While the factory runs, this registry is the :func:`active_registry`.
 
         Raises:
             UnknownComponentError: For an unknown name.
@@ -159,13 +171,22 @@ class Registry:
         component = self.get(kind, name)
         values = validate_params(component.spec, params, where=f"{kind} {name!r}")
         extra = {"registry": self} if component.spec.needs_registry else {}
-        with self.active():
-            built = component.spec.factory(**values, **extra)
-        if getattr(built, "fingerprint", None) is None:
-            try:
-                built.fingerprint = fingerprint(kind, name, keyed_values(component.spec.params, values))
-            except AttributeError:
-                pass
+        nested: dict[str, str] = {}   # versions of the components this one builds while it is built
+        building = _BUILDING.set((*_BUILDING.get(), nested))
+        try:
+            with self.active():
+                built = component.spec.factory(**values, **extra)
+        finally:
+            _BUILDING.reset(building)
+        versions = {**nested, **component.versions()}
+        for outer in _BUILDING.get():
+            outer.update(versions)
+        own = getattr(built, "fingerprint", None)
+        described = {"own": own} if own is not None else {"params": keyed_values(component.spec.params, values)}
+        try:
+            built.fingerprint = fingerprint(kind, name, {**described, "versions": dict(sorted(versions.items()))})
+        except AttributeError:
+            pass   # a read-only fingerprint (a property) or an object without attributes: keys use it as it is
         return built
 
     @contextmanager
@@ -290,6 +311,11 @@ def validate_params(spec: ComponentSpec, params: Mapping[str, Any], where: str) 
             values[param.name] = param.default
             continue
         values[param.name] = _coerce(param, params[param.name], where)
+    if spec.settings is not None:
+        try:   # the settings' own rules across fields (their __post_init__), checked before any work
+            spec.settings(**values)
+        except ConfigError as error:
+            raise ConfigError(f"{where}: {error}") from None
     return values
 
 
@@ -306,8 +332,5 @@ def _coerce(param: Param, value: Any, where: str) -> Any:
         raise ConfigError(
             f"{where}: parameter {param.name!r} must be {expected.__name__}, got {type(value).__name__} {value!r}"
         )
-    if param.choices is not None and value not in param.choices:
-        raise ConfigError(
-            f"{where}: parameter {param.name!r} = {value!r} is not one of {', '.join(map(repr, param.choices))}"
-        )
+    check_value(param, value, where)
     return value

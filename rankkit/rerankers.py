@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from rankkit.components import fingerprint
-from rankkit.errors import ConfigError
+from rankkit.params import Settings, param
 from rankkit.types import Query, Ranking
+
+
+@dataclass(frozen=True)
+class RandomSettings(Settings):
+    """The random order's parameters."""
+
+    window: int = param(0, help="how many of each ranking's top documents are shuffled (0: all)", minimum=0)
+    seed: int = param(0, help="seeds the permutations (report several seeds: one random order is noisy)")
 
 
 class RandomReranker:
@@ -20,18 +29,13 @@ class RandomReranker:
     Scores become ``n, n-1, ..., 1`` in the new order.
 
     Args:
-        window: How many of each ranking's top documents are shuffled (0: all).
-        seed: Seeds the permutations; report several seeds, as one random order is noisy.
-
-    Raises:
-        ConfigError: For a negative window.
+        settings: The window and the seed (:class:`RandomSettings`).
     """
 
-    def __init__(self, window: int = 0, seed: int = 0) -> None:
-        if window < 0:
-            raise ConfigError(f"reranker 'random': window must be 0 (all) or positive, got {window}")
-        self.window, self.seed = window, seed
-        self.fingerprint = fingerprint("reranker", "random", {"window": window, "seed": seed})
+    def __init__(self, settings: RandomSettings | None = None) -> None:
+        settings = settings or RandomSettings()
+        self.window, self.seed = settings.window, settings.seed
+        self.fingerprint = fingerprint("reranker", "random", {"window": self.window, "seed": self.seed})
 
     def rerank(self, queries: Sequence[Query], rankings: Sequence[Ranking]) -> list[Ranking]:
         """Each ranking with its top ``window`` shuffled."""

@@ -46,7 +46,8 @@ def test_the_architecture_page_names_every_command_and_promises_nothing_that_exi
         assert stale not in ARCHITECTURE.lower()
 
 
-@pytest.mark.parametrize("file", ["pyproject.toml", "rankkit_example/overlap.py", "rankkit_example/plugin.py"])
+@pytest.mark.parametrize("file", ["pyproject.toml", "rankkit_example/overlap.py", "rankkit_example/settings.py",
+                                  "rankkit_example/plugin.py"])
 def test_the_plugin_guide_quotes_the_example_plugin_as_it_is(file):
     quoted = _code_blocks(GUIDE)
     assert file in quoted, f"docs/plugin-guide.md quotes no {file}"
@@ -84,3 +85,35 @@ def test_the_plugin_guide_gives_each_kinds_method_with_the_protocols_parameters(
     assert match.group(1) == method.__name__
     written = [p.split("=")[0].strip() for p in match.group(2).split(",") if p.strip()]
     assert written == [p for p in inspect.signature(method).parameters if p != "self"]
+
+
+def _plugin_pages() -> dict[str, Path]:
+    return {p.stem: p for p in (REPO / "docs" / "plugins").glob("*.md")}
+
+
+def test_every_generated_parameter_table_matches_the_declarations(rankkit_registry):
+    from rankkit.paramdocs import refresh
+
+    stale = [str(p.relative_to(REPO)) for p in (REPO / "docs").rglob("*.md")
+             if refresh(p.read_text(), rankkit_registry) != p.read_text()]
+    assert not stale, f"parameter tables out of date: run `rankkit plugins --docs {' '.join(stale)}`"
+
+
+def test_every_first_party_component_with_parameters_has_a_generated_table(rankkit_registry):
+    from rankkit.paramdocs import marked
+
+    pages = {name: set(marked(page.read_text())) for name, page in _plugin_pages().items()}
+    missing = [f"{c.kind} {c.name} (docs/plugins/{c.origin.name}.md)" for c in rankkit_registry.all_components()
+               if c.origin.name in pages and c.spec.params and (c.kind, c.name) not in pages[c.origin.name]]
+    assert not missing, f"mark a generated parameter table (<!-- rankkit:params KIND NAME -->) for: {missing}"
+
+
+def test_a_parameter_table_shows_defaults_bounds_choices_and_keying():
+    from rankkit.paramdocs import markdown_table
+    from rankkit.params import Param
+
+    table = markdown_table((Param("k", int, 10, "depth", minimum=1), Param("mode", str, "a", "how", ("a", "b|c")),
+                            Param("every", int, 5, "save often", keyed=False), Param("model", str, help="a | b")))
+    assert "| `k` | `10` | >= 1 | depth |" in table
+    assert '| `mode` | `"a"` | `"a"` / `"b\\|c"` | how |' in table
+    assert "save often (not part of keys)" in table and "| `model` | (required) | str | a \\| b |" in table

@@ -187,7 +187,8 @@ def test_run_says_whether_each_index_was_built_reused_or_resumed_and_how_long_it
     assert re.fullmatch(r"index toy: built in \d+\.\d s \(\d+ documents\): .+/indexes/toy", said("one"))
     assert re.fullmatch(r"index toy: reused, checked in \d+\.\d s \(built \d{4}-.+Z\): .+/indexes/toy", said("two"))
     manifest.write_text('dataset = "trec-dl-2019"\nbuilder = "toy"\n[params]\nresumed = true\n')
-    assert re.fullmatch(r"index toy: resumed from earlier work, finished in \d+\.\d s \(\d+ documents\): .+",
+    assert re.fullmatch(r"index toy: resumed from earlier work, finished in \d+\.\d s \(\d+ documents\) "
+                        r"\(rebuilt: changed: params\.resumed: false -> true\): .+",
                         said("three"))
 
 

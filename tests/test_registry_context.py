@@ -17,7 +17,7 @@ from rankkit.errors import ConfigError, DatasetNotFoundError
 from rankkit.hookspecs import hookimpl
 from rankkit.plugins import PluginSettings, load_plugins
 from rankkit.registry import Registry, active_registry
-from rankkit.retrievers import RunFileRetriever
+from rankkit.retrievers import RunFileRetriever, RunFileSettings
 
 TINY_MODEL = """
 from rankkit.components import ComponentSpec
@@ -178,7 +178,7 @@ def test_cli_commands_run_with_their_registry_active(monkeypatch, capsys):
 
 def test_run_retriever_resolves_its_dataset_through_the_registry_that_builds_it(plugins):
     with pytest.raises(ConfigError, match=r"retriever 'run' with run='bm25'.*plugin registry.*registry="):
-        RunFileRetriever.from_params(run="bm25", dataset="plugdata")
+        RunFileRetriever.from_settings(RunFileSettings(run="bm25", dataset="plugdata"))
     enabled = Registry(load_plugins(PluginSettings(), entry_points=plugins))
     retriever = enabled.build("retriever", "run", run="bm25", dataset="plugdata")
     assert retriever.path.name == "bm25.trec"

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from rankkit.cache import ScoreCache
-from rankkit.components import fingerprint
 from rankkit.config import cache_dir
 from rankkit.datasets import resolve_dataset
 from rankkit.errors import ConfigError
@@ -21,6 +20,7 @@ from rankkit.experiment.checkpoint import Checkpoint
 from rankkit.experiment.config import ExperimentConfig, sample_queries
 from rankkit.experiment.plan import PlanContext, build_pipeline, config_hash, pipeline_order
 from rankkit.experiment.reports import BatchTraces, component_reports, describe_pipelines, example_traces
+from rankkit.experiment.stages import stage_versions
 from rankkit.files import atomic_write
 from rankkit.pipeline import Stage, batched
 from rankkit.progress import progress_bars
@@ -28,8 +28,10 @@ from rankkit.registry import Registry
 from rankkit.experiment.training import CHECKPOINT_PREFIX, TrainedModel, ensure_trained
 from rankkit.experiment.validate import check_experiment
 from rankkit.staging import remove_if_empty
+from rankkit.store import explain, key_for
 from rankkit.trec import read_run, write_run
 from rankkit.types import Query, Run
+from rankkit.versions import environment
 
 logger = logging.getLogger(__name__)
 #: The output's folder of per-batch checkpoints.
@@ -199,7 +201,8 @@ class ExperimentRunner:
                 stage = build_pipeline(pipeline, here, runs, fingerprints)
                 fingerprints[name] = stage.fingerprint
                 own = [q for q in here.dataset.queries() if q.query_id in wanted] if here is not ctx else queries
-                outcome, run = self._run_pipeline(name, stage, own, here.dataset.checksum())
+                versions = stage_versions(pipeline.stages, self.registry)
+                outcome, run = self._run_pipeline(name, stage, own, here.dataset.checksum(), versions)
                 runs[name], outcomes[name] = run, outcome
         finally:
             if cache is not None:
@@ -210,7 +213,7 @@ class ExperimentRunner:
         qrels = dataset.qrels()
         if qrels is not None:
             self._evaluate(result, runs, qrels.restrict(wanted) if config.queries else qrels)
-        result.manifest = self._write_manifest(result, dataset, ctx, fingerprints)
+        result.manifest = self._write_manifest(result, dataset, ctx, fingerprints, models)
         return result
 
     def _context(self, pipeline: Any, contexts: dict[str, PlanContext], main: PlanContext) -> PlanContext:
@@ -232,9 +235,12 @@ class ExperimentRunner:
             contexts[name] = replace(main, dataset=dataset, dataset_name=name)
         return contexts[name]
 
-    def _run_pipeline(self, name: str, stage: Stage, queries: list[Query], data_key: str) -> tuple[PipelineOutcome, Run]:
+    def _run_pipeline(self, name: str, stage: Stage, queries: list[Query], data_key: str,
+                      versions: dict[str, str]) -> tuple[PipelineOutcome, Run]:
         qhash = hashlib.sha256("\n".join(f"{q.query_id}\t{q.text}" for q in queries).encode()).hexdigest()
-        key = fingerprint("run", name, {"stage": stage.fingerprint, "data": data_key, "queries": qhash, "batch": self.config.batch_size})
+        parts = {"name": name, "stage": stage.fingerprint, "data": data_key, "queries": qhash,
+                 "batch": self.config.batch_size, "versions": versions}
+        key = key_for("run", parts)
         run_path = self.output / "runs" / f"{name}.trec"
         stamp_path = run_path.with_suffix(".json")
         stamp = json.loads(stamp_path.read_text()) if run_path.is_file() and stamp_path.is_file() else {}
@@ -242,6 +248,8 @@ class ExperimentRunner:
             self._say(f"pipeline {name}: up to date ({run_path})")
             run = read_run(run_path, name)
             return PipelineOutcome(name, run_path, stage.fingerprint, 0.0, 0, 0, True, stamp.get("statistics", {})), run
+        if stamp:
+            self._say(f"pipeline {name}: running again: {explain(stamp.get('parts'), parts)}")
         folder = self.checkpoints
         own = f"{name}.shard-{self.shard[0]}-of-{self.shard[1]}.jsonl" if self.shard else f"{name}.jsonl"
         checkpoint = Checkpoint(folder / own, key)
@@ -288,7 +296,7 @@ class ExperimentRunner:
         seconds = time.perf_counter() - started
         statistics = component_reports(stage, run_path, resumed=bool(done), saved=saved, batches=len(batches))
         with atomic_write(stamp_path) as handle:
-            json.dump({"key": key, "fingerprint": stage.fingerprint, "pipeline": repr(stage), "seconds": seconds,
+            json.dump({"key": key, "parts": parts, "fingerprint": stage.fingerprint, "pipeline": repr(stage), "seconds": seconds,
                        **({"statistics": statistics} if statistics else {})}, handle, indent=2, default=str)
         checkpoint.remove()
         for path in shards:
@@ -318,13 +326,23 @@ class ExperimentRunner:
         )
         result.drifts = check_expected(self.config, result.results)
 
-    def _write_manifest(self, result: ExperimentResult, dataset: Any, ctx: PlanContext, fingerprints: dict[str, str]) -> Path:
+    def _write_manifest(self, result: ExperimentResult, dataset: Any, ctx: PlanContext, fingerprints: dict[str, str],
+                        models: dict[str, TrainedModel]) -> Path:
+        versions: dict[str, str] = {}
+        for name in result.outcomes:
+            versions.update(stage_versions(self.config.pipelines[name].stages, self.registry))
+        for model in models.values():
+            versions.update((model.stamp.get("parts") or {}).get("versions") or {})
         manifest = {
             "experiment": self.config.name,
             "config": str(self.config.path),
             "config_hash": config_hash(self.config),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "python": platform.python_version(),
+            "environment": environment(folder=self.config.path.parent if self.config.path else "."),
+            "versions": dict(sorted(versions.items())),
+            "seeds": {"query_seed": self.config.query_seed,
+                      "trained": {n: (m.stamp.get("params") or {}).get("seed") for n, m in models.items()}},
             "plugins": {n: {"distribution": o.distribution, "version": o.version} for n, o in self.registry.origins.items()},
             "dataset": {"name": self.config.dataset, "checksum": dataset.checksum()},
             "indexes": {

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rankkit.errors import ConfigError
 from rankkit.fusion import FUSION_OPTIONS, check_options
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rankkit.registry import Registry
 
 STAGE_KINDS = ("retriever", "reranker", "scorer", "cutoff", "fusion")
 
@@ -109,3 +113,15 @@ def parse_stage(table: Any, where: str) -> StageConfig:
         raise ConfigError(f"{where}.{kind}: must be a component name (string)")
     return StageConfig(kind, table[kind], params, where)
 
+
+
+def stage_versions(stages: Iterable[StageConfig], registry: Registry) -> dict[str, str]:
+    """The versions (rankkit, plugins, backend libraries) that the components of ``stages`` depend on, fused
+    pipelines' included (:meth:`rankkit.registry.RegisteredComponent.versions`)."""
+    versions: dict[str, str] = {}
+    for stage in stages:
+        if stage.kind in ("retriever", "reranker", "scorer"):
+            versions.update(registry.get(stage.kind, stage.component).versions())  # type: ignore[arg-type]
+        for fused in stage.of:
+            versions.update(stage_versions(fused, registry))
+    return dict(sorted(versions.items()))

@@ -31,14 +31,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rankkit.components import ResumableTrainer, fingerprint, keyed_values
+from rankkit.components import ResumableTrainer, keyed_values
 from rankkit.config import load_toml, require
 from rankkit.errors import ConfigError, RankkitError
 from rankkit.experiment.stages import StageConfig, no_unknown, parse_retrieval
 from rankkit.experiment.plan import PlanContext, build_stage, substitute_trained, trained_references
 from rankkit.pipeline import Sequential
 from rankkit.registry import validate_params
-from rankkit.staging import build_folder, read_stamp, remove_if_empty
+from rankkit.staging import read_stamp, remove_if_empty
+from rankkit.store import ensure, key_for
 
 if TYPE_CHECKING:  # pragma: no cover
     from rankkit.registry import Registry
@@ -136,49 +137,50 @@ def ensure_trained(
                       on_index_done=lambda n, built: logger.info("train %s: index %s: %s", config.name, n, built.summary()))
     stage = Sequential([build_stage(s, ctx) for s in config.first_stage]).compile() if config.first_stage else None
     depends = {n: trained[n].stamp.get("key") for n in trained_references(config.params)}
-    key = fingerprint(
-        "train", config.trainer,
-        {"params": keyed_values(component.spec.params, params), "data": dataset.checksum(), "first_stage": stage.fingerprint if stage else None,
-         "version": component.origin.version, **({"depends": depends} if depends else {})},
-    )
+    trainer = registry.build("trainer", config.trainer, **params)   # cheap: factories import on build, load nothing
+    parts = {"trainer": config.trainer, "params": keyed_values(component.spec.params, params), "data": dataset.checksum(),
+             "first_stage": stage.fingerprint if stage else None, "versions": component.versions(),
+             "fingerprint": trainer.fingerprint,   # with the versions of a wrapped trainer's libraries
+             **({"depends": depends} if depends else {})}
+    key = key_for("train", parts)
     target = root / config.name
     stamp = read_stamp(target, STAMP)
     if stamp and stamp.get("key") == key and not force:
         logger.info("train %s: up to date (%s)", config.name, target)
         return TrainedModel(target, stamp)
-    trainer = registry.build("trainer", config.trainer, **params)
     checkpoints = root / f"{CHECKPOINT_PREFIX}{config.name}-{key[:16]}"
-    for stale in root.glob(f"{CHECKPOINT_PREFIX}{config.name}-*"):
-        # another key: the section changed and its checkpoints cannot resume this training (force: start afresh)
-        mine = stale.name[len(CHECKPOINT_PREFIX):].rsplit("-", 1)[0] == config.name
-        if mine and (stale != checkpoints or force):
-            shutil.rmtree(stale, ignore_errors=True)
-    if isinstance(trainer, ResumableTrainer):
-        if checkpoints.is_dir():
-            logger.info("train %s: resuming from the checkpoints in %s", config.name, checkpoints)
-        trainer = trainer.with_checkpoints(checkpoints)
 
     def fill(staging: Path) -> dict[str, Any]:
         started = time.time()
+        resumable = trainer
+        for stale in root.glob(f"{CHECKPOINT_PREFIX}{config.name}-*"):
+            # another key: the section changed and its checkpoints cannot resume this training (force: start afresh)
+            mine = stale.name[len(CHECKPOINT_PREFIX):].rsplit("-", 1)[0] == config.name
+            if mine and (stale != checkpoints or force):
+                shutil.rmtree(stale, ignore_errors=True)
+        if isinstance(trainer, ResumableTrainer):
+            if checkpoints.is_dir():
+                logger.info("train %s: resuming from the checkpoints in %s", config.name, checkpoints)
+            resumable = trainer.with_checkpoints(checkpoints)
         candidates = None
         if stage is not None:
             logger.info("train %s: running the first stage on %s", config.name, config.dataset)
             candidates = stage.run(dataset.queries(), name=f"{config.name}-first-stage")
         logger.info("train %s: training %s on %s", config.name, config.trainer, config.dataset)
         with registry.active():   # model names a trainer resolves while training (rankkit:NAME) use this registry
-            stats = trainer.train(dataset, staging, candidates)
+            stats = resumable.train(dataset, staging, candidates)
         return {
-            "name": config.name, "key": key, "trainer": config.trainer, "dataset": config.dataset,
+            "name": config.name, "trainer": config.trainer, "dataset": config.dataset,
             "params": params, "stats": stats, "seconds": round(time.time() - started, 3),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
 
     try:
-        model = TrainedModel(target, build_folder(target, STAMP, fill))
+        artifact = ensure(target, STAMP, "train", parts, fill, force=force, what=f"train {config.name}")
     finally:
         remove_if_empty(checkpoints)   # interrupted or failed before its first checkpoint: nothing to resume from
     shutil.rmtree(checkpoints, ignore_errors=True)
-    return model
+    return TrainedModel(target, artifact.stamp)
 
 
 def needed_sections(trainings: dict[str, TrainConfig], names: Sequence[str]) -> set[str]:

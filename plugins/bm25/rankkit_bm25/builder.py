@@ -30,7 +30,8 @@ from rankkit.files import atomic_write
 from rankkit.progress import progress_enabled
 
 from rankkit_bm25 import _jvm
-from rankkit_bm25.layout import FIELD_LAYOUTS, FLAT, LAYOUT_VERSION, LUCENE_DIR, META_FILE, SEPARATE, STEMMERS
+from rankkit_bm25.layout import FLAT, LAYOUT_VERSION, LUCENE_DIR, META_FILE, SEPARATE
+from rankkit_bm25.settings import Bm25BuilderSettings
 
 if TYPE_CHECKING:  # pragma: no cover
     from rankkit.datasets.base import Dataset
@@ -43,34 +44,19 @@ class Bm25IndexBuilder:
     """Builds a Lucene index for BM25 from a dataset.
 
     Args:
-        threads: Indexing threads (and JsonCollection shards).
-        fields: ``"title+text"`` (one ``contents`` field) or ``"separate"`` (``contents`` and ``title``).
-        stemmer: ``"porter"`` (Anserini's default), ``"krovetz"`` or ``"none"``.
-        stopwords: Remove Lucene's default English stopwords (Anserini's default).
-        optimize: Merge the index into a single segment after indexing.
+        settings: Indexing threads (and JsonCollection shards); ``fields`` ``"title+text"`` (one ``contents``
+            field) or ``"separate"`` (``contents`` and ``title``); the stemmer; stopword removal; whether to merge
+            the index into one segment (:class:`~rankkit_bm25.settings.Bm25BuilderSettings`).
         progress: Show a progress bar while converting documents.
     """
 
-    def __init__(
-        self,
-        threads: int = 2,
-        fields: str = FLAT,
-        stemmer: str = "porter",
-        stopwords: bool = True,
-        optimize: bool = False,
-        progress: bool = True,
-    ) -> None:
-        if threads < 1:
-            raise ConfigError(f"bm25 index builder: threads must be at least 1, got {threads}")
-        if fields not in FIELD_LAYOUTS:
-            raise ConfigError(f"bm25 index builder: fields must be one of {FIELD_LAYOUTS}, got {fields!r}")
-        if stemmer not in STEMMERS:
-            raise ConfigError(f"bm25 index builder: stemmer must be one of {STEMMERS}, got {stemmer!r}")
-        self.threads = threads
-        self.fields = fields
-        self.stemmer = stemmer
-        self.stopwords = stopwords
-        self.optimize = optimize
+    def __init__(self, settings: Bm25BuilderSettings | None = None, progress: bool = True) -> None:
+        settings = settings or Bm25BuilderSettings()
+        self.threads = settings.threads
+        self.fields = settings.fields
+        self.stemmer = settings.stemmer
+        self.stopwords = settings.stopwords
+        self.optimize = settings.optimize
         self.progress = progress
         self.version = f"{LAYOUT_VERSION}+anserini-{_jvm.anserini_version()}"
 

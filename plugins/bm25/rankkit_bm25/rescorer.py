@@ -25,6 +25,7 @@ from rankkit.types import SCORE_DTYPE, Query, Ranking
 
 from rankkit_bm25 import _jvm
 from rankkit_bm25.layout import IndexLocation, resolve_index
+from rankkit_bm25.settings import Bm25Weights
 
 
 class Bm25Rescorer(Composable):
@@ -35,16 +36,13 @@ class Bm25Rescorer(Composable):
     ``title+text`` index.
 
     Args:
-        index: A built bm25 index folder, a bare Lucene index, or an index name in rankkit's index cache.
-        k1: BM25 term-frequency saturation.
-        b: BM25 length normalisation.
+        settings: The index (a built bm25 index folder, a bare Lucene index, or a name in rankkit's index cache)
+            and BM25's k1 and b (:class:`~rankkit_bm25.settings.Bm25Weights`).
     """
 
-    def __init__(self, index: str, k1: float = 0.9, b: float = 0.4) -> None:
-        if k1 < 0 or not 0 <= b <= 1:
-            raise ConfigError(f"bm25 reranker: need k1 >= 0 and 0 <= b <= 1, got k1={k1}, b={b}")
-        self.location: IndexLocation = resolve_index(index)
-        self.k1, self.b = float(k1), float(b)
+    def __init__(self, settings: Bm25Weights) -> None:
+        self.location: IndexLocation = resolve_index(settings.index)
+        self.k1, self.b = float(settings.k1), float(settings.b)
         analyzer = {k: self.location.meta.get(k) for k in ("stemmer", "stopwords")}
         self.fingerprint = fingerprint(
             "reranker", "bm25", {"k1": self.k1, "b": self.b, **analyzer, "index": self.location.key}

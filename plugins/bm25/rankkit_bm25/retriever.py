@@ -25,6 +25,7 @@ from rankkit.types import SCORE_DTYPE, Query, Ranking
 from rankkit_bm25 import _jvm
 from rankkit_bm25.docstore import LuceneDocStore
 from rankkit_bm25.layout import IndexLocation, resolve_index
+from rankkit_bm25.settings import Bm25Settings
 
 log = logging.getLogger(__name__)
 
@@ -35,36 +36,20 @@ class Bm25Retriever(Composable):
     """BM25 retrieval from an index built by the ``bm25`` index builder (or any Anserini Lucene index).
 
     Args:
-        index: The built index folder, a bare Lucene index folder, or an index name in rankkit's index cache.
-        k1: BM25 term-frequency saturation.
-        b: BM25 length normalisation.
-        rm3: Expand queries with RM3 pseudo-relevance feedback.
-        fb_terms: RM3 expansion terms.
-        fb_docs: RM3 feedback documents.
-        original_query_weight: RM3 weight of the original query.
-        threads: Search threads per batch.
-        fields: Fields to search with weights (``"contents=1.0 title=1.0"``); empty searches
-            ``contents`` for a title+text index and ``contents`` and ``title`` for a separate-fields index.
+        settings: The index (a built folder, a bare Lucene index folder, or a name in rankkit's index cache),
+            BM25's k1 and b, RM3, threads, and the fields to search with weights (``"contents=1.0 title=1.0"``;
+            empty searches ``contents`` for a title+text index, ``contents`` and ``title`` for a separate-fields
+            index). See :class:`~rankkit_bm25.settings.Bm25Settings`.
     """
 
-    def __init__(
-        self,
-        index: str,
-        k1: float = 0.9,
-        b: float = 0.4,
-        rm3: bool = False,
-        fb_terms: int = 10,
-        fb_docs: int = 10,
-        original_query_weight: float = 0.5,
-        threads: int = 2,
-        fields: str = "",
-    ) -> None:
-        _check_params(k1, b, fb_terms, fb_docs, original_query_weight, threads)
+    def __init__(self, settings: Bm25Settings) -> None:
+        index, fb_terms, fb_docs, threads = settings.index, settings.fb_terms, settings.fb_docs, settings.threads
+        k1, b, rm3, original_query_weight = settings.k1, settings.b, settings.rm3, settings.original_query_weight
         self.location: IndexLocation = resolve_index(index)
         self.k1, self.b, self.rm3 = float(k1), float(b), bool(rm3)
         self.fb_terms, self.fb_docs, self.original_query_weight = fb_terms, fb_docs, float(original_query_weight)
         self.threads = threads
-        self.query_fields = parse_fields(fields, self.location)
+        self.query_fields = parse_fields(settings.fields, self.location)
         settings: dict[str, Any] = {"k1": self.k1, "b": self.b, "rm3": self.rm3, "fields": self.query_fields}
         if self.rm3:
             settings.update(fb_terms=fb_terms, fb_docs=fb_docs, original_query_weight=self.original_query_weight)
@@ -168,19 +153,3 @@ def parse_fields(spec: str, location: IndexLocation) -> dict[str, float] | None:
             )
         weights[name] = weight
     return None if weights == {"contents": 1.0} else weights
-
-
-def _check_params(k1: float, b: float, fb_terms: int, fb_docs: int, weight: float, threads: int) -> None:
-    problems = []
-    if k1 < 0:
-        problems.append(f"k1 must be >= 0, got {k1}")
-    if not 0 <= b <= 1:
-        problems.append(f"b must be between 0 and 1, got {b}")
-    if fb_terms < 1 or fb_docs < 1:
-        problems.append(f"fb_terms and fb_docs must be >= 1, got {fb_terms} and {fb_docs}")
-    if not 0 <= weight <= 1:
-        problems.append(f"original_query_weight must be between 0 and 1, got {weight}")
-    if threads < 1:
-        problems.append(f"threads must be >= 1, got {threads}")
-    if problems:
-        raise ConfigError("bm25 retriever: " + "; ".join(problems))

@@ -12,6 +12,7 @@ from rankkit.registry import Registry
 from rankkit.testing import assert_no_heavy_imports
 
 from rankkit_bm25.docstore import text_of_raw
+from rankkit_bm25.settings import Bm25Settings
 from rankkit_bm25.layout import CORE_STAMP, LUCENE_DIR, META_FILE, resolve_index
 from rankkit_bm25.retriever import parse_fields
 
@@ -62,12 +63,16 @@ def test_parameter_schemas(registry: Registry) -> None:
 def test_bad_parameters_are_config_errors(registry: Registry, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="unknown parameter.*valid parameters"):
         registry.build("retriever", "bm25", index=str(tmp_path), k=5)
-    with pytest.raises(ConfigError, match="b must be between 0 and 1"):
+    with pytest.raises(ConfigError, match=r"'b' = 1.5 is out of range: it must be in \[0, 1\]"):
         registry.build("retriever", "bm25", index=str(tmp_path), b=1.5)
+    with pytest.raises(ConfigError, match="'k1' must be a finite number"):
+        registry.build("retriever", "bm25", index=str(tmp_path), k1=float("nan"))
     with pytest.raises(ConfigError, match="'fields' = 'both' is not one of"):
         registry.build("index_builder", "bm25", fields="both")
-    with pytest.raises(ConfigError, match="threads must be at least 1"):
+    with pytest.raises(ConfigError, match="'threads' = 0 is out of range: it must be >= 1"):
         registry.build("index_builder", "bm25", threads=0)
+    with pytest.raises(ConfigError, match="'fb_docs' = 0 is out of range"):   # the same rule outside the registry
+        Bm25Settings(index=str(tmp_path), fb_docs=0)
 
 
 def test_missing_index_says_how_to_build_it(tmp_path: Path) -> None:

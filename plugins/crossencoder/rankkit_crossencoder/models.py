@@ -1,49 +1,27 @@
-"""Model folders: resolving names, hashing content, and checking heads and tokenizers before use."""
+"""Cross-encoder checks of a model before use: a classification head, a tokenizer that fits, the activation.
+
+Resolving model names, fingerprints and the device are the core's
+(:class:`rankkit.models.ModelRef`, :func:`rankkit.models.resolve_device`).
+"""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from pathlib import Path
 from typing import Any
 
 from rankkit.errors import RankkitError
-from rankkit.files import content_digest
-from rankkit.models import pick_device, resolve_model_name
+from rankkit.models import ModelRef
 
 logger = logging.getLogger(__name__)
 
 #: Weight-name prefixes of a sequence-classification head (BERT-like, DeBERTa/ModernBERT, RoBERTa/ELECTRA).
 _HEAD_PREFIXES = ("classifier.", "score.", "classification_head.", "cls.seq_relationship")
-_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
 class ModelError(RankkitError):
     """A model folder that cannot serve as a cross-encoder (no head, mismatched tokenizer...)."""
-
-
-def resolve_model(name: str) -> str:
-    """A local folder for folders, ``package:PKG/folder`` and ``rankkit:NAME`` models; hub ids pass through.
-
-    Raises:
-        ConfigError: For a package that is not installed, or an unknown plugin model.
-    """
-    return resolve_model_name(name)
-
-
-def is_local(model: str) -> bool:
-    """Whether ``model`` (as resolved) is a folder on disk."""
-    return Path(model).is_dir()
-
-
-def content_hash(model: str) -> str:
-    """A hash of a model folder's files (weights, config, tokenizer), or of the name for a hub id."""
-    path = Path(model)
-    if not path.is_dir():
-        return hashlib.sha256(f"hub:{model}".encode()).hexdigest()[:16]
-    files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".") and p.suffix != ".png")
-    return content_digest(path, files)
 
 
 def weight_names(folder: Path) -> list[str] | None:
@@ -68,14 +46,16 @@ def has_classification_head(folder: Path) -> bool | None:
     return any(n.split(".", 1)[-1].startswith(_HEAD_PREFIXES) or n.startswith(_HEAD_PREFIXES) for n in names)
 
 
-def check_scoring_model(model: str) -> None:
-    """Refuse a local folder whose weights have no classification head (it would score with random weights).
+def check_scoring_model(model: ModelRef) -> None:
+    """Refuse a local model whose weights have no classification head (it would score with random weights).
+
+    Hub ids are not checked (their files may not be downloaded yet).
 
     Raises:
         ModelError: Naming the folder and the fix.
     """
-    folder = Path(model)
-    if not folder.is_dir():
+    folder = model.path
+    if folder is None:
         return
     if has_classification_head(folder) is False:
         raise ModelError(

@@ -12,20 +12,13 @@ from typing import Any
 import numpy as np
 
 from rankkit.components import fingerprint
-from rankkit_crossencoder.models import (
-    activation_module,
-    check_scoring_model,
-    check_tokenizer,
-    content_hash,
-    is_local,
-    pick_device,
-    resolve_model,
-)
+from rankkit.models import ModelRef, resolve_device
+from rankkit_crossencoder.models import activation_module, check_scoring_model, check_tokenizer
+from rankkit_crossencoder.settings import CrossEncoderScorerSettings
 
 logger = logging.getLogger(__name__)
 #: What the trainer writes next to the model (settings, statistics, tuned interpolation).
 INFO_FILE = "rankkit-crossencoder.json"
-ACTIVATIONS = ("none", "sigmoid", "model")
 
 
 class CrossEncoderScorer:
@@ -37,29 +30,31 @@ class CrossEncoderScorer:
     activation, so retraining a model into the same folder never reads stale
     cached scores.
 
+    Raises:
+        ConfigError: For a model name the core cannot resolve.
+        ModelError: For a local model without a classification head.
+
     Args:
-        model: A local folder, ``package:PKG/folder``, or a Hugging Face hub id.
-        batch_size: Pairs per forward pass.
-        max_length: Truncation length in tokens (0: the model's own).
-        device: ``auto`` (CUDA, MPS, CPU) or a torch device string.
-        activation: ``none`` (raw logits), ``sigmoid``, or ``model`` (the model's saved default).
+        settings: The model (a local folder, ``package:PKG/folder``, ``rankkit:NAME`` or a Hugging Face hub id,
+            :class:`rankkit.models.ModelRef`), batch size, truncation, device and activation
+            (:class:`~rankkit_crossencoder.settings.CrossEncoderScorerSettings`).
     """
 
-    def __init__(self, model: str, batch_size: int = 32, max_length: int = 0, device: str = "auto",
-                 activation: str = "none", cross_query: bool = False) -> None:
-        self.model_name = model
-        self.cross_query = cross_query
-        self.path = resolve_model(model)
-        self.batch_size = batch_size
-        self.max_length = max_length
-        self.device = device
-        self.activation = activation
-        if is_local(self.path):
-            check_scoring_model(self.path)
+    def __init__(self, settings: CrossEncoderScorerSettings) -> None:
+        self.settings = settings
+        self.model_name = settings.model
+        self.cross_query = settings.cross_query
+        self.ref = ModelRef.resolve(settings.model)
+        self.path = self.ref.load_name
+        self.batch_size = settings.batch_size
+        self.max_length = settings.max_length
+        self.device = settings.device
+        self.activation = settings.activation
+        check_scoring_model(self.ref)
         self._model: Any = None
         self.fingerprint = fingerprint(
             "scorer", "cross-encoder",
-            {"content": content_hash(self.path), "max_length": max_length, "activation": activation},
+            {"content": self.ref.fingerprint(), "max_length": self.max_length, "activation": self.activation},
         )
 
     @property
@@ -72,11 +67,11 @@ class CrossEncoderScorer:
     def _load(self) -> Any:
         from sentence_transformers.cross_encoder import CrossEncoder
 
-        device = pick_device(self.device)
+        device = resolve_device(self.device, where="cross-encoder")
         kwargs: dict[str, Any] = {"device": device}
         if self.max_length:
             kwargs["max_length"] = self.max_length
-        if os.environ.get("HF_HUB_OFFLINE") == "1" or is_local(self.path):
+        if os.environ.get("HF_HUB_OFFLINE") == "1" or Path(self.path).is_dir():
             kwargs["local_files_only"] = True
         model = CrossEncoder(self.path, **kwargs)
         check_tokenizer(model, f"cross-encoder {self.model_name!r}")
@@ -91,7 +86,7 @@ class CrossEncoderScorer:
         The weights were tuned on raw logits: with another ``activation`` they do not apply (``None``).
         """
         info = Path(self.path) / INFO_FILE
-        if not is_local(self.path) or not info.is_file() or self.activation != "none":
+        if not info.is_file() or self.activation != "none":
             return None
         try:
             return json.loads(info.read_text(encoding="utf-8")).get("interpolation")

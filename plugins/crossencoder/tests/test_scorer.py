@@ -9,12 +9,19 @@ import numpy as np
 import pytest
 
 from rankkit.cache import CachedScorer, ScoreCache
+from rankkit.errors import ConfigError
 from rankkit.pipeline import ScorerReranker
 from rankkit.rescore import RescoreSettings
 from rankkit.testing import SAMPLE_DOCUMENTS, SAMPLE_QUERIES, RerankerContract, ScorerContract
 from rankkit_crossencoder.models import ModelError
 from rankkit_crossencoder.scorer import CrossEncoderScorer
+from rankkit_crossencoder.settings import CrossEncoderScorerSettings
 from rankkit_crossencoder.testing import make_tiny_cross_encoder
+
+
+def ce(model: Path, **params) -> CrossEncoderScorer:  # noqa: ANN003
+    """The scorer of the model folder ``model``, built directly from its settings."""
+    return CrossEncoderScorer(CrossEncoderScorerSettings(model=str(model), **params))
 
 
 class TestCrossEncoderScorer(ScorerContract):
@@ -26,7 +33,7 @@ class TestCrossEncoderScorer(ScorerContract):
 class TestCrossEncoderReranker(RerankerContract):
     @pytest.fixture
     def reranker(self, tiny_model: Path):  # noqa: ANN201
-        return ScorerReranker(CrossEncoderScorer(str(tiny_model)), settings=RescoreSettings(window_size=2))
+        return ScorerReranker(ce(tiny_model), settings=RescoreSettings(window_size=2))
 
 
 def test_same_scores_as_raw_predict(tiny_model: Path) -> None:
@@ -35,29 +42,40 @@ def test_same_scores_as_raw_predict(tiny_model: Path) -> None:
     raw = CrossEncoder(str(tiny_model), device="cpu")
     pairs = [(SAMPLE_QUERIES[0].text, d) for d in SAMPLE_DOCUMENTS]
     expected = raw.predict(pairs, batch_size=2)  # the model's default activation (sigmoid)
-    got = CrossEncoderScorer(str(tiny_model), batch_size=2, activation="model").score(SAMPLE_QUERIES[0].text, list(SAMPLE_DOCUMENTS))
+    got = ce(tiny_model, batch_size=2, activation="model").score(SAMPLE_QUERIES[0].text, list(SAMPLE_DOCUMENTS))
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
-    logits = CrossEncoderScorer(str(tiny_model), activation="none").score(SAMPLE_QUERIES[0].text, list(SAMPLE_DOCUMENTS))
+    logits = ce(tiny_model, activation="none").score(SAMPLE_QUERIES[0].text, list(SAMPLE_DOCUMENTS))
     np.testing.assert_allclose(1 / (1 + np.exp(-logits)), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_fingerprint_covers_content_and_parameters(tiny_model: Path, tmp_path: Path) -> None:
-    base = CrossEncoderScorer(str(tiny_model))
-    assert base.fingerprint == CrossEncoderScorer(str(tiny_model), batch_size=7, device="cpu").fingerprint
-    assert base.fingerprint != CrossEncoderScorer(str(tiny_model), max_length=16).fingerprint
-    assert base.fingerprint != CrossEncoderScorer(str(tiny_model), activation="sigmoid").fingerprint
+    base = ce(tiny_model)
+    assert base.fingerprint == ce(tiny_model, batch_size=7, device="cpu").fingerprint
+    assert base.fingerprint != ce(tiny_model, max_length=16).fingerprint
+    assert base.fingerprint != ce(tiny_model, activation="sigmoid").fingerprint
     copy = tmp_path / "copy"
     shutil.copytree(tiny_model, copy)
-    assert CrossEncoderScorer(str(copy)).fingerprint == base.fingerprint  # content, not path
+    assert ce(copy).fingerprint == base.fingerprint  # content, not path
+    (copy / "README.md").write_text("notes")  # documentation is no part of the model (the core's rule)
+    assert ce(copy).fingerprint == base.fingerprint
     make_tiny_cross_encoder(copy, seed=5)  # retrained into the same folder
-    assert CrossEncoderScorer(str(copy)).fingerprint != base.fingerprint
+    assert ce(copy).fingerprint != base.fingerprint
+
+
+def test_a_device_this_machine_lacks_is_refused_by_name(tiny_model: Path) -> None:
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    scorer = ce(tiny_model, device="cuda")  # checked on load: a cached run needs no device
+    with pytest.raises(ConfigError, match="cross-encoder: device 'cuda' is not available on this machine"):
+        scorer.score("q", ["d"])
 
 
 def test_score_cache_serves_a_rerun_without_loading_the_model(tiny_model: Path, tmp_path: Path) -> None:
     cache = ScoreCache(tmp_path / "scores.sqlite")
-    first = CachedScorer(CrossEncoderScorer(str(tiny_model)), cache)
+    first = CachedScorer(ce(tiny_model), cache)
     cold = first.score(SAMPLE_QUERIES[0].text, list(SAMPLE_DOCUMENTS))
-    fresh = CrossEncoderScorer(str(tiny_model))
+    fresh = ce(tiny_model)
     warm = CachedScorer(fresh, cache).score(SAMPLE_QUERIES[0].text, list(SAMPLE_DOCUMENTS))
     np.testing.assert_allclose(warm, cold, rtol=1e-6)
     assert fresh._model is None and cache.hits == len(SAMPLE_DOCUMENTS)
@@ -66,20 +84,20 @@ def test_score_cache_serves_a_rerun_without_loading_the_model(tiny_model: Path, 
 def test_model_without_classification_head_is_refused(tmp_path: Path) -> None:
     folder = make_tiny_cross_encoder(tmp_path / "bare", head=False)
     with pytest.raises(ModelError, match="has no classification head"):
-        CrossEncoderScorer(str(folder))
+        ce(folder)
 
 
 def test_mismatched_tokenizer_is_refused(tmp_path: Path) -> None:
     folder = make_tiny_cross_encoder(tmp_path / "small-vocab", vocab_size=50)
-    scorer = CrossEncoderScorer(str(folder))
+    scorer = ce(folder)
     with pytest.raises(ModelError, match="does not belong to this model"):
         scorer.score("query", ["document"])
 
 
 def test_cross_query_batching_scores_like_one_query_at_a_time(tiny_model: Path, tmp_path: Path) -> None:
     items = [(q.text, list(SAMPLE_DOCUMENTS)[: 2 + i]) for i, q in enumerate(SAMPLE_QUERIES)] + [("empty", [])]
-    alone = CrossEncoderScorer(str(tiny_model), batch_size=2)
-    batched = CrossEncoderScorer(str(tiny_model), batch_size=2, cross_query=True)
+    alone = ce(tiny_model, batch_size=2)
+    batched = ce(tiny_model, batch_size=2, cross_query=True)
     assert batched.fingerprint == alone.fingerprint  # same scores: cached ones serve both
     expected = [alone.score(q, d) for q, d in items]
     got = batched.score_many(items)

@@ -14,13 +14,14 @@ from rankkit.errors import ConfigError
 from rankkit_crossencoder.models import ModelError
 from rankkit_crossencoder.scorer import CrossEncoderScorer
 from rankkit_crossencoder.testing import make_tiny_cross_encoder
-from rankkit_crossencoder.trainer import CrossEncoderModelTrainer, TrainSettings
+from rankkit_crossencoder.settings import CrossEncoderScorerSettings, CrossEncoderTrainSettings
+from rankkit_crossencoder.trainer import CrossEncoderModelTrainer
 
 
-def settings(model: Path, **overrides) -> TrainSettings:  # noqa: ANN003
+def settings(model: Path, **overrides) -> CrossEncoderTrainSettings:  # noqa: ANN003
     values = {"base_model": str(model), "max_steps": 6, "batch_size": 4, "learning_rate": 1e-3, "max_length": 32,
               "logging_steps": 1, "device": "cpu", "negatives": 2}
-    return TrainSettings(**{**values, **overrides})
+    return CrossEncoderTrainSettings(**{**values, **overrides})
 
 
 def train(model: Path, data, out: Path, weighter=None, **overrides) -> dict:  # noqa: ANN001, ANN003
@@ -59,7 +60,8 @@ def test_trains_a_model_the_scorer_loads(tiny_model, tiny_data, tmp_path) -> Non
     assert (tmp_path / "m" / "loss.png").stat().st_size > 1000
     history = json.loads((tmp_path / "m" / "loss.json").read_text())["log_history"]
     assert [h["step"] for h in history if "loss" in h] == [1, 2, 3, 4, 5, 6]
-    scores = CrossEncoderScorer(str(tmp_path / "m")).score("what about glacier ice cave?", ["glacier ice cave report 0", "wing"])
+    scorer = CrossEncoderScorer(CrossEncoderScorerSettings(model=str(tmp_path / "m")))
+    scores = scorer.score("what about glacier ice cave?", ["glacier ice cave report 0", "wing"])
     assert scores.shape == (2,) and np.isfinite(scores).all()
 
 
@@ -95,7 +97,7 @@ def test_weights_scale_the_optimised_loss(tiny_model, tiny_data, tmp_path) -> No
 
 
 def test_trainer_offers_sample_weighting() -> None:
-    assert isinstance(CrossEncoderModelTrainer(TrainSettings()), WeightableTrainer)
+    assert isinstance(CrossEncoderModelTrainer(CrossEncoderTrainSettings()), WeightableTrainer)
 
 
 def test_base_model_without_head_gets_a_seeded_head(tiny_data, tmp_path) -> None:
@@ -167,7 +169,7 @@ def test_checkpoint_steps_do_not_change_the_training_key() -> None:
     registry = Registry.load()
     spec = registry.components("trainer")["cross-encoder"].spec
     assert "save_steps" not in keyed_values(spec.params, {"save_steps": 5})
-    assert isinstance(CrossEncoderModelTrainer(TrainSettings()), ResumableTrainer)
+    assert isinstance(CrossEncoderModelTrainer(CrossEncoderTrainSettings()), ResumableTrainer)
 
 
 def test_held_out_queries_tune_the_interpolation_a_stage_can_use(tiny_model, tiny_data, tmp_path) -> None:
@@ -259,4 +261,4 @@ def test_denoise_drops_negatives_the_teacher_puts_above_the_positive() -> None:
 def test_distillation_and_denoising_need_a_teacher() -> None:
     for params in ({"loss": "margin-mse"}, {"denoise": True}):
         with pytest.raises(ConfigError, match="need a teacher cross-encoder"):
-            TrainSettings(**params).check()
+            CrossEncoderTrainSettings(**params)

@@ -1,7 +1,7 @@
 """The rankkit hooks of rankkit-curriculum (entry point ``curriculum`` in the ``rankkit`` group).
 
-Only hook implementations live here: the ``curriculum`` trainer, and the
-built-in heuristics through the plugin's own hook
+Only hook implementations live here: the ``curriculum`` trainer (named by import path, its parameters the
+dataclass of :mod:`rankkit_curriculum.settings`), and the built-in heuristics through the plugin's own hook
 (:mod:`rankkit_curriculum.hookspecs`).
 """
 
@@ -9,34 +9,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from rankkit.components import ComponentSpec, Param
+from rankkit.components import ComponentSpec
 from rankkit.hookspecs import hookimpl
 
+from rankkit_curriculum.settings import CurriculumSettings
 
-def _trainer(registry: Any, **params: Any) -> Any:
-    from rankkit_curriculum.trainer import CurriculumTrainer
-
-    return CurriculumTrainer(registry, **params)
+#: What the curriculum's weights depend on besides rankkit and this plugin: scipy (kdescore's kernel density).
+#: The wrapped trainer is a parameter, so its libraries cannot be declared here.
+LIBRARIES = ("scipy",)
 
 
 @hookimpl
 def rankkit_trainers() -> list[ComponentSpec]:
     """The curriculum trainer, wrapping any trainer that accepts sample weights."""
     return [
-        ComponentSpec(
-            "trainer",
-            "curriculum",
-            _trainer,
-            "curriculum learning (MacAvaney et al. 2020) around any weightable trainer, e.g. cross-encoder",
-            (
-                Param("trainer", str, "cross-encoder", "the trainer to wrap (must offer with_sample_weighter)"),
-                Param("trainer_params", dict, {}, "that trainer's parameters"),
-                Param("heuristic", str, "kdescore", "difficulty heuristic: reciprank, normscore, kdescore, or a plugin's"),
-                Param("end", float, 1.0, "m: weights reach uniform (1) after this many end_units"),
-                Param("end_unit", str, "epochs", "unit of `end`", ("epochs", "steps")),
-            ),
-            needs_registry=True,
-        )
+        ComponentSpec("trainer", "curriculum", summary="curriculum learning (MacAvaney et al. 2020) around any "
+                      "weightable trainer, e.g. cross-encoder", target="rankkit_curriculum.trainer:CurriculumTrainer",
+                      settings=CurriculumSettings, needs_registry=True, libraries=LIBRARIES)
     ]
 
 

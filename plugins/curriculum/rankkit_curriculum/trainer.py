@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from rankkit.components import ResumableTrainer, WeightableTrainer
 from rankkit.errors import ConfigError
 from rankkit_curriculum.heuristics import get_heuristic
+from rankkit_curriculum.settings import CurriculumSettings
 from rankkit_curriculum.weighter import CurriculumWeighter
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -26,23 +27,21 @@ class CurriculumTrainer:
     """Trains with another trainer while a curriculum weights its samples.
 
     Args:
+        settings: The inner trainer (name and parameters; it must offer ``with_sample_weighter``), the difficulty
+            heuristic (``reciprank``, ``normscore``, ``kdescore``, or a plugin's) and when the weights reach
+            uniform (``end`` ``end_unit``).
         registry: Where the inner trainer and the heuristics come from.
-        trainer: Name of the inner trainer (it must offer ``with_sample_weighter``).
-        trainer_params: The inner trainer's parameters.
-        heuristic: Difficulty heuristic name (``reciprank``, ``normscore``, ``kdescore``, or a plugin's).
-        end: m: when the weights reach uniform.
-        end_unit: ``epochs`` or ``steps``.
     """
 
-    def __init__(self, registry: Registry, trainer: str, trainer_params: dict[str, Any], heuristic: str,
-                 end: float, end_unit: str) -> None:
-        inner = registry.build("trainer", trainer, **trainer_params)
+    def __init__(self, settings: CurriculumSettings, registry: Registry) -> None:
+        self.settings = settings
+        inner = registry.build("trainer", settings.trainer, **settings.trainer_params)
         if not isinstance(inner, WeightableTrainer):
-            raise ConfigError(f"curriculum: trainer {trainer!r} cannot weight its samples (it lacks "
+            raise ConfigError(f"curriculum: trainer {settings.trainer!r} cannot weight its samples (it lacks "
                               "with_sample_weighter; see rankkit.components.WeightableTrainer)")
-        self.weighter = CurriculumWeighter(get_heuristic(registry, heuristic), end, end_unit)
+        self.weighter = CurriculumWeighter(get_heuristic(registry, settings.heuristic), settings.end, settings.end_unit)
         self.inner = inner.with_sample_weighter(self.weighter)
-        self.trainer_name = trainer
+        self.trainer_name = settings.trainer
 
     def with_checkpoints(self, folder: Path) -> CurriculumTrainer:
         """This trainer with its inner trainer checkpointing into ``folder`` (a

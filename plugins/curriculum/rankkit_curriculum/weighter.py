@@ -18,7 +18,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from rankkit.types import Run
 
 logger = logging.getLogger(__name__)
-UNITS = ("epochs", "steps")
 
 
 class CurriculumWeighter:
@@ -30,15 +29,12 @@ class CurriculumWeighter:
 
     Args:
         heuristic: The difficulty heuristic.
-        end: m, when the weights reach 1 (uniform).
-        unit: Whether ``end`` counts ``epochs`` or optimiser ``steps``.
+        end: m, when the weights reach 1 (uniform); at least 0.
+        unit: Whether ``end`` counts ``epochs`` or optimiser ``steps`` (:data:`~rankkit_curriculum.settings.UNITS`).
+            The curriculum trainer's settings check both (:class:`~rankkit_curriculum.settings.CurriculumSettings`).
     """
 
-    def __init__(self, heuristic: Heuristic, end: float, unit: str = "epochs") -> None:
-        if unit not in UNITS:
-            raise ConfigError(f"curriculum: end_unit must be one of {UNITS}, got {unit!r}")
-        if end < 0:
-            raise ConfigError(f"curriculum: end must be >= 0, got {end}")
+    def __init__(self, heuristic: Heuristic, end: float, unit: str) -> None:
         self.heuristic = heuristic
         self.end = end
         self.unit = unit

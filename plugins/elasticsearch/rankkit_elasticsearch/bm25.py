@@ -5,30 +5,26 @@ from __future__ import annotations
 from typing import Any
 
 from rankkit.components import fingerprint
-from rankkit.errors import ConfigError
 from rankkit.types import Query
 
 from rankkit_elasticsearch._search import EsRetrieverBase, parse_fields
-
-MATCH_TYPES = ("best_fields", "most_fields", "cross_fields")
+from rankkit_elasticsearch.settings import EsBm25Settings
 
 
 class EsBm25Retriever(EsRetrieverBase):
     """BM25 over chosen text fields (the index's similarity sets ``k1`` and ``b``).
 
     Args:
-        index: Built folder, cached index name, or an index/alias on the server.
-        url: Server override.
-        fields: Fields with optional boosts (``"title^2 text"``); empty: ``contents`` of a rankkit-built index.
-        match_type: ``multi_match`` type for several fields.
-        operator: ``or`` or ``and``.
+        settings: The index (built folder, cached index name, or an index/alias on the server), the server
+            override, the fields with optional boosts (``"title^2 text"``; empty: ``contents`` of a rankkit-built
+            index), the ``multi_match`` type for several fields and the operator
+            (:class:`~rankkit_elasticsearch.settings.EsBm25Settings`).
     """
 
-    def __init__(self, index: str, url: str = "", fields: str = "", match_type: str = "best_fields", operator: str = "or") -> None:
-        super().__init__(index, url)
-        if match_type not in MATCH_TYPES or operator not in ("or", "and"):
-            raise ConfigError(f"es-bm25: match_type must be one of {MATCH_TYPES} and operator 'or'/'and'")
-        self.fields = parse_fields(fields, self.index.default_fields)
+    def __init__(self, settings: EsBm25Settings) -> None:
+        super().__init__(settings.index, settings.url)
+        match_type, operator = settings.match_type, settings.operator
+        self.fields = parse_fields(settings.fields, self.index.default_fields)
         self.match_type, self.operator = match_type, operator
         self.fingerprint = fingerprint("retriever", "es-bm25", {
             "index": self.index.key, "fields": self.fields, "type": match_type, "operator": operator})

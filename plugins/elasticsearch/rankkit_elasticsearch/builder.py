@@ -26,20 +26,19 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rankkit.components import fingerprint
-from rankkit.errors import ConfigError, IndexStateError, RankkitError
+from rankkit.errors import IndexStateError, RankkitError
 from rankkit.files import atomic_write
 from rankkit.types import Document
 
 from rankkit_elasticsearch._client import CONTENTS_FIELD, ID_FIELD, META_FILE, TEXT_FIELDS, es_url, make_client
 from rankkit_elasticsearch.encoders import Encoder, as_matrix, load_encoder
+from rankkit_elasticsearch.settings import INDEX_NAME_JUNK, EsBuilderSettings
 
 if TYPE_CHECKING:  # pragma: no cover
     from rankkit.datasets.base import Dataset
@@ -47,7 +46,6 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 VERSION = "1"
-_NAME = re.compile(r"[^a-z0-9_.-]+")
 
 
 class BulkFailureError(IndexStateError):
@@ -68,65 +66,29 @@ class BulkFailureError(IndexStateError):
         )
 
 
-@dataclass(frozen=True)
-class BulkSettings:
-    """How documents are sent.
-
-    Attributes:
-        chunk_size: Documents per bulk request.
-        retries: Extra rounds for documents that failed (after the helper's own 429 retries).
-        backoff: Seconds before the first retry; doubled each round.
-        allow_failures: Finish the build when documents still fail (recording their ids).
-    """
-
-    chunk_size: int = 500
-    retries: int = 3
-    backoff: float = 1.0
-    allow_failures: bool = False
-
-
 class EsIndexBuilder:
     """Indexes a dataset into Elasticsearch.
 
     Args:
-        index: Alias that searches use; empty: ``rankkit-<dataset name>``.
-        url: Server; empty: ``$RANKKIT_ES_URL`` (else ``http://127.0.0.1:9200``). Not part of the build key
-            (see :meth:`verify`).
-        shards: ``number_of_shards``.
-        replicas: ``number_of_replicas``.
-        k1: BM25 ``k1`` of the index's default similarity.
-        b: BM25 ``b`` of the index's default similarity.
-        analyzer: Analyzer of the text fields (``standard`` works everywhere; ``english`` needs analysis-common).
-        encoder: Fills a ``dense_vector`` field ``vector`` (see :func:`~rankkit_elasticsearch.encoders.load_encoder`,
-            or pass an encoder object); empty: no vectors.
-        bulk: Chunking, retries and failure policy.
+        settings: The alias searches use (empty: ``rankkit-<dataset name>``); the server (empty:
+            ``$RANKKIT_ES_URL``, else ``http://127.0.0.1:9200``; not part of the build key, see :meth:`verify`);
+            shards, replicas, BM25 ``k1`` and ``b`` of the index's default similarity; the analyzer of the text
+            fields (``standard`` works everywhere; ``english`` needs analysis-common); the encoder that fills a
+            ``dense_vector`` field ``vector`` (see :func:`~rankkit_elasticsearch.encoders.load_encoder`; empty:
+            no vectors); chunking, retries and failure policy (:class:`~rankkit_elasticsearch.settings.EsBuilderSettings`).
+        encoder: An encoder object to use instead of ``settings.encoder`` (Python callers and tests).
     """
 
     version = VERSION
 
-    def __init__(
-        self,
-        index: str = "",
-        url: str = "",
-        shards: int = 1,
-        replicas: int = 0,
-        k1: float = 0.9,
-        b: float = 0.4,
-        analyzer: str = "standard",
-        encoder: str | Encoder = "",
-        bulk: BulkSettings | None = None,
-    ) -> None:
-        if shards < 1 or replicas < 0:
-            raise ConfigError(f"elasticsearch builder: shards must be >= 1 and replicas >= 0, got {shards} and {replicas}")
-        if k1 < 0 or not 0 <= b <= 1:
-            raise ConfigError(f"elasticsearch builder: k1 must be >= 0 and b in [0, 1], got {k1} and {b}")
-        if index and _NAME.sub("", index.lower()) != index:
-            raise ConfigError(f"elasticsearch builder: index {index!r} must be lower case letters, digits, '_', '-' or '.'")
-        self.alias, self.url = index, url
-        self.shards, self.replicas, self.k1, self.b, self.analyzer = shards, replicas, float(k1), float(b), analyzer
-        self.encoder_spec = encoder if isinstance(encoder, str) else f"object:{type(encoder).__qualname__}"
-        self._encoder: Encoder | None = None if isinstance(encoder, str) else encoder
-        self.bulk = bulk or BulkSettings()
+    def __init__(self, settings: EsBuilderSettings | None = None, *, encoder: Encoder | None = None) -> None:
+        settings = settings or EsBuilderSettings()
+        self.options = settings
+        self.alias, self.url = settings.index, settings.url
+        self.shards, self.replicas, self.analyzer = settings.shards, settings.replicas, settings.analyzer
+        self.k1, self.b = float(settings.k1), float(settings.b)
+        self.encoder_spec = settings.encoder if encoder is None else f"object:{type(encoder).__qualname__}"
+        self._encoder: Encoder | None = encoder
 
     def encoder(self) -> Encoder | None:
         """The encoder, built on first use; ``None`` without one."""
@@ -165,7 +127,7 @@ class EsIndexBuilder:
             BulkFailureError: When documents still fail and ``allow_failures`` is off.
             IndexStateError: When the server cannot be reached or refuses the index.
         """
-        alias = self.alias or "rankkit-" + _NAME.sub("-", dataset.name.lower()).strip("-.")
+        alias = self.alias or "rankkit-" + INDEX_NAME_JUNK.sub("-", dataset.name.lower()).strip("-.")
         key = fingerprint("es-index", "elasticsearch", {
             "version": VERSION, "corpus": dataset.corpus_checksum(), "settings": self.settings(),
             "analyzer": self.analyzer, "encoder": self.encoder_spec,
@@ -232,7 +194,7 @@ class EsIndexBuilder:
         if client.indices.exists(index=concrete):
             client.indices.delete(index=concrete)
         dims, failed, sent = self._index_all(client, dataset, concrete, key)
-        if failed and not self.bulk.allow_failures:
+        if failed and not self.options.allow_failures:
             client.indices.delete(index=concrete, ignore_unavailable=True)
             raise BulkFailureError(concrete, failed)
         client.indices.refresh(index=concrete)
@@ -255,7 +217,7 @@ class EsIndexBuilder:
         pending: dict[str, dict[str, Any]] = {}
         sent = 0
         with tqdm(desc=f"indexing {concrete}", unit="doc", disable=None) as bar:
-            for batch in _batches(dataset.iter_documents(), self.bulk.chunk_size):
+            for batch in _batches(dataset.iter_documents(), self.options.chunk_size):
                 sources = [_source(doc) for doc in batch]
                 if encoder is not None:
                     vectors = as_matrix(encoder.encode_documents([d.full_text for d in batch]), len(batch), self.encoder_spec)
@@ -269,8 +231,8 @@ class EsIndexBuilder:
                 actions = [{"_index": concrete, "_id": s[ID_FIELD], "_source": s} for s in sources]
                 pending.update((s[ID_FIELD], s) for s in sources)
                 for ok, item in helpers.streaming_bulk(
-                    client, actions, chunk_size=self.bulk.chunk_size, max_retries=self.bulk.retries,
-                    initial_backoff=self.bulk.backoff, raise_on_error=False, raise_on_exception=False,
+                    client, actions, chunk_size=self.options.chunk_size, max_retries=self.options.retries,
+                    initial_backoff=self.options.backoff, raise_on_error=False, raise_on_exception=False,
                 ):
                     result = item.get("index", item)
                     doc_id = str(result.get("_id"))
@@ -288,8 +250,8 @@ class EsIndexBuilder:
     def _retry(self, client: Any, concrete: str, docs: dict[str, dict[str, Any]], failed: dict[str, str]) -> dict[str, str]:
         from elasticsearch import helpers
 
-        delay = self.bulk.backoff
-        for attempt in range(self.bulk.retries):
+        delay = self.options.backoff
+        for attempt in range(self.options.retries):
             if not docs:
                 break
             log.warning("elasticsearch: retrying %d failed document(s) in %.1f s (round %d)", len(docs), delay, attempt + 1)
@@ -297,7 +259,7 @@ class EsIndexBuilder:
             delay *= 2
             actions = [{"_index": concrete, "_id": i, "_source": s} for i, s in docs.items()]
             for ok, item in helpers.streaming_bulk(client, actions, raise_on_error=False, raise_on_exception=False,
-                                                   max_retries=self.bulk.retries, initial_backoff=self.bulk.backoff):
+                                                   max_retries=self.options.retries, initial_backoff=self.options.backoff):
                 result = item.get("index", item)
                 doc_id = str(result.get("_id"))
                 if ok:

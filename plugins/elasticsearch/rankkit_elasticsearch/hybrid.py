@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from rankkit.components import fingerprint
-from rankkit.errors import ConfigError
 from rankkit.fusion import reciprocal_rank_fusion
 from rankkit.pipeline import Composable
 from rankkit.types import Query, Ranking
@@ -21,29 +20,25 @@ from rankkit.types import Query, Ranking
 from rankkit_elasticsearch._search import to_ranking
 from rankkit_elasticsearch.bm25 import EsBm25Retriever
 from rankkit_elasticsearch.knn import EsKnnRetriever
-
-FUSIONS = ("sum", "rrf")
+from rankkit_elasticsearch.settings import EsBm25Settings, EsHybridSettings, EsKnnSettings
 
 
 class EsHybridRetriever(Composable):
     """BM25 + kNN.
 
     Args:
-        index: Built folder, cached index name, or an index/alias on the server.
-        url: Server override.
-        fields: BM25 fields (see :class:`~rankkit_elasticsearch.bm25.EsBm25Retriever`).
-        encoder: Encoder spec; empty: the builder's.
-        fusion: ``sum`` (ES adds ``bm25_weight`` x BM25 and ``knn_weight`` x kNN scores) or ``rrf``.
-        weights: ``(bm25_weight, knn_weight)`` for ``sum``; ``rrf_k`` and depth come from ``rrf``'s defaults.
+        settings: The index (built folder, cached index name, or an index/alias on the server), the server
+            override, the BM25 fields (see :class:`~rankkit_elasticsearch.bm25.EsBm25Retriever`), the encoder spec
+            (empty: the builder's), the fusion (``sum``: ES adds ``bm25_weight`` x BM25 and ``knn_weight`` x kNN
+            scores; ``rrf``: ``rrf_k`` and depth come from ``rrf``'s defaults)
+            (:class:`~rankkit_elasticsearch.settings.EsHybridSettings`).
     """
 
-    def __init__(self, index: str, url: str = "", fields: str = "", encoder: str = "", fusion: str = "sum",
-                 weights: tuple[float, float] = (1.0, 1.0)) -> None:
-        if fusion not in FUSIONS:
-            raise ConfigError(f"es-hybrid: fusion must be one of {FUSIONS}, got {fusion!r}")
-        self.bm25 = EsBm25Retriever(index, url, fields)
-        self.knn = EsKnnRetriever(index, url, encoder)
-        self.fusion, self.weights = fusion, (float(weights[0]), float(weights[1]))
+    def __init__(self, settings: EsHybridSettings) -> None:
+        index, url, fusion = settings.index, settings.url, settings.fusion
+        self.bm25 = EsBm25Retriever(EsBm25Settings(index=index, url=url, fields=settings.fields))
+        self.knn = EsKnnRetriever(EsKnnSettings(index=index, url=url, encoder=settings.encoder))
+        self.fusion, self.weights = fusion, (float(settings.bm25_weight), float(settings.knn_weight))
         self.fingerprint = fingerprint("retriever", "es-hybrid", {
             "bm25": self.bm25.fingerprint, "knn": self.knn.fingerprint, "fusion": fusion, "weights": list(self.weights)})
 

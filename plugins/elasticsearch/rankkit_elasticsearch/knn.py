@@ -11,30 +11,29 @@ from rankkit.types import Query, Ranking
 
 from rankkit_elasticsearch._search import EsRetrieverBase, to_ranking
 from rankkit_elasticsearch.encoders import Encoder, as_matrix, load_encoder
+from rankkit_elasticsearch.settings import EsKnnSettings
 
 
 class EsKnnRetriever(EsRetrieverBase):
     """kNN search; queries are encoded by the encoder the index was built with (or ``encoder``).
 
     Args:
-        index: Built folder, cached index name, or an index/alias on the server.
-        url: Server override.
-        encoder: Encoder spec; empty: the one recorded by the builder.
-        field: The ``dense_vector`` field; empty: the builder's.
-        num_candidates: Candidates per shard; 0: ``max(2 k, 100)``.
+        settings: The index (built folder, cached index name, or an index/alias on the server), the server
+            override, the encoder spec (empty: the one recorded by the builder), the ``dense_vector`` field (empty:
+            the builder's) and the candidates per shard (0: ``max(2 k, 100)``)
+            (:class:`~rankkit_elasticsearch.settings.EsKnnSettings`).
     """
 
-    def __init__(self, index: str, url: str = "", encoder: str = "", field: str = "", num_candidates: int = 0) -> None:
-        super().__init__(index, url)
-        self.encoder_spec = encoder or self.index.meta.get("encoder") or ""
-        self.field = field or self.index.vector_field or ""
+    def __init__(self, settings: EsKnnSettings) -> None:
+        super().__init__(settings.index, settings.url)
+        num_candidates = settings.num_candidates
+        self.encoder_spec = settings.encoder or self.index.meta.get("encoder") or ""
+        self.field = settings.field or self.index.vector_field or ""
         if not self.encoder_spec or not self.field:
             raise ConfigError(
                 f"es-knn: index {self.index.name!r} has no vector field/encoder recorded; build it with an `encoder` "
                 "or pass `encoder` and `field`"
             )
-        if num_candidates < 0:
-            raise ConfigError(f"es-knn: num_candidates must be >= 0, got {num_candidates}")
         self.num_candidates = num_candidates
         self._encoder: Encoder | None = None
         self.fingerprint = fingerprint("retriever", "es-knn", {

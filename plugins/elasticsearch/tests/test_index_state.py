@@ -17,6 +17,7 @@ from rankkit.types import Query
 
 from rankkit_elasticsearch._client import META_FILE, URL_ENV, resolve_index
 from rankkit_elasticsearch.bm25 import EsBm25Retriever
+from rankkit_elasticsearch.settings import EsBm25Settings
 
 pytestmark = pytest.mark.integration
 
@@ -94,7 +95,7 @@ def test_rankkit_es_url_wins_over_the_saved_url_and_an_explicit_url_over_both(
     (built.path / META_FILE).write_text(json.dumps({**meta, "url": closed_url}))  # the old server's port is gone
     assert resolve_index(str(built.path)).url == es_url
     assert _row(manifest, registry).status == "built"
-    ranking = EsBm25Retriever(str(built.path)).retrieve([Query("q1", "vitamin d bone density")], 3)[0]
+    ranking = EsBm25Retriever(EsBm25Settings(index=str(built.path))).retrieve([Query("q1", "vitamin d bone density")], 3)[0]
     assert ranking.doc_ids[0] == "d1"
     assert resolve_index(str(built.path), url="http://127.0.0.1:1/").url == "http://127.0.0.1:1"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +12,9 @@ import pytest
 from rankkit.testing import RetrieverContract, tiny_dataset
 from rankkit.types import Query
 
-from rankkit_elasticsearch.builder import BulkFailureError, BulkSettings, EsIndexBuilder
+from rankkit_elasticsearch.builder import BulkFailureError, EsIndexBuilder
 from rankkit_elasticsearch.encoders import HashingEncoder
+from rankkit_elasticsearch.settings import EsBuilderSettings
 
 pytestmark = pytest.mark.integration
 
@@ -21,7 +23,7 @@ pytestmark = pytest.mark.integration
 def tiny_es(es_url: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The three-document test dataset with hashing vectors, over two shards."""
     target = tmp_path_factory.mktemp("tiny-es")
-    EsIndexBuilder("rankkit-test-tiny", es_url, shards=2, encoder="hashing:32").build(tiny_dataset(), target)
+    EsIndexBuilder(EsBuilderSettings(index="rankkit-test-tiny", url=es_url, shards=2, encoder="hashing:32")).build(tiny_dataset(), target)
     return target
 
 
@@ -33,7 +35,7 @@ def test_scifact_index_manifest_and_idempotent_rerun(scifact_es, es, es_url: str
     assert settings["similarity"]["default"] == {"type": "BM25", "k1": "0.9", "b": "0.4"}
     from rankkit.datasets.beir import BeirDataset
 
-    again = EsIndexBuilder("rankkit-scifact", es_url).build(BeirDataset("beir-scifact", data_root / "beir-scifact"), tmp_path)
+    again = EsIndexBuilder(EsBuilderSettings(index="rankkit-scifact", url=es_url)).build(BeirDataset("beir-scifact", data_root / "beir-scifact"), tmp_path)
     assert again["reused"] and again["documents"] == 5183
     assert es.count(index="rankkit-scifact")["count"] == 5183
 
@@ -45,12 +47,12 @@ def test_failed_documents_are_reported_by_id(es_url: str, es, tmp_path: Path) ->
             out[["aerodynamics" in t for t in texts]] = 0.0
             return out
 
-    builder = EsIndexBuilder("rankkit-test-failures", es_url, encoder=ZeroForWings(8), bulk=BulkSettings(retries=1, backoff=0.1))
+    settings = EsBuilderSettings(index="rankkit-test-failures", url=es_url, retries=1, backoff=0.1)
+    builder = EsIndexBuilder(settings, encoder=ZeroForWings(8))
     with pytest.raises(BulkFailureError, match=r"1 document\(s\) failed.*d3: ") as info:
         builder.build(tiny_dataset(), tmp_path / "a")
     assert list(info.value.failed) == ["d3"]
-    tolerant = EsIndexBuilder("rankkit-test-failures", es_url, encoder=ZeroForWings(8),
-                              bulk=BulkSettings(retries=1, backoff=0.1, allow_failures=True))
+    tolerant = EsIndexBuilder(replace(settings, allow_failures=True), encoder=ZeroForWings(8))
     stats = tolerant.build(tiny_dataset(), tmp_path / "b")
     assert stats["failed_ids"] == ["d3"] and stats["documents"] == 2
     assert json.loads((tmp_path / "b" / "es-index.json").read_text())["failed_ids"] == ["d3"]
@@ -60,9 +62,10 @@ def test_failed_documents_are_reported_by_id(es_url: str, es, tmp_path: Path) ->
 def test_missing_server_index_names_the_fix(es_url: str) -> None:
     from rankkit.errors import IndexStateError
     from rankkit_elasticsearch.bm25 import EsBm25Retriever
+    from rankkit_elasticsearch.settings import EsBm25Settings
 
     with pytest.raises(IndexStateError, match="does not exist on .*rankkit index build"):
-        EsBm25Retriever("rankkit-no-such-index", es_url).retrieve([Query("q", "x")], 5)
+        EsBm25Retriever(EsBm25Settings(index="rankkit-no-such-index", url=es_url)).retrieve([Query("q", "x")], 5)
 
 
 class TestEsBm25Contract(RetrieverContract):

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from rankkit.docstore import DictDocStore
+from rankkit.errors import ConfigError
 from rankkit.pipeline import ScorerReranker
 from rankkit.rescore import RescoreSettings
 from rankkit.types import Query, Ranking
@@ -18,6 +19,7 @@ from rankkit_elasticsearch.errors import RescoreError
 from rankkit_elasticsearch.plan import apply_plan, document_text, plan_search
 from rankkit_elasticsearch.profiles import Limits, ScorerProfile
 from rankkit_elasticsearch.scorers import ScorerPool
+from rankkit_elasticsearch.settings import EsBm25Settings, EsBuilderSettings, EsHybridSettings, EsKnnSettings
 
 DOCS = {f"d{i}": {"title": f"title {i}", "text": t} for i, t in enumerate([
     "vitamin d and bone density in adults", "bone fractures", "neural ranking", "vitamin supplements",
@@ -35,6 +37,37 @@ def test_registers_components_and_serve(registry) -> None:
     from rankkit.cli import build_cli
 
     assert "serve" in build_cli(registry).commands
+
+
+def test_bad_parameters_are_config_errors(registry) -> None:
+    with pytest.raises(ConfigError, match=r"'num_candidates' = -1 is out of range: it must be >= 0"):
+        registry.build("retriever", "es-knn", index="rankkit-x", num_candidates=-1)
+    with pytest.raises(ConfigError, match=r"'b' = 1.5 is out of range: it must be in \[0, 1\]"):
+        registry.build("index_builder", "elasticsearch", b=1.5)
+    with pytest.raises(ConfigError, match="'operator' = 'xor' is not one of 'or', 'and'"):
+        registry.build("retriever", "es-bm25", index="rankkit-x", operator="xor")
+    with pytest.raises(ConfigError, match="'fusion' = 'max' is not one of 'sum', 'rrf'"):
+        registry.build("retriever", "es-hybrid", index="rankkit-x", fusion="max")
+    with pytest.raises(ConfigError, match="index 'Bad Name' must be lower case"):
+        registry.build("index_builder", "elasticsearch", index="Bad Name")
+    with pytest.raises(ConfigError, match="'shards' = 0 is out of range: it must be >= 1"):   # outside the registry
+        EsBuilderSettings(shards=0)
+
+
+def test_fingerprints_are_unchanged_by_the_settings_classes(tmp_path) -> None:
+    from rankkit_elasticsearch.bm25 import EsBm25Retriever
+    from rankkit_elasticsearch.hybrid import EsHybridRetriever
+    from rankkit_elasticsearch.knn import EsKnnRetriever
+
+    (tmp_path / "es-index.json").write_text(json.dumps({
+        "url": "http://127.0.0.1:1", "alias": "rankkit-x", "index": "rankkit-x-abc", "key": "abcdef0123456789",
+        "contents": True, "id_field": True, "vector_field": "vector", "encoder": "hashing:8", "dims": 8}))
+    index = str(tmp_path)   # the values the retrievers had before their parameters were declared once
+    assert EsBm25Retriever(EsBm25Settings(index=index)).fingerprint == "30d66a91e6e6a046"
+    assert EsBm25Retriever(EsBm25Settings(index="foreign", fields="title^2 text", match_type="cross_fields",
+                                          operator="and")).fingerprint == "f7ab5e4ed745d208"
+    assert EsKnnRetriever(EsKnnSettings(index=index, num_candidates=50)).fingerprint == "dbad79907a8e992f"
+    assert EsHybridRetriever(EsHybridSettings(index=index, fusion="rrf", bm25_weight=0.5)).fingerprint == "2fe9f3989d59fa9e"
 
 
 def test_import_is_lazy() -> None:

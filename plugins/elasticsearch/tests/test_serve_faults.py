@@ -26,6 +26,7 @@ from rankkit_elasticsearch.profiles import Limits, ScorerProfile
 from rankkit_elasticsearch.rescoring import search
 from rankkit_elasticsearch.scorers import ScorerPool
 from rankkit_elasticsearch.server import ServeSettings, create_app
+from rankkit_elasticsearch.settings import EsBuilderSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 CLIENTS, PER_CLIENT, KILL_AFTER = 8, 100, 150
@@ -35,7 +36,7 @@ def test_kill_and_restart_elasticsearch_under_load(second, data_root: Path, tmp_
     second.call("start")
     url = second.read_state()["ES_URL"]
     dataset = BeirDataset("beir-scifact/test", data_root / "beir-scifact", split="test")
-    EsIndexBuilder("rankkit-faults", url).build(dataset, tmp_path / "index")
+    EsIndexBuilder(EsBuilderSettings(index="rankkit-faults", url=url)).build(dataset, tmp_path / "index")
     registry = Registry.load()
     retriever = registry.build("retriever", "es-bm25", index=str(tmp_path / "index"))
     bodies = []

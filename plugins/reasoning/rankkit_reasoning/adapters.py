@@ -3,7 +3,7 @@
 The ``rank-r1-grpo`` trainer saves a PEFT LoRA adapter (``adapter_config.json``,
 ``adapter_model.safetensors``) with :data:`ADAPTER_INFO`, naming the base model
 (as given, its resolved folder or hub id, its GGUF file) and a hash of its
-content (:func:`rankkit_reasoning.local.content_hash`). The reranker's local
+content (:meth:`rankkit.models.ModelRef.fingerprint`). The reranker's local
 backend applies such an adapter only on the base model it was trained on.
 Nothing here imports torch or peft.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from rankkit.errors import ConfigError
-from rankkit.models import resolve_model_name
+from rankkit.models import ModelRef
 
 #: The file beside the adapter that names its base model.
 ADAPTER_INFO = "rankkit-reasoning-adapter.json"
@@ -31,7 +31,7 @@ class AdapterBase:
         model: The model as the trainer was given it (``package:…``, a folder, a hub id).
         path: The folder or hub id it resolved to.
         gguf_file: The GGUF file read (empty for a transformers folder or hub id).
-        content: :func:`~rankkit_reasoning.local.content_hash` of the base model.
+        content: The base model's :meth:`~rankkit.models.ModelRef.fingerprint`.
     """
 
     model: str
@@ -57,7 +57,8 @@ def adapter_folder(adapter: str) -> Path:
     Raises:
         ConfigError: When it is no folder holding a PEFT adapter.
     """
-    folder = Path(resolve_model_name(adapter))
+    ref = ModelRef.resolve(adapter)
+    folder = ref.path / ref.file if ref.path is not None else Path(ref.name)
     if not (folder / PEFT_CONFIG).is_file():
         raise ConfigError(f"adapter {adapter!r}: {folder} holds no LoRA adapter ({PEFT_CONFIG} missing); give the "
                           "folder the rank-r1-grpo trainer wrote (adapter = \"train:NAME\" in an experiment file)")
@@ -89,7 +90,7 @@ def check_adapter_base(folder: Path, model: str, path: str, gguf_file: str, cont
         model: The reranker's model, as given.
         path: Its resolved folder or hub id.
         gguf_file: Its GGUF file (empty: none).
-        content: Its content hash.
+        content: Its fingerprint (:meth:`rankkit.models.ModelRef.fingerprint`).
 
     Raises:
         ConfigError: Naming the adapter's base model and the reranker's.

@@ -5,7 +5,8 @@ return :class:`Generation` objects: the completion text and its token counts.
 Neither imports torch, transformers or httpx before its first generation. This
 module gathers the public names; the backends live in
 :mod:`rankkit_reasoning.local` and :mod:`rankkit_reasoning.endpoint`, their
-shared types in :mod:`rankkit_reasoning.generation`.
+shared types in :mod:`rankkit_reasoning.generation`, their settings in
+:mod:`rankkit_reasoning.settings` (:class:`LocalSettings`, :class:`EndpointSettings`).
 
 A backend that cannot answer (the endpoint is down, times out, or answers
 garbage, after its retries) raises :class:`BackendError`; the reranker then
@@ -14,11 +15,12 @@ marks the query failed and goes on.
 
 from __future__ import annotations
 
-from rankkit_reasoning.endpoint import OpenAIBackend, RetryPolicy
-from rankkit_reasoning.generation import Backend, BackendError, Generation, GenerationSettings
-from rankkit_reasoning.local import TransformersBackend, content_hash, locate_model, pick_device
+from rankkit_reasoning.endpoint import OpenAIBackend
+from rankkit_reasoning.generation import Backend, BackendError, Generation
+from rankkit_reasoning.local import TransformersBackend, locate_model
+from rankkit_reasoning.settings import EndpointSettings, GenerationSettings, LocalSettings, RetryPolicy
 
 __all__ = [
-    "Backend", "BackendError", "Generation", "GenerationSettings", "OpenAIBackend", "RetryPolicy",
-    "TransformersBackend", "content_hash", "locate_model", "pick_device",
+    "Backend", "BackendError", "EndpointSettings", "Generation", "GenerationSettings", "LocalSettings",
+    "OpenAIBackend", "RetryPolicy", "TransformersBackend", "locate_model",
 ]

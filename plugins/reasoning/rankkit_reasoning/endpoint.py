@@ -11,17 +11,14 @@ import os
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from rankkit.errors import ConfigError
-from rankkit_reasoning.generation import BackendError, Generation, GenerationSettings
+from rankkit_reasoning.generation import BackendError, Generation
 from rankkit_reasoning.prompts import Message, truncate_passage
+from rankkit_reasoning.settings import EndpointSettings
 
 logger = logging.getLogger(__name__)
 
-#: How the endpoint is asked to constrain a completion to ``<think> R </think> <answer>[k]</answer>``.
-STRUCTURED = ("none", "vllm", "vllm-legacy", "sglang", "llama.cpp")
 #: Characters of reasoning the constraint allows per token of ``max_new_tokens`` (the rest is left for the answer).
 CHARS_PER_TOKEN = 3
 
@@ -60,74 +57,43 @@ def structured_fields(kind: str, n: int, max_new_tokens: int) -> dict[str, Any]:
             "sglang": {"regex": regex}}[kind]
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How an endpoint backend waits and retries.
-
-    Attributes:
-        timeout: Seconds before one request gives up.
-        retries: Further attempts after a failed one.
-        backoff: Seconds before the first retry; each later one waits twice as long (times a jitter of 0.5-1.5).
-    """
-
-    timeout: float = 60.0
-    retries: int = 3
-    backoff: float = 0.5
-
-    def __post_init__(self) -> None:
-        if self.timeout <= 0 or self.retries < 0 or self.backoff < 0:
-            raise ConfigError(f"timeout must be positive, retries and backoff not negative; got timeout="
-                              f"{self.timeout}, retries={self.retries}, backoff={self.backoff}")
-
-    def delay(self, attempt: int, rng: random.Random) -> float:
-        """Seconds to wait before retry number ``attempt`` (1 for the first)."""
-        return self.backoff * 2 ** (attempt - 1) * rng.uniform(0.5, 1.5)
-
-
 class OpenAIBackend:
     """An OpenAI-compatible ``/chat/completions`` endpoint (vLLM, llama.cpp server, SGLang, OpenAI...).
 
     Conversations are sent one request each. A connection failure, a timeout,
     an HTTP 429 or 5xx, a body that is not JSON or has no ``choices`` is retried
-    ``retry.retries`` times with exponential backoff and jitter; then
+    ``retries`` times with exponential backoff and jitter; then
     :class:`BackendError` names the endpoint and the last failure. Other HTTP
     errors (a wrong key or model) fail at once. Passages are truncated by
     whitespace-separated words, as the endpoint's tokenizer is not at hand.
 
     Args:
-        base_url: The API root, e.g. ``http://127.0.0.1:8000/v1``.
-        model: The model name the endpoint serves.
-        api_key_env: The environment variable holding the API key (unset: no key sent).
-        settings: Decoding settings.
-        retry: Timeout, retries and backoff.
-        structured: Ask the server to constrain each completion to the Rank-R1 format with a label of the prompt
-            (:data:`STRUCTURED`: ``vllm``, ``vllm-legacy``, ``sglang``, ``llama.cpp``; ``none``: ask nothing).
+        settings: The API root (``base_url``, e.g. ``http://127.0.0.1:8000/v1``), the model name it serves
+            (``api_model``), the environment variable holding the API key (``api_key_env``; unset: no key sent),
+            the server's constraint (``structured``: ask it to constrain each completion to the Rank-R1 format
+            with a label of the prompt, see :data:`~rankkit_reasoning.settings.STRUCTURED`), the timeout, retries
+            and backoff, and decoding (:class:`~rankkit_reasoning.settings.EndpointSettings`).
+
+    Raises:
+        ConfigError: For a ``base_url`` that is no http(s) URL, or no ``api_model``.
     """
 
     batch_size = 1
 
-    def __init__(self, base_url: str, model: str, api_key_env: str = "OPENAI_API_KEY",
-                 settings: GenerationSettings | None = None, retry: RetryPolicy | None = None,
-                 structured: str = "none") -> None:
-        if structured not in STRUCTURED:
-            raise ConfigError(f"structured must be one of {', '.join(STRUCTURED)}, got {structured!r}")
-        self.structured = structured
-        if not base_url.startswith(("http://", "https://")):
-            raise ConfigError(f"base_url must be an http(s) URL such as http://127.0.0.1:8000/v1, got {base_url!r}")
-        if not model:
-            raise ConfigError("the openai backend needs api_model: the model name the endpoint serves")
-        self.url = base_url.rstrip("/") + "/chat/completions"
-        self.model = model
-        self.api_key_env = api_key_env
-        self.settings = settings or GenerationSettings()
-        self.retry = retry or RetryPolicy()
+    def __init__(self, settings: EndpointSettings) -> None:
+        settings.check_endpoint()
+        self.settings = settings
+        self.structured = settings.structured
+        self.url = settings.base_url.rstrip("/") + "/chat/completions"
+        self.model = settings.api_model
+        self.api_key_env = settings.api_key_env
         self._client: Any = None
-        self._random = random.Random(self.settings.seed)
+        self._random = random.Random(settings.seed)
 
     def describe(self) -> dict[str, Any]:
         """The endpoint's model and the decoding settings."""
         structured = {"structured": self.structured} if self.structured != "none" else {}
-        return {"backend": "openai", "url": self.url, "model": self.model, **vars(self.settings), **structured}
+        return {"backend": "openai", "url": self.url, "model": self.model, **self.settings.decoding(), **structured}
 
     def truncate(self, text: str, max_tokens: int) -> str:
         """``text`` cut to ``max_tokens`` whitespace-separated words."""
@@ -155,19 +121,19 @@ class OpenAIBackend:
         if self._client is None:
             key = os.environ.get(self.api_key_env, "") if self.api_key_env else ""
             headers = {"Authorization": f"Bearer {key}"} if key else {}
-            self._client = httpx.Client(timeout=self.retry.timeout, headers=headers)
-        payload, retries = self._payload(messages, n), self.retry.retries
+            self._client = httpx.Client(timeout=self.settings.timeout, headers=headers)
+        payload, retries = self._payload(messages, n), self.settings.retries
         failure = ""
         for attempt in range(retries + 1):
             if attempt:
-                delay = self.retry.delay(attempt, self._random)
+                delay = self.settings.delay(attempt, self._random)
                 logger.warning("rank-r1: %s failed (%s); retry %d/%d in %.2fs", self.url, failure, attempt,
                                retries, delay)
                 time.sleep(delay)
             try:
                 response = self._client.post(self.url, json=payload)
             except httpx.TimeoutException:
-                failure = f"timed out after {self.retry.timeout}s"
+                failure = f"timed out after {self.settings.timeout}s"
                 continue
             except httpx.TransportError as error:
                 failure = f"{type(error).__name__}: {error}"

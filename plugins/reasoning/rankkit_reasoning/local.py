@@ -13,67 +13,57 @@ import inspect
 import logging
 import os
 from collections.abc import Sequence
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
 from rankkit.errors import ConfigError
-from rankkit.files import content_digest
-from rankkit.models import pick_device, resolve_model_name
+from rankkit.models import ModelRef, check_device, resolve_device
 from rankkit_reasoning.adapters import adapter_folder, check_adapter_base
-from rankkit_reasoning.generation import Generation, GenerationSettings
+from rankkit_reasoning.generation import Generation
 from rankkit_reasoning.parsing import forced_answer
 from rankkit_reasoning.prompts import Message, render_chat, truncate_passage
+from rankkit_reasoning.settings import GenerationSettings, LocalSettings
 
 logger = logging.getLogger(__name__)
 
-#: Weight types of the local model: ``auto`` is bfloat16 on a CUDA device that supports it, float32 elsewhere.
-DTYPES = ("auto", "float32", "bfloat16", "float16")
 
-
-def locate_model(model: str, gguf_file: str = "") -> tuple[str, str]:
-    """The folder (or hub id) and GGUF file name that ``model`` and ``gguf_file`` stand for.
+def locate_model(model: str, gguf_file: str = "") -> ModelRef:
+    """The model (folder or hub id, and GGUF file) that ``model`` and ``gguf_file`` stand for.
 
     ``model`` may be a folder, ``package:PKG/folder``, ``rankkit:NAME``, a hub id,
-    or the path of a ``.gguf`` file. With no ``gguf_file``, a local folder that
-    has no ``config.json`` and exactly one ``.gguf`` file is read from that file.
+    or the path of a ``.gguf`` file (:meth:`rankkit.models.ModelRef.resolve`). With
+    no ``gguf_file``, a local folder that has no ``config.json`` and exactly one
+    ``.gguf`` file is read from that file.
+
+    Returns:
+        The resolved model: ``path`` the folder (``None`` for a hub id), ``file`` the GGUF file (empty: none).
 
     Raises:
-        ConfigError: For a folder with several GGUF files and none chosen, or a GGUF file that is missing.
+        ConfigError: For a folder with several GGUF files and none chosen, a GGUF file that is missing, a folder
+            that is neither a transformers model nor holds a GGUF file, or a file that is not a ``.gguf``.
     """
-    resolved = resolve_model_name(model)
-    path = Path(resolved)
-    if path.is_file() and path.suffix == ".gguf":
-        return str(path.parent), path.name
-    if not path.is_dir():
-        return resolved, gguf_file
-    if gguf_file:
-        if not (path / gguf_file).is_file():
+    ref = ModelRef.resolve(model, file=gguf_file)
+    path = ref.path
+    if path is None:
+        return ref
+    if ref.file:
+        if ref.file != gguf_file and not ref.file.endswith(".gguf"):  # ``model`` named another kind of file
+            raise ConfigError(f"model {model!r}: {path / ref.file} is a file but no .gguf file; give a model folder, "
+                              "a .gguf file or a hub id")
+        if not (path / ref.file).is_file():
             found = sorted(p.name for p in path.glob("*.gguf")) or ["none"]
-            raise ConfigError(f"model {model!r}: no GGUF file {gguf_file!r} in {path}; it has: {', '.join(found)}")
-        return resolved, gguf_file
+            raise ConfigError(f"model {model!r}: no GGUF file {ref.file!r} in {path}; it has: {', '.join(found)}")
+        return ref
     if (path / "config.json").is_file():
-        return resolved, ""
+        return ref
     found = sorted(p.name for p in path.glob("*.gguf"))
     if len(found) == 1:
-        return resolved, found[0]
+        return replace(ref, file=found[0])
     if found:
         raise ConfigError(f"model {model!r}: {path} holds several GGUF files ({', '.join(found)}); choose one "
                           "with gguf_file")
     raise ConfigError(f"model {model!r}: {path} is neither a transformers model folder (no config.json) nor "
                       "holds a .gguf file")
-
-
-def content_hash(folder: str, gguf_file: str = "") -> str:
-    """A hash of a local model's files (only the GGUF file when one is used), or of the name for a hub id."""
-    path = Path(folder)
-    if not path.is_dir():
-        return hashlib.sha256(f"hub:{folder}/{gguf_file}".encode()).hexdigest()[:16]
-    if gguf_file:
-        files = [path / gguf_file]
-    else:
-        files = sorted(p for p in path.rglob("*")
-                       if p.is_file() and not p.name.startswith(".") and "__pycache__" not in p.parts)
-    return content_digest(path, files)
 
 
 class TransformersBackend:
@@ -85,46 +75,38 @@ class TransformersBackend:
     from ``seed`` and the batch's prompts, so the same input samples the same way.
 
     Args:
-        model: A folder, ``package:PKG/folder``, ``rankkit:NAME``, a hub id, or a ``.gguf`` file.
-        gguf_file: The GGUF file inside ``model`` to load (empty: the folder's only one, if it is no
-            transformers folder).
-        settings: Decoding settings.
-        device: ``auto`` (CUDA, MPS, CPU) or a torch device.
-        batch_size: Conversations per forward pass.
-        adapter: A LoRA adapter folder written by the ``rank-r1-grpo`` trainer, applied on ``model``
-            with peft (empty: none).
-        dtype: The weights' type (:data:`DTYPES`). ``bfloat16`` also halves generation time on CPUs with
-            AVX512-BF16 or AMX, at slightly different completions than float32.
+        settings: The model (a folder, ``package:PKG/folder``, ``rankkit:NAME``, a hub id, or a ``.gguf`` file) and
+            the GGUF file inside it (empty: the folder's only one, if it is no transformers folder); the device
+            (``auto``: CUDA, MPS, CPU; :func:`rankkit.models.resolve_device`); conversations per forward pass
+            (``batch_size``); a LoRA adapter folder written by the ``rank-r1-grpo`` trainer, applied on the model
+            with peft (empty: none); the weights' type (``dtype``: ``bfloat16`` also halves generation time on CPUs
+            with AVX512-BF16 or AMX, at slightly different completions than float32); and decoding
+            (:class:`~rankkit_reasoning.settings.LocalSettings`).
 
     Raises:
-        ConfigError: For an unknown dtype, an adapter folder without an adapter, or one trained on another
-            base model (naming both).
+        ConfigError: For an unknown device, a model that cannot be located, an adapter folder without an adapter,
+            or one trained on another base model (naming both).
     """
 
-    def __init__(self, model: str, gguf_file: str = "", settings: GenerationSettings | None = None,
-                 device: str = "auto", batch_size: int = 4, adapter: str = "", dtype: str = "auto") -> None:
-        if batch_size < 1:
-            raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
-        if dtype not in DTYPES:
-            raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
-        self.dtype = dtype
-        self.model_name = model
-        self.path, self.gguf_file = locate_model(model, gguf_file)
-        self.settings = settings or GenerationSettings()
-        self.device = device
-        self.batch_size = batch_size
-        self.adapter = adapter_folder(adapter) if adapter else None
+    def __init__(self, settings: LocalSettings) -> None:
+        self.settings = settings
+        self.model_name, self.device, self.batch_size, self.dtype = (settings.model, settings.device,
+                                                                     settings.batch_size, settings.dtype)
+        check_device(self.device, f"model {self.model_name!r}")
+        self.ref = locate_model(settings.model, settings.gguf_file)
+        self.path, self.gguf_file = self.ref.load_name, self.ref.file
+        self.adapter = adapter_folder(settings.adapter) if settings.adapter else None
         if self.adapter is not None:
-            check_adapter_base(self.adapter, model, self.path, self.gguf_file, content_hash(self.path, self.gguf_file))
+            check_adapter_base(self.adapter, self.model_name, self.path, self.gguf_file, self.ref.fingerprint())
         self._tokenizer: Any = None
         self._model: Any = None
 
     def describe(self) -> dict[str, Any]:
         """The model's content (and the adapter's, when one is applied) and the decoding settings."""
-        adapter = {"adapter": content_hash(str(self.adapter))} if self.adapter is not None else {}
+        adapter = {"adapter": ModelRef.resolve(str(self.adapter)).fingerprint()} if self.adapter is not None else {}
         dtype = {} if self.dtype == "auto" else {"dtype": self.dtype}  # auto: the device decides, as before
-        return {"backend": "transformers", "content": content_hash(self.path, self.gguf_file),
-                "gguf_file": self.gguf_file, **adapter, **dtype, **vars(self.settings)}
+        return {"backend": "transformers", "content": self.ref.fingerprint(),
+                "gguf_file": self.gguf_file, **adapter, **dtype, **self.settings.decoding()}
 
     def load_kwargs(self, dense: bool = False) -> dict[str, Any]:
         """Keyword arguments for ``from_pretrained`` of the model and tokenizer (GGUF file, local files only).
@@ -134,7 +116,7 @@ class TransformersBackend:
                 de-quantised at load time even where transformers could keep its blocks packed.
         """
         kwargs: dict[str, Any] = {"gguf_file": self.gguf_file} if self.gguf_file else {}
-        if os.environ.get("HF_HUB_OFFLINE") == "1" or Path(self.path).is_dir():
+        if os.environ.get("HF_HUB_OFFLINE") == "1" or not self.ref.hub:
             kwargs["local_files_only"] = True
         if dense and self.gguf_file:
             import transformers
@@ -166,7 +148,7 @@ class TransformersBackend:
             import torch
             from transformers import AutoModelForCausalLM
 
-            device = pick_device(self.device)
+            device = resolve_device(self.device, where=f"model {self.model_name!r}")
             if self.dtype == "auto":
                 bf16 = device.startswith("cuda") and torch.cuda.is_bf16_supported()
                 dtype = torch.bfloat16 if bf16 else torch.float32

@@ -260,14 +260,11 @@ class GeneratedQueryProvider(DerivedDatasetProvider):
     def derive(self, name: str, options: int, base: Dataset) -> Dataset:
         """Queries the default model writes for ``options`` sampled documents of ``base``."""
         from rankkit.config import cache_dir
-        from rankkit_reasoning.generation import GenerationSettings
-        from rankkit_reasoning.local import TransformersBackend, content_hash, locate_model
-        from rankkit_reasoning.plugin import DEFAULT_MODEL
+        from rankkit_reasoning.local import TransformersBackend, locate_model
+        from rankkit_reasoning.settings import LocalSettings
 
-        settings = GenerationSettings(max_new_tokens=32)
-        path, gguf = locate_model(DEFAULT_MODEL)
-        model_key = json.dumps({"content": content_hash(path, gguf), **vars(settings)}, sort_keys=True)
-        return GeneratedQueryDataset(
-            name, base, options, lambda: TransformersBackend(DEFAULT_MODEL, settings=settings, batch_size=8),
-            model_key, cache_dir() / "generated-queries",
-        )
+        settings = LocalSettings(max_new_tokens=32, batch_size=8)   # the default model
+        model_key = json.dumps({"content": locate_model(settings.model).fingerprint(), **settings.decoding()},
+                               sort_keys=True)
+        return GeneratedQueryDataset(name, base, options, lambda: TransformersBackend(settings), model_key,
+                                     cache_dir() / "generated-queries")

@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ from rankkit.errors import ConfigError
 from rankkit.files import atomic_write
 from rankkit.pipeline import Composable
 from rankkit.types import Query, Ranking
+from rankkit_reasoning.endpoint import OpenAIBackend
 from rankkit_reasoning.generation import (
     Backend,
     BackendError,
@@ -51,55 +52,13 @@ from rankkit_reasoning.generation import (
     LabelScorer,
     StructuredBackend,
 )
+from rankkit_reasoning.local import TransformersBackend
 from rankkit_reasoning.parsing import ParsedAnswer, parse_answer
 from rankkit_reasoning.prompts import build_messages
-from rankkit_reasoning.setwise import METHODS, SetwiseSort
+from rankkit_reasoning.settings import RankR1Settings, SetwiseSettings
+from rankkit_reasoning.setwise import SetwiseSort
 
 logger = logging.getLogger(__name__)
-
-#: What a malformed answer falls back to.
-FALLBACKS = ("first-stage", "likelihood", "constrained")
-
-
-@dataclass(frozen=True)
-class SetwiseSettings:
-    """What to sort and how.
-
-    Attributes:
-        method: ``heapsort`` or ``bubblesort``.
-        num_child: Candidates per LLM call minus one (heapsort: children per node; bubblesort: window step).
-        k: How many of the best to sort; the rest keep their first-stage order.
-        window: How many of each ranking's top documents take part (the rest follow unchanged).
-        passage_tokens: Each passage is cut to this many tokens in the prompt.
-        keep_traces: Keep every call's completion and reasoning for :meth:`SetwiseReasoningReranker.traces`.
-        fallback: The choice for a malformed answer: ``first-stage`` (the set's best first-stage candidate),
-            ``likelihood`` (the label the model finds most likely after its reasoning) or ``constrained`` (the
-            answer generated again after the reasoning, allowing only the prompt's labels); the last two need a
-            local model.
-        permutations: With the ``likelihood`` fallback, more than 1 averages each candidate's label
-            log-probability over this many cyclic orders of the set (reasoning left out), against the model's
-            bias for some label positions; each order costs one more forward pass.
-    """
-
-    method: str = "heapsort"
-    num_child: int = 3
-    k: int = 10
-    window: int = 20
-    passage_tokens: int = 128
-    keep_traces: bool = True
-    fallback: str = "first-stage"
-    permutations: int = 1
-
-    def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ConfigError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
-        if self.fallback not in FALLBACKS:
-            raise ConfigError(f"fallback must be one of {', '.join(FALLBACKS)}, got {self.fallback!r}")
-        if self.permutations > 1 and self.fallback != "likelihood":
-            raise ConfigError("permutations > 1 de-biases the likelihood fallback; set fallback = \"likelihood\"")
-        for name in ("num_child", "k", "window", "passage_tokens", "permutations"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
 
 
 @dataclass
@@ -141,7 +100,8 @@ class SetwiseReasoningReranker(Composable):
     Args:
         backend: Where completions come from (:class:`~rankkit_reasoning.backends.TransformersBackend`
             or :class:`~rankkit_reasoning.backends.OpenAIBackend`).
-        settings: Method, ``num_child``, ``k``, ``window`` and the passage budget.
+        settings: Method, ``num_child``, ``k``, ``window``, the passage budget, the fallback and whether to keep
+            traces (:class:`~rankkit_reasoning.settings.SetwiseSettings`).
         docs: Where document texts come from when rankings carry none.
     """
 
@@ -154,10 +114,18 @@ class SetwiseReasoningReranker(Composable):
                               f"{needs[self.settings.fallback][1]}, which the {type(backend).__name__} backend cannot "
                               "give; use the transformers backend, or fallback 'first-stage'")
         self.docs = docs
-        params = {k: v for k, v in asdict(self.settings).items()
-                  if k != "keep_traces" and not (k == "permutations" and v == 1)}   # 1: as before the option existed
-        self.fingerprint = fingerprint("reranker", "rank-r1", {**params, **backend.describe()})
+        self.fingerprint = fingerprint("reranker", "rank-r1", {**self.settings.sort_key(), **backend.describe()})
         self._records: list[QueryRecord] = []
+
+    @classmethod
+    def from_settings(cls, settings: RankR1Settings) -> SetwiseReasoningReranker:
+        """The reranker over the backend ``settings`` choose (a local model or an endpoint), as ``rank-r1`` is built.
+
+        Raises:
+            ConfigError: For a model, adapter or endpoint that cannot be used, or a fallback the backend cannot give.
+        """
+        backend: Backend = OpenAIBackend(settings) if settings.backend == "openai" else TransformersBackend(settings)
+        return cls(backend, settings)
 
     def rerank(self, queries: Sequence[Query], rankings: Sequence[Ranking]) -> list[Ranking]:
         """One reordered ranking per input ranking (the :class:`~rankkit.components.Reranker` protocol).
@@ -292,7 +260,7 @@ class SetwiseReasoningReranker(Composable):
         record.malformed += fallback
         record.prompt_tokens += generation.prompt_tokens or 0
         record.completion_tokens += generation.completion_tokens or 0
-        if self.settings.keep_traces:
+        if self.settings.traces:
             record.trace.append({
                 "call": record.calls, "doc_ids": [str(job.head.doc_ids[i]) for i in pending],
                 "completion": generation.text, "reasoning": parsed.reasoning, "label": parsed.label,

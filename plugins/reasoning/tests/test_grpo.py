@@ -14,8 +14,9 @@ import pytest
 from rankkit.components import TrainingSample, WeightableTrainer
 from rankkit.errors import ConfigError
 from rankkit.types import Ranking, Run
-from rankkit_reasoning.grpo import GRPOSettings, RankR1GRPOTrainer
+from rankkit_reasoning.grpo import RankR1GRPOTrainer
 from rankkit_reasoning.grpo_data import build_prompts, training_sample
+from rankkit_reasoning.settings import GRPOSettings, LocalSettings
 
 #: A few tiny GRPO steps: 2 prompts x 2 completions of 8 tokens, 3 negatives of 8 tokens each.
 TINY = {"device": "cpu", "max_steps": 2, "batch_size": 2, "num_generations": 2, "max_completion_length": 8,
@@ -169,7 +170,7 @@ def test_grpo_trains_an_adapter_with_curves_and_stats(trained):
 def test_mixed_precision_and_activation_checkpointing_reach_trl(registry, tiny_model, tiny_data, tmp_path):
     from rankkit_reasoning.local import TransformersBackend
 
-    backend = TransformersBackend(str(tiny_model), device="cpu")
+    backend = TransformersBackend(LocalSettings(model=str(tiny_model), device="cpu"))
     prompts = build_prompts(tiny_data[0], tiny_data[1], backend.tokenizer, 3, 8, 42)
     for precision, switch, expected in (("auto", "auto", False), ("bf16", "on", True), ("no", "off", False)):
         settings = GRPOSettings(model=str(tiny_model), mixed_precision=precision, activation_checkpointing=switch,
@@ -312,7 +313,8 @@ def test_sample_weights_scale_the_policy_gradient(registry, tiny_model, tiny_dat
     prompts = build_prompts(*tiny_data, tokenizer, negatives=3, passage_tokens=8, seed=0)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(grpo, "rank_r1_rewards", with_scattered_reward())
-        trl = weighted.trl_trainer(prompts, TransformersBackend(str(tiny_model), device="cpu"), tmp_path)
+        trl = weighted.trl_trainer(prompts, TransformersBackend(LocalSettings(model=str(tiny_model), device="cpu")),
+                                  tmp_path)
     trl.model.train()
     trl.current_gradient_accumulation_steps = 1
     batch = [row for row in prompts.rows[:2] for _ in range(2)]  # 2 prompts x 2 completions, as TRL groups them
@@ -360,11 +362,11 @@ def test_the_curriculum_trainer_can_wrap_it(registry, tiny_model):
 
 
 def test_bad_trainer_parameters_are_named(registry, tiny_model, tiny_data, tmp_path):
-    with pytest.raises(ConfigError, match="num_generations must be at least 2"):
+    with pytest.raises(ConfigError, match="'num_generations' = 1 is out of range: it must be >= 2"):
         registry.build("trainer", "rank-r1-grpo", num_generations=1)
     with pytest.raises(ConfigError, match="'loss_type' = 'cispo' is not one of"):
         registry.build("trainer", "rank-r1-grpo", loss_type="cispo")
-    with pytest.raises(ConfigError, match="temperature must be positive"):
+    with pytest.raises(ConfigError, match="'temperature' = 0.0 is out of range: it must be > 0"):
         registry.build("trainer", "rank-r1-grpo", temperature=0.0)
     with pytest.raises(ConfigError, match="target_modules must list module names"):
         registry.build("trainer", "rank-r1-grpo", target_modules=[])
@@ -373,7 +375,7 @@ def test_bad_trainer_parameters_are_named(registry, tiny_model, tiny_data, tmp_p
             *tiny_data[:1], tmp_path, tiny_data[1])
     with pytest.raises(ConfigError, match="'mixed_precision' = 'fp8' is not one of"):
         registry.build("trainer", "rank-r1-grpo", mixed_precision="fp8")
-    with pytest.raises(ConfigError, match="activation_checkpointing must be one of"):
+    with pytest.raises(ConfigError, match="'activation_checkpointing' = 'yes' is not one of"):
         RankR1GRPOTrainer(GRPOSettings(activation_checkpointing="yes"))
     trainer = registry.build("trainer", "rank-r1-grpo", model=str(tiny_model), **{**TINY, "target_modules": ["x_proj"]})
     with pytest.raises(ConfigError, match=r"LoRA cannot target \['x_proj'\] .* set target_modules"):

@@ -20,7 +20,8 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from rankkit.types import Query, Ranking
 from rankkit_reasoning.backends import (
     BackendError,
-    GenerationSettings,
+    EndpointSettings,
+    LocalSettings,
     OpenAIBackend,
     RetryPolicy,
     TransformersBackend,
@@ -43,8 +44,7 @@ def _rankings(queries):
 
 @pytest.fixture(scope="module")
 def tiny_backend(tiny_model):
-    return TransformersBackend(str(tiny_model), settings=GenerationSettings(max_new_tokens=8), device="cpu",
-                               batch_size=1)
+    return TransformersBackend(LocalSettings(model=str(tiny_model), max_new_tokens=8, device="cpu", batch_size=1))
 
 
 def test_endpoint_serving_the_tiny_model_reranks_like_the_local_backend(registry, tiny_backend):
@@ -53,7 +53,7 @@ def test_endpoint_serving_the_tiny_model_reranks_like_the_local_backend(registry
     with serve(openai_app(tiny_backend, model="tiny")) as base_url:
         remote = registry.build("reranker", "rank-r1", base_url=base_url, **settings)
         out = remote.rerank(queries, _rankings(queries))
-        direct = OpenAIBackend(base_url, "tiny", settings=GenerationSettings(max_new_tokens=5)).generate(
+        direct = OpenAIBackend(EndpointSettings(base_url=base_url, api_model="tiny", max_new_tokens=5)).generate(
             [build_messages("glacier", ["a b c", "d e f"])])
     endpoint_only = ("backend", "api_model", "timeout", "retries", "backoff")
     local = registry.build("reranker", "rank-r1", model=tiny_backend.path, device="cpu", batch_size=1,
@@ -155,9 +155,10 @@ def test_the_api_key_is_sent_from_the_named_variable(monkeypatch, tiny_backend):
 
     monkeypatch.setenv("RANKKIT_TEST_KEY", "sk-test")
     with serve(app) as base_url:
-        generation = OpenAIBackend(base_url, "m", api_key_env="RANKKIT_TEST_KEY").generate([[{"role": "user",
-                                                                                              "content": "hi"}]])[0]
-        OpenAIBackend(base_url, "m", api_key_env="RANKKIT_UNSET_KEY").generate([[{"role": "user", "content": "hi"}]])
+        hi = [[{"role": "user", "content": "hi"}]]
+        generation = OpenAIBackend(EndpointSettings(base_url=base_url, api_model="m",
+                                                    api_key_env="RANKKIT_TEST_KEY")).generate(hi)[0]
+        OpenAIBackend(EndpointSettings(base_url=base_url, api_model="m", api_key_env="RANKKIT_UNSET_KEY")).generate(hi)
     assert seen == ["Bearer sk-test", None]
     assert generation.text.endswith("[1]</answer>") and generation.prompt_tokens is None  # no usage reported
 

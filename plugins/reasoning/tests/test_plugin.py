@@ -32,8 +32,9 @@ def test_the_grpo_trainer_is_registered_with_its_schema(registry):
             "activation_checkpointing", "save_steps", "format_weight"} == set(params)
     assert [name for name, p in params.items() if not p.keyed] == ["save_steps"]  # only it leaves the model as is
     assert params["lora_r"].default == 16 and params["lora_alpha"].default == 32 and params["negatives"].default == 19
-    assert params["model"].default == registry.get("reranker", "rank-r1").spec.params[0].default
-    assert params["passage_tokens"].default == 128  # the reranker's: trained on the prompt it is evaluated with
+    reranker = {p.name: p for p in registry.get("reranker", "rank-r1").spec.params}
+    assert params["model"] == reranker["model"]  # one declaration: the trainer's base model is the reranker's default
+    assert params["passage_tokens"] == reranker["passage_tokens"]  # trained on the prompt it is evaluated with
 
 
 def test_registering_and_importing_imports_nothing_heavy():
@@ -56,39 +57,91 @@ def test_building_loads_no_model(registry, tiny_model):
 def test_bad_parameters_are_named(registry, tiny_model):
     with pytest.raises(ConfigError, match="'method' = 'quicksort' is not one of"):
         registry.build("reranker", "rank-r1", method="quicksort")
-    with pytest.raises(ConfigError, match="num_child must be at least 1"):
+    with pytest.raises(ConfigError, match="'num_child' = 0 is out of range: it must be >= 1"):
         registry.build("reranker", "rank-r1", model=str(tiny_model), num_child=0)
-    with pytest.raises(ConfigError, match="window must be at least 1"):
+    with pytest.raises(ConfigError, match="model '.*': device 'gpu' is not one of auto, cpu, cuda, mps"):
+        registry.build("reranker", "rank-r1", model=str(tiny_model), device="gpu")
+    with pytest.raises(ConfigError, match="'window' = 0 is out of range: it must be >= 1"):
         registry.build("reranker", "rank-r1", model=str(tiny_model), window=0)
-    with pytest.raises(ConfigError, match="temperature must be 0"):
+    with pytest.raises(ConfigError, match="'temperature' = -1.0 is out of range: it must be >= 0"):
         registry.build("reranker", "rank-r1", model=str(tiny_model), temperature=-1.0)
+    with pytest.raises(ConfigError, match="'temperature' must be a finite number"):
+        registry.build("reranker", "rank-r1", model=str(tiny_model), temperature=float("inf"))
     with pytest.raises(ConfigError, match="the openai backend needs api_model"):
         registry.build("reranker", "rank-r1", backend="openai")
     with pytest.raises(ConfigError, match="base_url must be an http"):
         registry.build("reranker", "rank-r1", backend="openai", api_model="m", base_url="localhost:8000")
-    with pytest.raises(ConfigError, match="retries and backoff not negative"):
+    with pytest.raises(ConfigError, match="'retries' = -1 is out of range: it must be >= 0"):
         registry.build("reranker", "rank-r1", backend="openai", api_model="m", retries=-1)
+    with pytest.raises(ConfigError, match="'timeout' = 0.0 is out of range: it must be > 0"):
+        registry.build("reranker", "rank-r1", backend="openai", api_model="m", timeout=0)
     with pytest.raises(ConfigError, match="package 'no_such_pkg' is not installed"):
         registry.build("reranker", "rank-r1", model="package:no_such_pkg/model")
+
+
+def test_bounds_and_rules_hold_through_the_registry_and_for_settings_built_directly(registry):
+    from rankkit_reasoning.settings import GRPOSettings, LocalSettings, RankR1Settings, SetwiseSettings
+
+    with pytest.raises(ConfigError, match=r"'format_weight' = 1.5 is out of range: it must be in \[0, 1\]"):
+        registry.build("trainer", "rank-r1-grpo", format_weight=1.5)
+    with pytest.raises(ConfigError, match=r"'format_weight' = 1.5 is out of range: it must be in \[0, 1\]"):
+        GRPOSettings(format_weight=1.5)
+    with pytest.raises(ConfigError, match="'k' = 0 is out of range: it must be >= 1"):
+        SetwiseSettings(k=0)
+    with pytest.raises(ConfigError, match="'batch_size' = 0 is out of range: it must be >= 1"):
+        LocalSettings(batch_size=0)  # a backend built by hand (the trainer's, the generated queries')
+    with pytest.raises(ConfigError, match=r"'lora_dropout' = 1.0 is out of range: it must be in \[0, 1\)"):
+        GRPOSettings(lora_dropout=1.0)
+    with pytest.raises(ConfigError, match="the openai backend needs api_model"):  # a rule across fields, checked
+        RankR1Settings(backend="openai")                                          # before anything is built
+    assert RankR1Settings(adapter="train:grpo").adapter == "train:grpo"  # resolved later, when the stage is built
+
+
+def test_keys_made_before_the_parameters_were_declared_once_stay(registry):
+    from rankkit.components import fingerprint, keyed_values
+    from rankkit.registry import validate_params
+    from rankkit_reasoning.reranker import SetwiseReasoningReranker
+    from rankkit_reasoning.settings import RankR1Settings
+
+    plain = RankR1Settings(backend="openai", api_model="m", base_url="https://x/v1/", seed=9)
+    structured = RankR1Settings(backend="openai", api_model="m", structured="vllm", timeout=5.0, retries=0,
+                                temperature=0.2)
+    assert SetwiseReasoningReranker.from_settings(plain).fingerprint == "6dafd202a4467357"  # its own, as before
+    assert SetwiseReasoningReranker.from_settings(structured).fingerprint == "3dfa989aa29140a9"
+    # the trainer's keyed values are the "params" part of its training key: models trained before stay up to date
+    spec = registry.get("trainer", "rank-r1-grpo").spec
+    values = validate_params(spec, {"format_weight": 0.0, "temperature": 0.5, "device": "cpu"}, "here")
+    assert fingerprint("trainer", "rank-r1-grpo", {"params": keyed_values(spec.params, values)}) == "bc81e349071ad312"
 
 
 def test_gguf_files_are_found_or_named(tmp_path, tiny_model):
     from rankkit_reasoning.backends import locate_model
 
-    assert locate_model(str(tiny_model)) == (str(tiny_model), "")  # a transformers folder
+    def located(model, gguf_file=""):
+        ref = locate_model(model, gguf_file)
+        return ref.load_name, ref.file
+
+    assert located(str(tiny_model)) == (str(tiny_model), "")  # a transformers folder
+    assert located("org/some-model", "m.gguf") == ("org/some-model", "m.gguf")  # a hub id passes through
     folder = tmp_path / "ggufs"
     folder.mkdir()
     (folder / "a.Q4_0.gguf").write_bytes(b"GGUF")
-    assert locate_model(str(folder)) == (str(folder), "a.Q4_0.gguf")
-    assert locate_model(str(folder / "a.Q4_0.gguf")) == (str(folder), "a.Q4_0.gguf")
+    assert located(str(folder)) == (str(folder), "a.Q4_0.gguf")
+    assert located(str(folder / "a.Q4_0.gguf")) == (str(folder), "a.Q4_0.gguf")
     (folder / "b.Q8_0.gguf").write_bytes(b"GGUF")
     with pytest.raises(ConfigError, match=r"several GGUF files \(a.Q4_0.gguf, b.Q8_0.gguf\); choose one with"):
         locate_model(str(folder))
-    assert locate_model(str(folder), "b.Q8_0.gguf") == (str(folder), "b.Q8_0.gguf")
+    assert located(str(folder), "b.Q8_0.gguf") == (str(folder), "b.Q8_0.gguf")
     with pytest.raises(ConfigError, match="no GGUF file 'c.gguf' .* it has: a.Q4_0.gguf, b.Q8_0.gguf"):
         locate_model(str(folder), "c.gguf")
     with pytest.raises(ConfigError, match="neither a transformers model folder"):
         locate_model(str(tmp_path / "ggufs" / ".."))
+    (folder / "notes.txt").write_text("x")
+    with pytest.raises(ConfigError, match="is a file but no .gguf file"):
+        locate_model(str(folder / "notes.txt"))
+    # one fingerprint rule (the core's): the chosen GGUF file only, whichever way it was named
+    a, b = locate_model(str(folder / "a.Q4_0.gguf")), locate_model(str(folder), "b.Q8_0.gguf")
+    assert a.fingerprint() == locate_model(str(folder), "a.Q4_0.gguf").fingerprint() != b.fingerprint()
 
 
 def test_a_tokenizer_without_chat_template_is_refused():

@@ -123,11 +123,10 @@ def test_rankkit_dataset_providers_resolve_genq_names(registry):
 @pytest.mark.timeout(600)
 def test_the_default_model_writes_queries_for_real_documents(tmp_path, torch_threads):
     pytest.importorskip("gguf")
-    from rankkit_reasoning.generation import GenerationSettings
     from rankkit_reasoning.local import TransformersBackend
-    from rankkit_reasoning.plugin import DEFAULT_MODEL
+    from rankkit_reasoning.settings import LocalSettings
 
-    backend = TransformersBackend(DEFAULT_MODEL, settings=GenerationSettings(max_new_tokens=24), device="cpu", batch_size=2)
+    backend = TransformersBackend(LocalSettings(max_new_tokens=24, device="cpu", batch_size=2))   # the default model
     data = GeneratedQueryDataset("genq:2:tiny", corpus(tmp_path / "c"), 2, lambda: backend, "smollm2-24",
                                  tmp_path / "cache", passage_tokens=48, batch_size=2)
     stats = data.stats()

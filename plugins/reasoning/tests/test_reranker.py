@@ -13,7 +13,8 @@ from rankkit.errors import ConfigError
 from rankkit.testing import RerankerContract, assert_valid_ranking
 from rankkit.types import Query, Ranking
 from rankkit_reasoning.backends import Backend, BackendError, Generation
-from rankkit_reasoning.reranker import SetwiseReasoningReranker, SetwiseSettings
+from rankkit_reasoning.reranker import SetwiseReasoningReranker
+from rankkit_reasoning.settings import LocalSettings, SetwiseSettings
 
 TINY = {"device": "cpu", "max_new_tokens": 8, "passage_tokens": 8, "batch_size": 4}
 
@@ -60,7 +61,7 @@ def _ranking(query_id: str, relevance: list[int], texts: bool = True) -> Ranking
 @pytest.mark.parametrize("method", ["heapsort", "bubblesort"])
 def test_a_perfect_model_sorts_the_top_k_and_keeps_the_rest(method):
     relevance = [3, 0, 7, 1, 9, 4, 8, 2, 6, 5, 11, 10]  # 11 and 10 lie beyond the window
-    reranker = SetwiseReasoningReranker(ScriptedBackend(), SetwiseSettings(method, num_child=2, k=4, window=10))
+    reranker = SetwiseReasoningReranker(ScriptedBackend(), SetwiseSettings(method=method, num_child=2, k=4, window=10))
     [out] = reranker.rerank([Query("q1", "anything")], [_ranking("q1", relevance)])
     assert_valid_ranking(out, "q1")
     ranks = [int(d.split("-d")[1]) for d in out.doc_ids.tolist()]
@@ -179,14 +180,13 @@ def test_fingerprint_follows_model_and_settings(registry, tiny_model):
 
 
 def test_sampling_is_seeded_and_greedy_is_the_default(tiny_model, torch_threads):
-    from rankkit_reasoning.backends import GenerationSettings, TransformersBackend
+    from rankkit_reasoning.backends import TransformersBackend
     from rankkit_reasoning.prompts import build_messages
 
     conversations = [build_messages("glacier ice", ["cave report", "river delta"])] * 2
 
     def generate(**settings):
-        backend = TransformersBackend(str(tiny_model), settings=GenerationSettings(max_new_tokens=6, **settings),
-                                      device="cpu")
+        backend = TransformersBackend(LocalSettings(model=str(tiny_model), max_new_tokens=6, device="cpu", **settings))
         return [g.text for g in backend.generate(conversations)]
 
     sampled = generate(temperature=1.5, seed=1)
@@ -255,7 +255,7 @@ def test_the_likelihood_fallback_lets_the_model_choose_when_its_answer_is_malfor
 def test_the_likelihood_fallback_needs_a_backend_that_scores_labels():
     with pytest.raises(ConfigError, match="fallback 'likelihood' needs label probabilities, which the ScriptedBackend"):
         SetwiseReasoningReranker(ScriptedBackend(), SetwiseSettings(fallback="likelihood"))
-    with pytest.raises(ConfigError, match="fallback must be one of first-stage, likelihood, constrained, got 'random'"):
+    with pytest.raises(ConfigError, match="'fallback' = 'random' is not one of 'first-stage', 'likelihood', 'constrained'"):
         SetwiseSettings(fallback="random")
 
 
@@ -266,7 +266,7 @@ def test_label_logprobs_of_a_real_model_match_a_full_forward_pass(tiny_model, to
     from rankkit_reasoning.parsing import forced_answer
     from rankkit_reasoning.prompts import build_messages
 
-    backend = TransformersBackend(str(tiny_model), device="cpu")
+    backend = TransformersBackend(LocalSettings(model=str(tiny_model), device="cpu"))
     messages = build_messages("glacier ice", [f"passage {i}" for i in range(12)])
     completion = "<think> passage 3 mentions ice"
     [scores] = backend.label_logprobs([messages], [completion], [12])
@@ -327,7 +327,7 @@ def test_constrained_answers_of_a_real_model_always_parse_with_a_label_of_the_pr
     from rankkit_reasoning.parsing import parse_answer
     from rankkit_reasoning.prompts import build_messages
 
-    backend = TransformersBackend(str(tiny_model), device="cpu", batch_size=2)
+    backend = TransformersBackend(LocalSettings(model=str(tiny_model), device="cpu", batch_size=2))
     counts = [3, 12, 2]
     conversations = [build_messages("glacier ice", [f"passage {i}" for i in range(n)]) for n in counts]
     completions = ["<think> passage 3 mentions ice", "babble </answer> [99]", ""]

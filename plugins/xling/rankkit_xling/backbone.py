@@ -9,18 +9,11 @@ both fingerprints in the message.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from rankkit.errors import ConfigError, RankkitError
-from rankkit.files import content_digest
-from rankkit.models import resolve_model_name
-
-#: Files that make up a tokenizer (whichever of them a folder has).
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
-                   "sentencepiece.bpe.model", "spiece.model", "merges.txt", "vocab.json", "tokenizer.model")
-WEIGHT_FILES = ("config.json", "model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+from rankkit.models import TOKENIZER_FILES, WEIGHT_FILES, ModelRef
 
 
 class AdapterMismatchError(RankkitError):
@@ -54,12 +47,16 @@ class Backbone:
 def resolve_backbone(name: str) -> Backbone:
     """Resolve a backbone name (folder, ``package:``, ``rankkit:`` or hub id) and fingerprint it.
 
+    The fingerprints are the core's :meth:`~rankkit.models.ModelRef.files_fingerprint` of
+    :data:`~rankkit.models.WEIGHT_FILES` and of :data:`~rankkit.models.TOKENIZER_FILES`.
+
     Raises:
-        ConfigError: For a model that is neither a masked-LM encoder nor a causal-LM decoder.
+        ConfigError: For a model that is neither a masked-LM encoder nor a causal-LM decoder, or a name the
+            core cannot resolve.
     """
-    path = resolve_model_name(name)
-    return Backbone(name, path, backbone_kind(path, name), files_hash(path, WEIGHT_FILES),
-                    files_hash(path, TOKENIZER_FILES))
+    ref = ModelRef.resolve(name)
+    return Backbone(name, ref.load_name, backbone_kind(ref.load_name, name), ref.files_fingerprint(WEIGHT_FILES),
+                    ref.files_fingerprint(TOKENIZER_FILES))
 
 
 def backbone_kind(path: str, name: str) -> str:
@@ -82,14 +79,6 @@ def backbone_kind(path: str, name: str) -> str:
         return "decoder"
     raise ConfigError(f"xling: backbone {name!r} ({model_type}) has neither a masked-LM nor a causal-LM head; "
                       "language adapters need one of them (use an encoder like XLM-R/mBERT or a decoder LM)")
-
-
-def files_hash(path: str, names: tuple[str, ...]) -> str:
-    """A 16-hex hash of the named files of a folder that exist (of the name, for a hub id)."""
-    folder = Path(path)
-    if not folder.is_dir():
-        return hashlib.sha256(f"hub:{path}".encode()).hexdigest()[:16]
-    return content_digest(folder, [n for n in names if (folder / n).is_file()])
 
 
 def cross_encoder_kwargs(backbone: Backbone) -> dict:

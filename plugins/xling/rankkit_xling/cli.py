@@ -7,6 +7,11 @@ from pathlib import Path
 import click
 
 from rankkit.errors import RankkitError
+from rankkit.params import schema
+from rankkit_xling.settings import ScorerSettings
+
+#: The scorer's parameters, whose defaults, choices and help the export options share.
+_SCORER = {p.name: p for p in schema(ScorerSettings)}
 
 
 @click.group("xling")
@@ -35,10 +40,10 @@ def adapters(locations: tuple[Path, ...]) -> None:
 @click.argument("ranking", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--library", "library", multiple=True, type=click.Path(exists=True, path_type=Path),
               help="Language adapter folder or directory of them (repeatable).")
-@click.option("--language", default="doc", show_default=True,
-              type=click.Choice(["doc", "query", "both", "none", "source"]), help="Which language adapter(s) to compose.")
-@click.option("--query-lang", default="", help="Language code of the queries.")
-@click.option("--doc-lang", default="", help="Language code of the documents.")
+@click.option("--language", default=_SCORER["language"].default, show_default=True,
+              type=click.Choice(list(_SCORER["language"].choices or ())), help="Which language adapter(s) to compose.")
+@click.option("--query-lang", default=_SCORER["query_lang"].default, help="Language code of the queries.")
+@click.option("--doc-lang", default=_SCORER["doc_lang"].default, help="Language code of the documents.")
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for the merged cross-encoder (must not exist).")
 def export(ranking: Path, library: tuple[Path, ...], language: str, query_lang: str, doc_lang: str, output: Path) -> None:
@@ -55,7 +60,9 @@ def export(ranking: Path, library: tuple[Path, ...], language: str, query_lang: 
     if output.exists():
         raise click.ClickException(f"{output} exists; choose a new folder")
     try:
-        scorer = CrossLingualScorer(str(ranking), [str(p) for p in library], language, query_lang, doc_lang, device="cpu")
+        scorer = CrossLingualScorer(ScorerSettings(ranking=str(ranking), library=[str(p) for p in library],
+                                                   language=language, query_lang=query_lang, doc_lang=doc_lang,
+                                                   device="cpu"))
         scorer.export_merged(output)
     except RankkitError as error:
         raise click.ClickException(str(error)) from None

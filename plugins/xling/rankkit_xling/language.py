@@ -19,17 +19,18 @@ import logging
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rankkit.errors import ConfigError
+from rankkit.models import resolve_device
 from rankkit.trec import open_text
 from rankkit_crossencoder.curves import save_curves
-from rankkit_crossencoder.models import pick_device
 from rankkit_xling.backbone import Backbone, resolve_backbone
 from rankkit_xling.compose import lora_config
-from rankkit_xling.library import AdapterInfo, check_language_code, write_adapter_info
+from rankkit_xling.library import AdapterInfo, write_adapter_info
+from rankkit_xling.settings import LanguageSettings
 from rankkit_xling.sparse import freeze_embeddings, is_embedding, lottery_ticket, save_sparse, sparse_difference
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -37,47 +38,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from rankkit.types import Run
 
 logger = logging.getLogger(__name__)
-METHODS = ("lora", "sft")
-
-
-@dataclass(frozen=True)
-class LanguageSettings:
-    """Parameters of the language-adapter trainer (see the plugin's schema for each one's meaning)."""
-
-    backbone: str
-    lang: str
-    method: str = "lora"
-    text_file: str = ""
-    max_texts: int = 0
-    max_length: int = 128
-    steps: int = 200
-    batch_size: int = 16
-    learning_rate: float = 5e-4
-    lora_r: int = 8
-    lora_alpha: int = 16
-    lora_dropout: float = 0.05
-    sft_k: int = 0
-    mlm_probability: float = 0.15
-    seed: int = 42
-    logging_steps: int = 10
-    device: str = "auto"
-
-    def check(self) -> None:
-        """Reject values the schema cannot express.
-
-        Raises:
-            ConfigError: Naming the parameter.
-        """
-        check_language_code(self.lang, "trainer 'xling-language': lang")
-        if self.method not in METHODS:
-            raise ConfigError(f"trainer 'xling-language': method must be one of {METHODS}, got {self.method!r}")
-        for name in ("max_length", "steps", "batch_size", "lora_r", "logging_steps"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"trainer 'xling-language': {name} must be at least 1, got {getattr(self, name)}")
-        if not 0 < self.mlm_probability < 1:
-            raise ConfigError(f"trainer 'xling-language': mlm_probability must be in (0, 1), got {self.mlm_probability}")
-        if self.text_file and not Path(self.text_file).is_file():
-            raise ConfigError(f"trainer 'xling-language': text_file {self.text_file} does not exist")
+WHERE = LanguageSettings.component
 
 
 def monolingual_texts(settings: LanguageSettings, dataset: Dataset | None) -> tuple[list[str], list[str] | None]:
@@ -112,10 +73,14 @@ class LanguageAdapterTrainer:
 
     Args:
         settings: The parameters.
+
+    Raises:
+        ConfigError: For a ``text_file`` that does not exist.
     """
 
     def __init__(self, settings: LanguageSettings) -> None:
-        settings.check()
+        if settings.text_file and not Path(settings.text_file).is_file():
+            raise ConfigError(f"{WHERE}: text_file {settings.text_file} does not exist")
         self.settings = settings
 
     def train(self, dataset: Dataset | None, output: Path, candidates: Run | None = None) -> dict[str, Any]:
@@ -161,7 +126,7 @@ class LanguageAdapterTrainer:
         if backbone.kind == "encoder" and tokenizer.mask_token is None:
             raise ConfigError(f"xling-language: the tokenizer of {backbone.name!r} has no mask token; masked-LM needs one")
         new_head = any(k.startswith(("lm_head.", "cls.")) and "decoder" not in k for k in info.get("missing_keys", []))
-        return model.to(pick_device(self.settings.device)), tokenizer, new_head
+        return model.to(resolve_device(self.settings.device, where=WHERE)), tokenizer, new_head
 
     def _data(self, texts: list[str], tokenizer: Any, backbone: Backbone) -> tuple[Any, Any]:
         from datasets import Dataset as HFDataset
@@ -202,7 +167,7 @@ class LanguageAdapterTrainer:
         from transformers import Trainer, TrainingArguments
 
         s = self.settings
-        device = pick_device(s.device)
+        device = resolve_device(s.device, where=WHERE)
         args = TrainingArguments(
             output_dir=str(scratch), max_steps=s.steps, per_device_train_batch_size=s.batch_size,
             learning_rate=s.learning_rate, warmup_steps=0.1, weight_decay=weight_decay, seed=s.seed, data_seed=s.seed,

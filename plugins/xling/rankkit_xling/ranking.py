@@ -16,70 +16,48 @@ learn and what is saved:
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rankkit.components import SampleWeighter
 from rankkit.errors import ConfigError
-from rankkit_crossencoder.trainer import CrossEncoderModelTrainer, TrainSettings
+from rankkit_crossencoder.trainer import CrossEncoderModelTrainer
 from rankkit_xling.backbone import cross_encoder_kwargs, resolve_backbone
 from rankkit_xling.compose import Composer, head_name
 from rankkit_xling.library import AdapterInfo, read_adapter, write_adapter_info
+from rankkit_xling.settings import FullSettings, RankingSettings
 from rankkit_xling.sparse import freeze_embeddings, lottery_ticket, save_sparse, sparse_difference
 
 logger = logging.getLogger(__name__)
-METHODS = ("lora", "sft")
-
-
-@dataclass(frozen=True)
-class AdapterSettings:
-    """What the ranking adapter is: method, size, and the source-language adapter under it."""
-
-    method: str = "lora"
-    language_adapter: str = ""
-    lora_r: int = 8
-    lora_alpha: int = 16
-    lora_dropout: float = 0.05
-    sft_k: int = 0
-
-    def check(self) -> None:
-        """Reject bad values.
-
-        Raises:
-            ConfigError: Naming the parameter.
-        """
-        if self.method not in METHODS:
-            raise ConfigError(f"trainer 'xling-ranking': method must be one of {METHODS}, got {self.method!r}")
-        if self.lora_r < 1:
-            raise ConfigError(f"trainer 'xling-ranking': lora_r must be at least 1, got {self.lora_r}")
 
 
 class RankingAdapterTrainer(CrossEncoderModelTrainer):
     """Trains a ranking adapter (LoRA or SFT) on a backbone, under a frozen source-language adapter.
 
     Args:
-        settings: The cross-encoder training parameters (``base_model`` is the backbone).
-        adapter: The adapter's parameters.
+        settings: The backbone, the adapter (method, source-language adapter, size) and the cross-encoder training.
         weighter: Optional per-sample loss weights (curricula).
     """
 
-    def __init__(self, settings: TrainSettings, adapter: AdapterSettings, weighter: SampleWeighter | None = None) -> None:
+    settings: RankingSettings
+
+    def __init__(self, settings: RankingSettings, weighter: SampleWeighter | None = None) -> None:
         super().__init__(settings, weighter)
-        adapter.check()
-        self.adapter = adapter
-        self.backbone = resolve_backbone(settings.base_model)
-        self.language = read_adapter(adapter.language_adapter) if adapter.language_adapter else None
+        self.backbone = resolve_backbone(settings.backbone)
+        self.language = read_adapter(settings.language_adapter) if settings.language_adapter else None
         if self.language is not None:
             if self.language.kind != "language":
-                raise ConfigError(f"trainer 'xling-ranking': language_adapter {self.language.path} is a "
+                raise ConfigError(f"{settings.component}: language_adapter {self.language.path} is a "
                                   f"{self.language.kind} adapter, not a language adapter")
-            if self.language.method != adapter.method:
-                raise ConfigError(f"trainer 'xling-ranking': method {adapter.method!r} needs a {adapter.method} language "
+            if self.language.method != settings.method:
+                raise ConfigError(f"{settings.component}: method {settings.method!r} needs a {settings.method} language "
                                   f"adapter; {self.language.path} is {self.language.method}")
             self.language.check_backbone(self.backbone)
         self._composer: Composer | None = None
         self._sft: dict[str, Any] = {}
+
+    def _base_model(self) -> str:
+        return self.settings.backbone
 
     def _model_kwargs(self, path: str) -> dict[str, Any]:
         return cross_encoder_kwargs(self.backbone)
@@ -89,13 +67,13 @@ class RankingAdapterTrainer(CrossEncoderModelTrainer):
         composer = Composer(model.model)
         if self.language is not None:
             composer.add_language(self.language)
-        if self.adapter.method == "lora":
-            a = self.adapter
+        if self.settings.method == "lora":
+            a = self.settings
             composer.new_ranking(self.backbone.kind, a.lora_r, a.lora_alpha, a.lora_dropout)
             composer.activate(train_ranking=True)
         self._composer = composer
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        logger.info("xling-ranking: %s on %s%s, %d trainable parameters", self.adapter.method, self.backbone.name,
+        logger.info("xling-ranking: %s on %s%s, %d trainable parameters", self.settings.method, self.backbone.name,
                     f" under language adapter {self.language.lang}" if self.language else " (no language adapter)",
                     trainable)
         return model
@@ -105,7 +83,7 @@ class RankingAdapterTrainer(CrossEncoderModelTrainer):
         return self
 
     def _fit(self, trainer: Any, model: Any, resume: Path | None = None) -> Any:
-        if self.adapter.method == "lora":
+        if self.settings.method == "lora":
             return super()._fit(trainer, model)
         hf = model.model
         head = head_name(hf)
@@ -124,12 +102,12 @@ class RankingAdapterTrainer(CrossEncoderModelTrainer):
                 trainer.optimizer, trainer.lr_scheduler = None, None
             return CrossEncoderModelTrainer._fit(self, trainer, model)
 
-        before, masks, k, _, result = lottery_ticket(hf, body, self.adapter.sft_k, fit, head_masks)
+        before, masks, k, _, result = lottery_ticket(hf, body, self.settings.sft_k, fit, head_masks)
         self._sft = {"hf": hf, "before": before, "masks": masks, "head": head_masks, "k": k}
         return result
 
     def _save(self, model: Any, output: Path) -> None:
-        a = self.adapter
+        a = self.settings
         if a.method == "lora":
             self._composer.save_ranking(output)
         else:
@@ -147,9 +125,14 @@ class RankingAdapterTrainer(CrossEncoderModelTrainer):
 class FullFineTuneTrainer(CrossEncoderModelTrainer):
     """The full fine-tuning baseline: every backbone weight learns; zero-shot transfer at inference."""
 
-    def __init__(self, settings: TrainSettings, weighter: SampleWeighter | None = None) -> None:
+    settings: FullSettings
+
+    def __init__(self, settings: FullSettings, weighter: SampleWeighter | None = None) -> None:
         super().__init__(settings, weighter)
-        self.backbone = resolve_backbone(settings.base_model)
+        self.backbone = resolve_backbone(settings.backbone)
+
+    def _base_model(self) -> str:
+        return self.settings.backbone
 
     def _model_kwargs(self, path: str) -> dict[str, Any]:
         return cross_encoder_kwargs(self.backbone)

@@ -26,14 +26,15 @@ import numpy as np
 from rankkit.components import fingerprint
 from rankkit.datasets.mixed import split_language
 from rankkit.errors import ConfigError
-from rankkit_crossencoder.models import check_tokenizer, content_hash, pick_device
+from rankkit.models import ModelRef, resolve_device
+from rankkit_crossencoder.models import check_tokenizer
 from rankkit_crossencoder.scorer import CrossEncoderScorer
 from rankkit_xling.backbone import cross_encoder_kwargs, resolve_backbone
 from rankkit_xling.compose import Composer
 from rankkit_xling.library import AdapterLibrary, check_language_code, read_adapter
+from rankkit_xling.settings import ScorerSettings
 
 logger = logging.getLogger(__name__)
-LANGUAGE_CHOICES = ("doc", "query", "both", "none", "source")
 #: ``doc_lang`` value: each document's language is the ``LANG:`` prefix of its id.
 BY_ID = "id"
 
@@ -47,33 +48,24 @@ class CrossLingualScorer(CrossEncoderScorer):
     one model per combination of adapters and scores each document with its own (``by_document``).
 
     Args:
-        ranking: Folder of a ranking adapter (``xling-ranking``) or a fully fine-tuned model (``xling-full``).
-        library: Language-adapter folders and/or directories of them.
-        language: Which language adapter(s): ``doc``, ``query``, ``both``, ``none`` or ``source``.
-        query_lang: Language code of the queries.
-        doc_lang: Language code of the documents, or ``id`` (each document id's ``LANG:`` prefix).
-        held_out: Refuse to score a document with a language adapter trained on it.
-        backbone: The backbone (default: the one the ranking adapter records).
-        merge: Fold LoRA adapters into the weights after loading (default; ``False`` keeps them active).
-        batch_size: Pairs per forward pass.
-        max_length: Truncation length in tokens (0: the model's own).
-        device: ``auto`` or a torch device.
-        activation: ``none``, ``sigmoid`` or ``model``.
+        settings: The ranking adapter (``xling-ranking``) or fully fine-tuned model (``xling-full``) folder, the
+            language-adapter library (folders and/or directories of them), which language adapter(s) to compose
+            (``language``, ``query_lang``, ``doc_lang``: a code, or ``id`` for each document id's ``LANG:`` prefix),
+            ``held_out``, the backbone (default: the one the ranking adapter records), ``merge``, and batching,
+            truncation, device and activation as the cross-encoder scorer's
+            (:class:`~rankkit_xling.settings.ScorerSettings`).
     """
 
-    def __init__(self, ranking: str, library: Sequence[str] = (), language: str = "doc", query_lang: str = "",
-                 doc_lang: str = "", held_out: bool = False, backbone: str = "", merge: bool = True,
-                 batch_size: int = 32, max_length: int = 256, device: str = "auto", activation: str = "none") -> None:
-        self.ranking = read_adapter(ranking)
-        if language not in LANGUAGE_CHOICES:
-            raise ConfigError(f"scorer 'xling': language must be one of {LANGUAGE_CHOICES}, got {language!r}")
-        self.backbone = resolve_backbone(backbone or self.ranking.backbone)
+    def __init__(self, settings: ScorerSettings) -> None:
+        s = self.settings = settings
+        self.ranking = read_adapter(s.ranking)
+        self.backbone = resolve_backbone(s.backbone or self.ranking.backbone)
         self.ranking.check_backbone(self.backbone)
-        self.language, self.merge, self.held_out, self.cross_query = language, merge, held_out, False
-        self.library = AdapterLibrary(library)
-        codes = self._codes(language, query_lang, doc_lang)
+        self.language, self.merge, self.held_out, self.cross_query = s.language, s.merge, s.held_out, False
+        self.library = AdapterLibrary(s.library)
+        codes = self._codes(s.language, s.query_lang, s.doc_lang)
         self.codes = codes
-        self.by_document = doc_lang == BY_ID and language in ("doc", "both") or held_out or any(
+        self.by_document = s.doc_lang == BY_ID and s.language in ("doc", "both") or s.held_out or any(
             len(self.library.adapters(c, "scorer 'xling'")) > 1 for c in codes if c != BY_ID)
         self.languages = [] if self.by_document else self._fixed(codes)
         candidates = self._candidates(codes)
@@ -81,19 +73,19 @@ class CrossLingualScorer(CrossEncoderScorer):
             info.check_backbone(self.backbone)
         self.model_name = f"{self.backbone.name} + {self.ranking.path.name}"
         self.path = self.backbone.path
-        self.batch_size, self.max_length, self.device, self.activation = batch_size, max_length, device, activation
+        self.batch_size, self.max_length, self.device, self.activation = s.batch_size, s.max_length, s.device, s.activation
         self._model: Any = None
         self._composer: Composer | None = None
         self._models: dict[tuple[tuple[str, float], ...], Any] = {}
         if self.by_document:
-            parts = [content_hash(str(self.ranking.path))] + sorted(f"{i.lang}:{content_hash(str(i.path))}" for i in candidates)
-            settings = {"language": language, "query_lang": query_lang, "doc_lang": doc_lang, "held_out": held_out}
+            parts = [_content(self.ranking.path)] + sorted(f"{i.lang}:{_content(i.path)}" for i in candidates)
+            chosen = {"language": s.language, "query_lang": s.query_lang, "doc_lang": s.doc_lang, "held_out": s.held_out}
         else:
-            parts = [content_hash(str(self.ranking.path))] + [f"{content_hash(str(i.path))}x{s}" for i, s in self.languages]
-            settings = {}
+            parts = [_content(self.ranking.path)] + [f"{_content(i.path)}x{scale}" for i, scale in self.languages]
+            chosen = {}
         self.fingerprint = fingerprint("scorer", "xling", {
-            "backbone": self.backbone.fingerprint, "adapters": parts, "max_length": max_length,
-            "activation": activation, **settings})
+            "backbone": self.backbone.fingerprint, "adapters": parts, "max_length": s.max_length,
+            "activation": s.activation, **chosen})
 
     def _codes(self, language: str, query_lang: str, doc_lang: str) -> list[str]:
         """The language codes the composition needs (``id``: each document's own)."""
@@ -190,7 +182,7 @@ class CrossLingualScorer(CrossEncoderScorer):
         """A cross-encoder of the backbone with the ranking adapter and ``languages`` (folded in when ``merge``)."""
         from sentence_transformers.cross_encoder import CrossEncoder
 
-        device = pick_device(self.device)
+        device = resolve_device(self.device, where="scorer 'xling'")
         kwargs: dict[str, Any] = {"device": device, "num_labels": 1}
         if self.ranking.kind != "full":
             kwargs.update(cross_encoder_kwargs(self.backbone))
@@ -237,3 +229,6 @@ class CrossLingualScorer(CrossEncoderScorer):
         return f"CrossLingualScorer({self.ranking.path.name!r}, language={self.language!r} [{langs}], merge={self.merge})"
 
 
+def _content(folder: Path) -> str:
+    """The core's fingerprint of an adapter folder (:meth:`rankkit.models.ModelRef.fingerprint`)."""
+    return ModelRef.resolve(str(folder)).fingerprint()

@@ -239,6 +239,23 @@ def test_adapter_of_another_backbone_or_tokenizer_is_refused(rankkit_registry_mo
                                       language="none")
 
 
+def test_backbone_fingerprints_keep_the_values_existing_adapters_record(tmp_path):
+    """The core's files fingerprints of the weights and tokenizer, pinned: the values rankkit-xling recorded before
+    it used the core (its own ``files_hash``), so adapters trained then still load."""
+    from rankkit_xling.backbone import resolve_backbone
+
+    folder = tmp_path / "backbone"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"model_type": "bert", "vocab_size": 8}))
+    (folder / "model.safetensors").write_bytes(b"weights")
+    (folder / "vocab.txt").write_text("[PAD]\n[UNK]\n")
+    (folder / "tokenizer_config.json").write_text("{}")
+    (folder / "README.md").write_text("in neither fingerprint")
+    backbone = resolve_backbone(str(folder))
+    assert (backbone.kind, backbone.fingerprint, backbone.tokenizer_fingerprint) == (
+        "encoder", "10bb4f6b06336877", "77b6a5859b3323f5")
+
+
 def test_ranking_adapter_needs_a_language_adapter_of_its_method(rankkit_registry_module, adapters, encoder):
     with pytest.raises(ConfigError, match="method 'sft' needs a sft language adapter"):
         rankkit_registry_module.build("trainer", "xling-ranking", backbone=str(encoder), method="sft",

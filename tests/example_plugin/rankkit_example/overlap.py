@@ -8,6 +8,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from rankkit_example.settings import OverlapSettings
+
 _TOKEN = re.compile(r"\w+")
 
 
@@ -19,13 +21,14 @@ class TermOverlapScorer:
     """Scores a document by the share of the query's distinct terms it contains.
 
     Args:
-        lowercase: Compare terms case-insensitively.
-        delay: Seconds to sleep per call, so tests can interrupt a long run.
+        settings: Whether terms are compared case-insensitively, and seconds to sleep per call (so tests can
+            interrupt a long run).
     """
 
-    def __init__(self, lowercase: bool = True, delay: float = 0.0) -> None:
-        self.lowercase = lowercase
-        self.delay = delay
+    def __init__(self, settings: OverlapSettings | None = None) -> None:
+        settings = settings or OverlapSettings()
+        self.lowercase = settings.lowercase
+        self.delay = settings.delay
 
     def score(self, query: str, documents: Sequence[str]) -> np.ndarray:
         """One score in [0, 1] per document."""

@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-from rankkit.components import ComponentSpec, Param
+from rankkit.components import ComponentSpec
 from rankkit.hookspecs import hookimpl
 
-
-def _overlap(lowercase: bool = True, delay: float = 0.0):  # noqa: ANN202
-    from rankkit_example.overlap import TermOverlapScorer  # the component's imports happen here, at build time
-
-    return TermOverlapScorer(lowercase=lowercase, delay=delay)
+from rankkit_example.settings import OverlapSettings
 
 
 @hookimpl
 def rankkit_scorers() -> list[ComponentSpec]:
-    """The term-overlap scorer."""
+    """The term-overlap scorer: its class by import path (imported when built) and its settings."""
     return [
-        ComponentSpec(
-            "scorer", "term-overlap", _overlap, "share of query terms found in the document",
-            (
-                Param("lowercase", bool, True, "compare case-insensitively"),
-                Param("delay", float, 0.0, "seconds to sleep per query (for interruption tests)"),
-            ),
-        )
+        ComponentSpec("scorer", "term-overlap", summary="share of query terms found in the document",
+                      target="rankkit_example.overlap:TermOverlapScorer", settings=OverlapSettings)
     ]
