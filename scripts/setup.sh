@@ -21,7 +21,9 @@ echo "setup: installing rankkit, plugins and tools (first run downloads torch fo
 # Every first-party plugin is its own distribution under plugins/<name>.
 plugins=()
 for project in plugins/*/pyproject.toml; do plugins+=(-e "$(dirname "$project")[test]"); done
-"${pip[@]}" install -q -c constraints.txt \
+# setuptools reports every editable install with a boxed "Editable installation" notice (information
+# only, one per distribution: a wall of text); the filter drops just that notice.
+PYTHONWARNINGS="ignore:Editable installation" "${pip[@]}" install -q -c constraints.txt \
   -e ".[test,docs,datasets]" \
   "${plugins[@]}" \
   -e tests/example_plugin
