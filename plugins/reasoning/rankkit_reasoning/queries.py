@@ -20,7 +20,8 @@ consistency). Test queries and qrels are never read.
 
 Generation is slow on a CPU (seconds per query for a 135M model), so it runs
 once: the queries are cached under ``$RANKKIT_CACHE/generated-queries`` keyed by
-the model's content, the prompt, the corpus and the sample, written a batch at a
+the model's content, the prompt, the corpus, the sample and the versions of torch,
+transformers and gguf, written a batch at a
 time so an interrupted generation resumes, and moved into place atomically.
 """
 
@@ -260,11 +261,14 @@ class GeneratedQueryProvider(DerivedDatasetProvider):
     def derive(self, name: str, options: int, base: Dataset) -> Dataset:
         """Queries the default model writes for ``options`` sampled documents of ``base``."""
         from rankkit.config import cache_dir
+        from rankkit.versions import library_versions
         from rankkit_reasoning.local import TransformersBackend, locate_model
+        from rankkit_reasoning.plugin import GENERATION_LIBRARIES
         from rankkit_reasoning.settings import LocalSettings
 
         settings = LocalSettings(max_new_tokens=32, batch_size=8)   # the default model
-        model_key = json.dumps({"content": locate_model(settings.model).fingerprint(), **settings.decoding()},
-                               sort_keys=True)
+        # The generating libraries' versions are part of the key: another transformers may decode differently.
+        model_key = json.dumps({"content": locate_model(settings.model).fingerprint(), **settings.decoding(),
+                                "libraries": library_versions(GENERATION_LIBRARIES)}, sort_keys=True)
         return GeneratedQueryDataset(name, base, options, lambda: TransformersBackend(settings), model_key,
                                      cache_dir() / "generated-queries")

@@ -133,3 +133,19 @@ def test_the_default_model_writes_queries_for_real_documents(tmp_path, torch_thr
     rows = [json.loads(x) for x in next((tmp_path / "cache").glob("*.jsonl")).read_text().splitlines()]
     assert stats["documents"] == 2 and len(rows) == 2 and all(r["completion"] for r in rows)
     assert all(r["query"] is None or len(r["query"].split()) >= 3 for r in rows)
+
+
+def test_the_cache_key_follows_the_generating_libraries(registry, monkeypatch):
+    """Another transformers (or torch, gguf) may decode differently: the generated queries are made again."""
+    pytest.importorskip("gguf")
+    import rankkit.versions
+
+    provider = registry.build("dataset_provider", "generated-queries")
+    before = provider.resolve("genq:5:beir-scifact")
+    real = rankkit.versions.distribution_version
+    monkeypatch.setattr(rankkit.versions, "distribution_version",
+                        lambda name: "999.0" if name == "transformers" else real(name))
+    after = provider.resolve("genq:5:beir-scifact")
+    assert '"transformers"' in before.model_key and before.key != after.key
+    monkeypatch.undo()
+    assert provider.resolve("genq:5:beir-scifact").key == before.key
