@@ -27,7 +27,7 @@ def is_loopback(host: str) -> bool:
 
 @click.command("serve")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
-              help="TOML file with scorer [profiles.NAME], [limits] and [upstream] credentials (see the docs).")
+              help="TOML file with scorer and reranker [profiles.NAME], [limits] and [upstream] credentials (see the docs).")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Interface to bind. Anything but loopback needs a token (the service refuses to start without one).")
 @click.option("--port", default=8000, show_default=True, type=int)
@@ -59,6 +59,7 @@ def serve_command(registry: Any, config_path: str | None, host: str, port: int, 
     from rankkit.errors import ConfigError
 
     from rankkit_elasticsearch.profiles import ServeConfig, load_config, profile_from_spec
+    from rankkit_elasticsearch.rerankers import RerankerPool
     from rankkit_elasticsearch.scorers import ScorerPool
     from rankkit_elasticsearch.server import ServeSettings, create_app
     from rankkit_elasticsearch.upstream import Upstream
@@ -73,7 +74,8 @@ def serve_command(registry: Any, config_path: str | None, host: str, port: int, 
         settings = ServeSettings(upstream=Upstream.from_config(config.upstream, upstream), token=_token(token),
                                  limits=limits, default_profile=config.default_profile or (extra[0].name if extra else ""))
         pool = ScorerPool(registry, profiles=profiles.values())
-        app = create_app(settings, pool)
+        rerankers = RerankerPool(registry, profiles=config.rerankers.values())
+        app = create_app(settings, pool, rerankers)
     except ConfigError as error:
         raise click.UsageError(str(error)) from None
     if not settings.token:
@@ -82,16 +84,16 @@ def serve_command(registry: Any, config_path: str | None, host: str, port: int, 
                                    f"--allow-writes, change) Elasticsearch through this service; set ${TOKEN_ENV} or --token")
         logging.getLogger("rankkit_elasticsearch.serve").warning(
             "no token: any local process can use this service (set $%s for a bearer token)", TOKEN_ENV)
-    if not profiles:
-        click.echo("warning: no scorer profiles declared (--config or --scorer): rankkit rescorers will be refused", err=True)
-    for name in profiles:  # load now: a broken profile stops the start, not a user's request
-        click.echo(f"rankkit serve: loading profile {name!r}", err=True)
+    if not profiles and not config.rerankers:
+        click.echo("warning: no profiles declared (--config or --scorer): rankkit rescorers will be refused", err=True)
+    for name, load in [*((n, pool.get) for n in profiles), *((n, rerankers.get) for n in config.rerankers)]:
+        click.echo(f"rankkit serve: loading profile {name!r}", err=True)  # now: a broken profile stops the start
         try:
-            pool.get(name)
+            load(name)
         except Exception as error:  # noqa: BLE001 - reported with the profile's name
             raise click.ClickException(f"{error}") from None
     click.echo(f"rankkit serve: http://{host}:{port} -> {settings.upstream.url}"  # type: ignore[union-attr]
-               f" (profiles: {', '.join(sorted(profiles)) or 'none'}; writes {'forwarded' if limits.allow_writes else 'refused'})",
+               f" (profiles: {', '.join(sorted({*profiles, *config.rerankers})) or 'none'}; writes {'forwarded' if limits.allow_writes else 'refused'})",
                err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", limit_concurrency=limits.max_connections)
 

@@ -15,7 +15,11 @@ the search then asks ES for ``max(from + size, largest rankkit window)`` hits,
 and the ``rankkit`` entries rescore them in order with
 :func:`rankkit.rescore.apply_rescore`, each on the previous one's output, the
 exact function behind the offline :class:`~rankkit.pipeline.ScorerReranker`.
-The windows apply to the *global* top hits, after ES merged the shards.
+The windows apply to the *global* top hits, after ES merged the shards. An entry
+(or a reranker retriever) that names a *reranker* profile reorders its window with
+the reranker instead (:mod:`rankkit_elasticsearch.reranking`), and with
+``"reasoning": true`` each hit of that window carries the ``_rankkit`` field of
+the call that placed it (:mod:`rankkit_elasticsearch.reasoning`).
 """
 
 from __future__ import annotations
@@ -33,16 +37,18 @@ from rankkit.rescore import RescoreSettings, apply_rescore
 from rankkit.types import SCORE_DTYPE, Ranking
 
 from rankkit_elasticsearch.errors import RescoreError
-from rankkit_elasticsearch.profiles import ScorerProfile
+from rankkit_elasticsearch.profiles import Limits, Profile, RerankerProfile, ScorerProfile
+from rankkit_elasticsearch.query_text import query_text_of
+from rankkit_elasticsearch.reranking import check_entry, rerank_window, wants_reasoning
+from rankkit_elasticsearch.rerankers import RerankerPool
 from rankkit_elasticsearch.scorers import ScorerPool
 from rankkit_elasticsearch.source_filter import SourceFilter
 
 #: ES's default ``window_size`` (and ``rank_window_size`` of ``text_similarity_reranker``).
 DEFAULT_WINDOW = 10
 _ENTRY_KEYS = {"profile", "scorer", "params", "query", "fields", "query_weight", "rescore_query_weight", "score_mode",
-               "min_score"}
-_RERANKER_KEYS = {"retriever", "field", "inference_id", "inference_text", "rank_window_size", "min_score"}
-_TEXT_QUERIES = ("match", "match_phrase", "multi_match", "query_string", "simple_query_string", "combined_fields")
+               "min_score", "reasoning"}
+_RERANKER_KEYS = {"retriever", "field", "inference_id", "inference_text", "rank_window_size", "min_score", "rankkit"}
 
 
 @dataclass(frozen=True)
@@ -50,18 +56,20 @@ class RankkitRescorer:
     """One ``rankkit`` rescore entry (or the ``text_similarity_reranker`` a rankkit profile serves).
 
     Attributes:
-        profile: The scorer profile.
-        settings: Window and score combination (ES semantics).
+        profile: The scorer or reranker profile.
+        settings: Window and score combination (ES semantics; a reranker profile uses only the window).
         query: Text the scorer scores documents against.
         fields: ``_source`` fields whose texts, joined, are the document text.
         min_score: Hits scoring below it after this entry are dropped (``None``: keep all).
+        reasoning: Whether the window's hits carry the ``_rankkit`` field of the reranker call that placed them.
     """
 
-    profile: ScorerProfile
+    profile: Profile
     settings: RescoreSettings
     query: str
     fields: tuple[str, ...]
     min_score: float | None = None
+    reasoning: bool = False
 
 
 @dataclass(frozen=True)
@@ -97,7 +105,7 @@ class RescorePlan:
 
 
 def plan_search(body: Any, scorers: ScorerPool, max_window: int | None = None,
-                max_rescorers: int | None = None) -> RescorePlan | None:
+                max_rescorers: int | None = None, rerankers: RerankerPool | None = None) -> RescorePlan | None:
     """Parse ``body``; ``None`` when it holds no ``rankkit`` rescorer (send it to ES untouched).
 
     Args:
@@ -105,15 +113,16 @@ def plan_search(body: Any, scorers: ScorerPool, max_window: int | None = None,
         scorers: Where profiles come from (a pool without profiles: entries name scorers).
         max_window: Largest window a request may ask for.
         max_rescorers: Most ``rankkit`` entries a request may hold.
+        rerankers: Where reranker profiles come from (``None``: none).
 
     Raises:
         RescoreError: (400) naming what is wrong in the body.
     """
     if not isinstance(body, Mapping):
         raise RescoreError(f"the search body must be a JSON object, got {type(body).__name__}", es_type="parse_exception")
-    reranker = _reranker_retriever(body, scorers)
+    reranker = _reranker_retriever(body, scorers, rerankers)
     if reranker is not None:
-        return _plan_reranker(body, reranker, scorers, max_window)
+        return _plan_reranker(body, reranker, find_profile(reranker["inference_id"], scorers, rerankers), max_window)
     entries = body.get("rescore")
     if entries is None:
         return None
@@ -133,8 +142,9 @@ def plan_search(body: Any, scorers: ScorerPool, max_window: int | None = None,
         raise RescoreError("a rankkit rescorer needs hits sorted by _score first (tie-breakers after it are fine): "
                            "cannot use this [sort] in conjunction with rescore")
     offset, size = _paging(body, max_window)
-    query_text = _query_text(body.get("query"))
-    rescorers = tuple(_entry(e, i, query_text, max_window, scorers) for i, e in enumerate(entries[first:], start=first))
+    query_text = query_text_of(body.get("query"))
+    rescorers = tuple(_entry(e, i, query_text, max_window, scorers, rerankers)
+                      for i, e in enumerate(entries[first:], start=first))
     upstream = {k: v for k, v in body.items() if k not in ("rescore", "from", "size")}
     if first:
         upstream["rescore"] = list(entries[:first])
@@ -156,22 +166,41 @@ def _check_paging(body: Mapping[str, Any]) -> None:
                            "inside the rescore window instead")
 
 
-def _reranker_retriever(body: Mapping[str, Any], scorers: ScorerPool) -> Mapping[str, Any] | None:
+def find_profile(name: Any, scorers: ScorerPool, rerankers: RerankerPool | None) -> Profile:
+    """The scorer or reranker profile ``name``.
+
+    Raises:
+        RescoreError: (400) naming the declared profiles.
+    """
+    if rerankers is not None and isinstance(name, str) and name in rerankers.profiles:
+        return rerankers.profiles[name]
+    if rerankers is not None and rerankers.profiles and not (isinstance(name, str) and name in scorers.profiles):
+        declared = ", ".join(sorted({*scorers.profiles, *rerankers.profiles}))
+        raise RescoreError(f"unknown profile {name!r}; this service offers: {declared}",
+                           es_type="resource_not_found_exception" if isinstance(name, str) else "illegal_argument_exception")
+    return scorers.profile(name)
+
+
+def _reranker_retriever(body: Mapping[str, Any], scorers: ScorerPool,
+                        rerankers: RerankerPool | None) -> Mapping[str, Any] | None:
     """The top-level ``text_similarity_reranker`` whose ``inference_id`` is a rankkit profile, if any."""
     retriever = body.get("retriever")
     if not isinstance(retriever, Mapping) or list(retriever) != ["text_similarity_reranker"]:
         return None
     node = retriever["text_similarity_reranker"]
-    if not isinstance(node, Mapping) or not isinstance(node.get("inference_id"), str) or node["inference_id"] not in scorers.profiles:
+    names = {*scorers.profiles, *(rerankers.profiles if rerankers is not None else ())}
+    if not isinstance(node, Mapping) or not isinstance(node.get("inference_id"), str) or node["inference_id"] not in names:
         return None  # ES's own inference endpoint: ES serves it
     return node
 
 
-def _plan_reranker(body: Mapping[str, Any], node: Mapping[str, Any], scorers: ScorerPool, max_window: int | None) -> RescorePlan:
+def _plan_reranker(body: Mapping[str, Any], node: Mapping[str, Any], profile: Profile, max_window: int | None) -> RescorePlan:
     """A plan for ES 9's ``text_similarity_reranker`` retriever served by a rankkit profile.
 
     The inner retriever runs in ES for the top ``rank_window_size`` hits; the profile's
-    scores replace ES's (as ES's reranker does); hits below ``min_score`` are dropped.
+    scores replace ES's (as ES's reranker does; a reranker profile's are rank-based);
+    hits below ``min_score`` are dropped. ``"rankkit": {"reasoning": true}`` in the
+    node asks for each hit's ``_rankkit`` field (reranker profiles that expose it).
     """
     where = "retriever.text_similarity_reranker"
     unknown = set(node) - _RERANKER_KEYS
@@ -191,9 +220,14 @@ def _plan_reranker(body: Mapping[str, Any], node: Mapping[str, Any], scorers: Sc
         raise RescoreError(f"{where}.field must name the document field to rerank on")
     if not isinstance(text, str) or not text:
         raise RescoreError(f"{where}.inference_text must be the query text")
-    profile = scorers.profile(node["inference_id"])
+    options = node.get("rankkit", {})
+    if not isinstance(options, Mapping) or set(options) - {"reasoning"}:
+        raise RescoreError(f"{where}.rankkit must be an object with only `reasoning` (true or false)")
+    reasoning = wants_reasoning(options.get("reasoning", False), f"{where}.rankkit.reasoning", profile)
+    if isinstance(profile, RerankerProfile) and node.get("min_score") is not None:
+        raise RescoreError(f"{where}.min_score: profile {profile.name!r} is a reranker, whose scores only give the order")
     rescorer = RankkitRescorer(profile, RescoreSettings(window, 0.0, 1.0, "total"), text, (field,),
-                               _number(node, "min_score", where, None))
+                               _number(node, "min_score", where, None), reasoning)
     offset, size = _paging(body, max_window)
     upstream = {k: v for k, v in body.items() if k not in ("retriever", "from", "size")}
     upstream.update(retriever=dict(inner), size=window, **{"from": 0})
@@ -229,7 +263,7 @@ def _int(body: Mapping[str, Any], key: str, default: int) -> int:
 
 
 def _entry(entry: Mapping[str, Any], position: int, query_text: str | None, max_window: int | None,
-           scorers: ScorerPool) -> RankkitRescorer:
+           scorers: ScorerPool, rerankers: RerankerPool | None) -> RankkitRescorer:
     where = f"rescore[{position}]"
     extra = set(entry) - {"rankkit", "window_size"}
     if extra:
@@ -251,13 +285,15 @@ def _entry(entry: Mapping[str, Any], position: int, query_text: str | None, max_
     query = spec.get("query", query_text)
     if not isinstance(query, str) or not query:
         raise RescoreError(f"{inner}: give the scorer's `query` text (the search query has no match/multi_match text to take it from)")
-    profile = scorers.resolve(spec, inner)
+    by_name = "profile" in spec and rerankers is not None and not {"scorer", "params"} & set(spec)
+    profile = find_profile(spec["profile"], scorers, rerankers) if by_name else scorers.resolve(spec, inner)
+    reasoning = check_entry(spec, inner, profile)
     fields = spec.get("fields", list(profile.fields))
     if isinstance(fields, str):
         fields = [fields]
     if not isinstance(fields, list) or not fields or not all(isinstance(f, str) and f for f in fields):
         raise RescoreError(f"{inner}.fields must be a non-empty list of field names")
-    return RankkitRescorer(profile, settings, query, tuple(fields), _number(spec, "min_score", inner, None))
+    return RankkitRescorer(profile, settings, query, tuple(fields), _number(spec, "min_score", inner, None), reasoning)
 
 
 def _window(entry: Mapping[str, Any], key: str, where: str, max_window: int | None) -> int:
@@ -281,36 +317,6 @@ def _number(spec: Mapping[str, Any], key: str, where: str, default: float | None
     return float(value)
 
 
-def _query_text(query: Any) -> str | None:
-    """The text of the first full-text query in ``query`` (depth first; iterative, so any nesting is safe)."""
-    stack = [query]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, Mapping):
-            for kind in _TEXT_QUERIES:
-                found = _full_text(node.get(kind))
-                if found:
-                    return found
-            stack.extend(reversed(list(node.values())))
-        elif isinstance(node, list):
-            stack.extend(reversed(node))
-    return None
-
-
-def _full_text(inner: Any) -> str | None:
-    """The query text of a ``match``-like query body (``{"query": ...}`` or ``{field: text | {"query": ...}}``)."""
-    if not isinstance(inner, Mapping):
-        return None
-    if isinstance(inner.get("query"), str):
-        return inner["query"]
-    for value in inner.values():
-        if isinstance(value, str):
-            return value
-        if isinstance(value, Mapping) and isinstance(value.get("query"), str):
-            return value["query"]
-    return None
-
-
 def document_text(source: Mapping[str, Any], fields: Sequence[str]) -> str | None:
     """The texts of ``fields`` joined like :attr:`rankkit.types.Document.full_text` (``None`` when all are missing)."""
     values = [source.get(f) for f in fields]
@@ -321,14 +327,24 @@ def document_text(source: Mapping[str, Any], fields: Sequence[str]) -> str | Non
     return f"{head} {texts[-1]}" if head else texts[-1]
 
 
-def apply_plan(plan: RescorePlan, response: Mapping[str, Any], scorers: ScorerPool) -> dict[str, Any]:
+def apply_plan(plan: RescorePlan, response: Mapping[str, Any], scorers: ScorerPool, rerankers: RerankerPool | None = None,
+               until: float | None = None, max_reasoning_chars: int = Limits.max_reasoning_chars) -> dict[str, Any]:
     """Rescore an ES response to ``plan.upstream_body`` and return the response the user asked for.
+
+    Args:
+        plan: The plan.
+        response: ES's answer to ``plan.upstream_body``.
+        scorers: Where scorer profiles come from.
+        rerankers: Where reranker profiles come from (``None``: the plan names none).
+        until: ``time.monotonic()`` by which a reranker call must start (``None``: no limit).
+        max_reasoning_chars: Most characters of reasoning in a hit's ``_rankkit`` field.
 
     Raises:
         RescoreError: (400) for hits without scores or without text in the chosen fields; (500) for a
-            scorer that fails or returns the wrong number of scores, or non-finite ones.
+            scorer that fails or returns the wrong number of scores, or non-finite ones, or a reranker that fails.
     """
     by_id, ranking = _hits(response)
+    notes: dict[str, Any] = {}
     for rescorer in plan.rescorers:
         window = ranking.top(rescorer.settings.window_size)
         texts = []
@@ -338,6 +354,13 @@ def apply_plan(plan: RescorePlan, response: Mapping[str, Any], scorers: ScorerPo
                 raise RescoreError(f"hit {doc_id!r} has none of the fields {list(rescorer.fields)} in _source; set "
                                    "`fields` in the rankkit rescorer to the document's text fields", es_type="rankkit_missing_text_exception")
             texts.append(text)
+        if isinstance(rescorer.profile, RerankerProfile):
+            if rerankers is None:
+                raise RescoreError(f"profile {rescorer.profile.name!r} is a reranker, and no reranker pool was given")
+            ranking, placed = rerank_window(ranking, texts, rescorer.profile, rescorer.query, rerankers,
+                                            rescorer.reasoning, until, max_reasoning_chars)
+            notes.update(placed)
+            continue
         new = score_texts(scorers, rescorer.profile, rescorer.query, texts)
         ranking = apply_rescore(ranking, new, rescorer.settings)
         if not np.isfinite(ranking.scores).all():
@@ -347,7 +370,7 @@ def apply_plan(plan: RescorePlan, response: Mapping[str, Any], scorers: ScorerPo
             ranking = Ranking(ranking.query_id, ranking.doc_ids[keep], ranking.scores[keep])
     if plan.limit is not None:
         ranking = ranking.top(plan.limit)
-    return _answer(plan, response, by_id, ranking)
+    return _answer(plan, response, by_id, ranking, notes=notes)
 
 
 def es_order(plan: RescorePlan, response: Mapping[str, Any]) -> dict[str, Any]:
@@ -391,8 +414,9 @@ def score_texts(scorers: ScorerPool, profile: ScorerProfile, query: str, texts: 
 
 
 def _answer(plan: RescorePlan, response: Mapping[str, Any], by_id: dict[str, dict[str, Any]], ranking: Ranking,
-            rescored: bool = True) -> dict[str, Any]:
-    """ES's response with ``ranking``'s ``from``/``size`` slice as its hits (scores and ``sort`` values updated)."""
+            rescored: bool = True, notes: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """ES's response with ``ranking``'s ``from``/``size`` slice as its hits (scores and ``sort`` values updated, and
+    ``notes``, the ``_rankkit`` fields by doc id, added)."""
     out = copy.copy(dict(response))
     hits_section = dict(response.get("hits") or {})
     chosen = ranking.doc_ids.tolist()[plan.offset : plan.offset + plan.size]
@@ -400,6 +424,8 @@ def _answer(plan: RescorePlan, response: Mapping[str, Any], by_id: dict[str, dic
     hits = []
     for doc_id, score in zip(chosen, scores):
         hit = {**by_id[doc_id], "_score": score}
+        if notes and doc_id in notes:
+            hit["_rankkit"] = notes[doc_id]
         if rescored and isinstance(hit.get("sort"), list) and hit["sort"]:
             hit["sort"] = [score, *hit["sort"][1:]]  # the _score sort value is the rescored score
         hits.append(plan.source.apply(hit))

@@ -1,8 +1,9 @@
-"""What the operator of ``rankkit serve`` allows: scorer profiles, limits and the upstream, from one TOML file.
+"""What the operator of ``rankkit serve`` allows: scorer and reranker profiles, limits and the upstream, from one TOML file.
 
-A client never names a scorer's parameters: it picks a *profile* the operator
-declared, and may set only the rescore weights, ``score_mode``, the window
-(up to the limit) and the text fields::
+A client never names a scorer's or reranker's parameters: it picks a *profile*
+the operator declared, and may set only the rescore weights, ``score_mode``, the
+window (up to the limit), the text fields and (reranker profiles that expose it)
+whether hits carry the reasoning that placed them::
 
     # serve.toml
     default_profile = "ce"            # what /rerank uses when the request names none
@@ -17,6 +18,7 @@ declared, and may set only the rescore weights, ``score_mode``, the window
     allow_writes = false              # forward DELETE/PUT/_bulk/index admin (403 otherwise)
     max_response_bytes = 268435456    # largest upstream answer relayed (502 above)
     max_connections = 512             # client connections at once (503 beyond)
+    max_reasoning_chars = 2000        # longest reasoning a hit's _rankkit.reasoning carries (cut beyond)
 
     [upstream]                        # or $RANKKIT_ES_URL, $RANKKIT_ES_API_KEY, ... (see rankkit_elasticsearch.upstream)
     url = "https://es.internal:9200"
@@ -29,6 +31,13 @@ declared, and may set only the rescore weights, ``score_mode``, the window
     allow_rerank_failures = false     # true: on a scoring failure or timeout, answer with ES's own ranking
     passage_words = 0                 # > 0: score a document as the max over passages of this many words (MaxP)
     passage_stride = 0                # words between passage starts (default: passage_words / 2)
+
+    [profiles.r1]                     # a reranker profile: `reranker` instead of `scorer`
+    reranker = "rank-r1"
+    params = {backend = "openai", base_url = "http://127.0.0.1:8080/v1", api_model = "rank-r1", k = 10, window = 20}
+    fields = ["title", "text"]
+    allow_rerank_failures = false
+    expose_reasoning = true           # requests may ask for each hit's reasoning ("reasoning": true)
 """
 
 from __future__ import annotations
@@ -74,7 +83,7 @@ class ScorerProfile:
         if not self.name or not isinstance(self.name, str):
             raise ConfigError("a scorer profile needs a non-empty name")
         if not isinstance(self.scorer, str) or not self.scorer:
-            raise ConfigError(f"{where}: `scorer` must name an installed rankkit scorer")
+            raise ConfigError(f"{where}: `scorer` must name an installed rankkit scorer (a reranker profile gives `reranker`)")
         if not isinstance(self.params, Mapping):
             raise ConfigError(f"{where}: `params` must be a table")
         if not self.fields or not all(isinstance(f, str) and f for f in self.fields):
@@ -99,6 +108,49 @@ class ScorerProfile:
 
 
 @dataclass(frozen=True)
+class RerankerProfile:
+    """A reranker a client may use, by name, with parameters only the operator sets.
+
+    A reranker orders a list as a whole (setwise, listwise): a rescore window that names its profile is
+    reordered as the reranker decides, above the hits below the window.
+
+    Attributes:
+        name: What clients send (``"profile": name``, ``inference_id``, ``/rerank``'s ``model``).
+        reranker: Registry name of the reranker.
+        params: Its parameters, fixed (checked against the registry's schema when the service starts).
+        fields: Default ``_source`` fields whose texts, joined, are the document text.
+        allow_rerank_failures: On a reranker failure or timeout, answer with Elasticsearch's own ranking
+            (a ``Warning`` header and a ``rankkit`` field say so) instead of an error.
+        expose_reasoning: Requests may ask (``"reasoning": true``) for each reordered hit's ``_rankkit`` field: the
+            reasoning of the reranker's call that placed it (the reranker must keep traces).
+    """
+
+    name: str
+    reranker: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    fields: tuple[str, ...] = DEFAULT_FIELDS
+    allow_rerank_failures: bool = False
+    expose_reasoning: bool = False
+
+    def __post_init__(self) -> None:
+        where = f"profile {self.name!r}"
+        if not self.name or not isinstance(self.name, str):
+            raise ConfigError("a reranker profile needs a non-empty name")
+        if not isinstance(self.reranker, str) or not self.reranker:
+            raise ConfigError(f"{where}: `reranker` must name an installed rankkit reranker")
+        if not isinstance(self.params, Mapping):
+            raise ConfigError(f"{where}: `params` must be a table")
+        if not self.fields or not all(isinstance(f, str) and f for f in self.fields):
+            raise ConfigError(f"{where}: `fields` must be a non-empty list of field names")
+        for key in ("allow_rerank_failures", "expose_reasoning"):
+            if not isinstance(getattr(self, key), bool):
+                raise ConfigError(f"{where}: `{key}` must be true or false, got {getattr(self, key)!r}")
+
+
+Profile = ScorerProfile | RerankerProfile
+
+
+@dataclass(frozen=True)
 class Limits:
     """What one request, and all of them together, may cost.
 
@@ -112,6 +164,8 @@ class Limits:
         allow_writes: Forward requests that change data or settings (DELETE, PUT, ``_bulk``, index admin).
         max_response_bytes: Largest upstream answer relayed (502 above).
         max_connections: Open client connections served at once (uvicorn answers 503 beyond).
+        max_reasoning_chars: Most characters of reasoning a hit's ``_rankkit.reasoning`` carries (cut beyond,
+            with ``"truncated": true``).
     """
 
     max_body_bytes: int = 1 << 20
@@ -123,6 +177,7 @@ class Limits:
     allow_writes: bool = False
     max_response_bytes: int = 256 << 20
     max_connections: int = 512
+    max_reasoning_chars: int = 2000
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -145,21 +200,25 @@ class ServeConfig:
         default_profile: The profile ``/rerank`` uses when a request names none ("" for none).
         limits: Request and scoring limits.
         upstream: The ``[upstream]`` table as written (URL and credentials; see :mod:`rankkit_elasticsearch.upstream`).
+        rerankers: Reranker profiles by name (``[profiles.NAME]`` tables with ``reranker``).
     """
 
     profiles: Mapping[str, ScorerProfile] = field(default_factory=dict)
     default_profile: str = ""
     limits: Limits = field(default_factory=Limits)
     upstream: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    rerankers: Mapping[str, RerankerProfile] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.default_profile and self.default_profile not in self.profiles:
+        names = {*self.profiles, *self.rerankers}
+        if self.default_profile and self.default_profile not in names:
             raise ConfigError(f"default_profile {self.default_profile!r} is not a declared profile "
-                              f"({', '.join(sorted(self.profiles)) or 'none declared'})")
+                              f"({', '.join(sorted(names)) or 'none declared'})")
 
 
 _TOP_KEYS = {"default_profile", "limits", "upstream", "profiles"}
 _PROFILE_KEYS = {f.name for f in fields(ScorerProfile)} - {"name"}
+_RERANKER_KEYS = {f.name for f in fields(RerankerProfile)} - {"name"}
 _LIMIT_KEYS = {f.name for f in fields(Limits)}
 
 
@@ -184,16 +243,23 @@ def config_from_mapping(data: Mapping[str, Any]) -> ServeConfig:
     """
     _known(data, _TOP_KEYS, "")
     profiles: dict[str, ScorerProfile] = {}
+    rerankers: dict[str, RerankerProfile] = {}
     tables = data.get("profiles", {})
     if not isinstance(tables, Mapping):
         raise ConfigError("[profiles] must be a table of tables ([profiles.NAME])")
     for name, table in tables.items():
         if not isinstance(table, Mapping):
             raise ConfigError(f"[profiles.{name}] must be a table")
-        _known(table, _PROFILE_KEYS, f"profiles.{name}.")
+        reranks = "reranker" in table
+        if reranks and "scorer" in table:
+            raise ConfigError(f"[profiles.{name}] names both a `scorer` and a `reranker`; a profile serves one")
+        _known(table, _RERANKER_KEYS if reranks else _PROFILE_KEYS, f"profiles.{name}.")
         values = dict(table)
         if "fields" in values:
             values["fields"] = tuple([values["fields"]] if isinstance(values["fields"], str) else values["fields"])
+        if reranks:
+            rerankers[name] = RerankerProfile(name=name, **values)
+            continue
         values.setdefault("scorer", "")
         profiles[name] = ScorerProfile(name=name, **values)
     limits = data.get("limits", {})
@@ -206,7 +272,7 @@ def config_from_mapping(data: Mapping[str, Any]) -> ServeConfig:
     default = data.get("default_profile", "")
     if not isinstance(default, str):
         raise ConfigError(f"default_profile must be a profile name, got {default!r}")
-    return ServeConfig(profiles, default, Limits(**limits), dict(upstream))
+    return ServeConfig(profiles, default, Limits(**limits), dict(upstream), rerankers)
 
 
 def profile_from_spec(spec: str) -> ScorerProfile:

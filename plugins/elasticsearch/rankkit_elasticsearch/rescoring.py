@@ -24,10 +24,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from rankkit_elasticsearch.plan import apply_plan, plan_search
+from rankkit_elasticsearch.rerankers import RerankerPool
 from rankkit_elasticsearch.scorers import ScorerPool
 
 
-def search(client: Any, index: str, body: Mapping[str, Any], scorers: ScorerPool) -> dict[str, Any]:
+def search(client: Any, index: str, body: Mapping[str, Any], scorers: ScorerPool,
+           rerankers: RerankerPool | None = None) -> dict[str, Any]:
     """Run ``body`` against ``index``, rescoring with its ``rankkit`` rescorers.
 
     Args:
@@ -36,6 +38,8 @@ def search(client: Any, index: str, body: Mapping[str, Any], scorers: ScorerPool
         body: The ``_search`` body.
         scorers: Where scorers come from: ``ScorerPool(registry)`` over the caller's registry, where entries
             name ``scorer`` and ``params``; a pool with profiles takes ``profile`` names. Reuse one across calls.
+        rerankers: Reranker profiles entries may name (``"profile": NAME``), e.g.
+            ``RerankerPool(registry, [RerankerProfile("r1", "rank-r1", {...}, expose_reasoning=True)])``.
 
     Returns:
         ES's response (a plain dict); without ``rankkit`` entries, exactly what ES answered.
@@ -43,8 +47,8 @@ def search(client: Any, index: str, body: Mapping[str, Any], scorers: ScorerPool
     Raises:
         RescoreError: For a malformed ``rankkit`` entry or hits without text.
     """
-    plan = plan_search(body, scorers)
+    plan = plan_search(body, scorers, rerankers=rerankers)
     if plan is None:
         return dict(client.search(index=index, body=dict(body)).body)
     response = client.search(index=index, body=plan.upstream_body).body
-    return apply_plan(plan, response, scorers)
+    return apply_plan(plan, response, scorers, rerankers)

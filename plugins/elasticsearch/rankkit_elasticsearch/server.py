@@ -1,9 +1,10 @@
-"""``rankkit serve``: an Elasticsearch proxy that runs rankkit scorer profiles on search hits, and ``/rerank``.
+"""``rankkit serve``: an Elasticsearch proxy that runs rankkit scorer and reranker profiles on search hits, and ``/rerank``.
 
 * ``GET|POST /{index}/_search`` (and ``/_search``): a body with a ``rankkit``
   rescore entry, or a ``text_similarity_reranker`` retriever whose
   ``inference_id`` is a profile, is planned (:mod:`rankkit_elasticsearch.plan`),
-  sent upstream and rescored; any other search goes upstream untouched.
+  sent upstream and rescored (or, for a reranker profile, reordered:
+  :mod:`rankkit_elasticsearch.reranking`); any other search goes upstream untouched.
 * Reads (``GET``, ``HEAD``, read-only ``POST`` such as ``_count`` or ``_mget``)
   go upstream untouched; writes and admin (``DELETE``, ``PUT``, ``_bulk``, ...)
   only when the operator allows them (403 otherwise).
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hmac
 import logging
 import re
@@ -44,9 +46,11 @@ from fastapi.responses import JSONResponse, Response
 from rankkit.errors import ConfigError
 
 from rankkit_elasticsearch.errors import RescoreError, es_error
-from rankkit_elasticsearch.plan import RescorePlan, apply_plan, es_order, plan_search, score_texts
-from rankkit_elasticsearch.profiles import Limits
+from rankkit_elasticsearch.plan import RescorePlan, apply_plan, es_order, find_profile, plan_search, score_texts
+from rankkit_elasticsearch.profiles import Limits, RerankerProfile
 from rankkit_elasticsearch.rerank_api import parse_rerank, rerank_response
+from rankkit_elasticsearch.rerankers import RerankerPool
+from rankkit_elasticsearch.reranking import rank_texts
 from rankkit_elasticsearch.routes import Target, parse_target, printable_path
 from rankkit_elasticsearch.scorers import ScorerPool
 from rankkit_elasticsearch.scoring import ScoringGate, by_deadline
@@ -93,18 +97,32 @@ class _Answer:
     content: bytes
 
 
-def create_app(settings: ServeSettings, scorers: ScorerPool) -> FastAPI:
+def create_app(settings: ServeSettings, scorers: ScorerPool, rerankers: RerankerPool | None = None) -> FastAPI:
     """The ASGI application (serve it with uvicorn).
+
+    Args:
+        settings: How the service runs.
+        scorers: The scorer profiles.
+        rerankers: The reranker profiles (``None``: none); their parameters are checked against the registry here.
 
     Raises:
         ConfigError: For a pool without declared profiles (it would let clients pick any scorer and parameters),
-            or a default profile that is not declared.
+            a default profile that is not declared, a profile name declared twice, or reranker parameters the
+            registry's schema refuses.
     """
     if scorers.adhoc:
         raise ConfigError("rankkit serve needs a ScorerPool of declared profiles (ScorerPool(registry, profiles=[...])); "
                           "a pool without profiles takes scorer names and parameters from requests")
+    rerankers = rerankers if rerankers is not None else RerankerPool(scorers.registry)
+    rerankers.check()
+    twice = sorted(set(scorers.profiles) & set(rerankers.profiles))
+    if twice:
+        raise ConfigError(f"profile name(s) {twice} are declared both as scorer and as reranker profiles")
     if settings.default_profile:
-        scorers.profile(settings.default_profile)
+        try:
+            find_profile(settings.default_profile, scorers, rerankers)
+        except RescoreError as error:
+            raise ConfigError(f"default_profile: {error}") from None
     limits = settings.limits
     upstream_conf: Upstream = settings.upstream  # type: ignore[assignment]
     base = upstream_conf.url.rstrip("/")
@@ -215,8 +233,10 @@ def create_app(settings: ServeSettings, scorers: ScorerPool) -> FastAPI:
         body: dict[str, Any] = {"status": "ok" if upstream["reachable"] else "upstream_unavailable", "upstream": upstream}
         if _bearer_ok(settings.token, request.headers.get("authorization", "").encode()):
             upstream["url"] = base
-            loaded = set(scorers.loaded())
-            body["profiles"] = {n: {"scorer": p.scorer, "loaded": n in loaded} for n, p in sorted(scorers.profiles.items())}
+            loaded = set(scorers.loaded()) | set(rerankers.loaded())
+            kinds = {**{n: {"scorer": p.scorer} for n, p in scorers.profiles.items()},
+                     **{n: {"reranker": p.reranker} for n, p in rerankers.profiles.items()}}
+            body["profiles"] = {n: {**kind, "loaded": n in loaded} for n, kind in sorted(kinds.items())}
             body["scoring"] = {"in_flight": gate.in_flight, "concurrency": limits.max_concurrent_scoring}
         return JSONResponse(body, status_code=200 if upstream["reachable"] else 503)
 
@@ -225,10 +245,14 @@ def create_app(settings: ServeSettings, scorers: ScorerPool) -> FastAPI:
         deadline = asyncio.get_running_loop().time() + limits.timeout
         body = _parse_json(await read_body(request, deadline))
         call = parse_rerank(body, settings.default_profile, limits.max_window)
-        profile = scorers.profile(call.profile)
+        profile = find_profile(call.profile, scorers, rerankers)
         request.scope[PROFILE_SCOPE_KEY] = profile.name
-        scores = await gate.run(score_texts, scorers, profile, call.query, call.documents, deadline=deadline)
-        return JSONResponse(rerank_response(call, scores.tolist(), profile.name))
+        if isinstance(profile, RerankerProfile):
+            scores = await gate.run(rank_texts, rerankers, profile, call.query, call.documents, _monotonic(deadline),
+                                    deadline=deadline)
+        else:
+            scores = (await gate.run(score_texts, scorers, profile, call.query, call.documents, deadline=deadline)).tolist()
+        return JSONResponse(rerank_response(call, scores, profile.name))
 
     async def search(request: Request, target: Target, deadline: float) -> Response:
         raw = await read_body(request, deadline)
@@ -237,7 +261,7 @@ def create_app(settings: ServeSettings, scorers: ScorerPool) -> FastAPI:
             return relay(await fetch(request.method, target.upstream, deadline, request, raw))  # not JSON: ES's to read
         text = _gunzip(raw, limits.max_body_bytes) if encoding == "gzip" else raw
         body = _parse_json(text) if text.strip() else {}
-        plan = plan_search(body, scorers, limits.max_window, limits.max_rescorers)
+        plan = plan_search(body, scorers, limits.max_window, limits.max_rescorers, rerankers)
         if plan is None:
             return relay(await fetch(request.method, target.upstream, deadline, request, raw))
         request.scope[PROFILE_SCOPE_KEY] = ",".join(plan.profiles)
@@ -258,7 +282,8 @@ def create_app(settings: ServeSettings, scorers: ScorerPool) -> FastAPI:
             raise RescoreError("upstream Elasticsearch answered the search with invalid JSON", status=502,
                                es_type="upstream_unavailable_exception") from None
         try:
-            result = await gate.run(apply_plan, plan, response, scorers, deadline=deadline)
+            job = functools.partial(apply_plan, until=_monotonic(deadline), max_reasoning_chars=limits.max_reasoning_chars)
+            result = await gate.run(job, plan, response, scorers, rerankers, deadline=deadline)
             extra = None
         except RescoreError as error:
             if error.status < 500 and error.status != 429 or not plan.fail_open:
@@ -344,6 +369,11 @@ class _Guard:
         if length is not None and (len(length) > 20 or not length.isdigit() or int(length) > self.settings.limits.max_body_bytes):
             return JSONResponse(es_error("content_too_long_exception", _too_large_reason(self.settings.limits), 413), status_code=413)
         return None
+
+
+def _monotonic(deadline: float) -> float:
+    """The event loop's ``deadline`` on the ``time.monotonic()`` clock (what a scoring thread can read)."""
+    return time.monotonic() + deadline - asyncio.get_running_loop().time()
 
 
 def _bearer_ok(token: str, authorization: bytes) -> bool:

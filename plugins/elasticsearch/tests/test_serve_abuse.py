@@ -2,7 +2,8 @@
 
 Odd paths (percent-encoded ``#``, ``?``, ``/``, ``..``, unicode, invalid UTF-8) on every
 method, malformed and huge bodies, non-finite numbers, deep nesting and wrong types
-in rankkit entries. Writes are *allowed* (the riskiest configuration), and every path is
+in rankkit entries, for scorer and reranker profiles (with and without ``reasoning``).
+Writes are *allowed* (the riskiest configuration), and every path is
 Two proxies take the requests: one as deployed by default (writes refused) gets every method;
 one that forwards writes gets the DELETEs, each on a path that, read exactly as sent, names no
 existing index. Required: no 5xx, no index deleted or created, no document changed.
@@ -18,7 +19,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from rankkit_elasticsearch.profiles import Limits, ScorerProfile
+from rankkit_elasticsearch.profiles import Limits, RerankerProfile, ScorerProfile
+from rankkit_elasticsearch.rerankers import RerankerPool
 from rankkit_elasticsearch.scorers import ScorerPool
 from rankkit_elasticsearch.server import ServeSettings, create_app
 
@@ -35,8 +37,9 @@ def _body(rng: random.Random) -> bytes:
     """A hostile body: junk, broken JSON, non-finite numbers, huge or deep, or rankkit entries of the wrong shape."""
     query = {"match": {"contents": rng.choice(["vitamin", "\u202e\u0000x", "\ud7ff" * 50, "é" * 1000, ""])}}
     entry = {"window_size": rng.choice([1, 10, 1000, 10**9, -1, 0, 1.5, "10", None, True]),
-             "rankkit": {"profile": rng.choice(["overlap", "nope", "", None, 7, ["overlap"], {"a": 1}, "../etc"]),
-                         rng.choice(["query_weight", "rescore_query_weight", "min_score", "score_mode", "fields", "query"]):
+             "rankkit": {"profile": rng.choice(["overlap", "shuffle", "nope", "", None, 7, ["overlap"], {"a": 1}, "../etc"]),
+                         rng.choice(["query_weight", "rescore_query_weight", "min_score", "score_mode", "fields", "query",
+                                     "reasoning"]):
                              rng.choice(["nan", "inf", "-inf", 1e308, -0.0, None, [], {}, "total", "\x00", True, 10**30])}}
     choices = [
         lambda: bytes(rng.randrange(256) for _ in range(rng.randrange(1, 400))),
@@ -50,11 +53,14 @@ def _body(rng: random.Random) -> bytes:
         lambda: json.dumps({"query": query, "rescore": [entry] * rng.choice([1, 2, 5, 50])}).encode(),
         lambda: json.dumps({"query": query, "rescore": entry, "search_after": [1], "sort": ["_score"]}).encode(),
         lambda: json.dumps({"retriever": {"text_similarity_reranker": {"retriever": rng.choice([{}, None, {"standard": {}}]),
-                                                                       "inference_id": "overlap", "field": rng.choice(["text", 1, ""]),
+                                                                       "inference_id": rng.choice(["overlap", "shuffle"]),
+                                                                       "field": rng.choice(["text", 1, ""]),
+                                                                       "rankkit": rng.choice([{}, {"reasoning": True}, None, 1]),
                                                                        "inference_text": rng.choice(["x", None]),
                                                                        "rank_window_size": rng.choice([1, 0, 10**6, "x"])}}}).encode(),
         lambda: json.dumps({"query": "x", "documents": rng.choice([["a"] * 2000, [1, 2], "a", [{"text": None}]]),
-                            "top_n": rng.choice([0, -1, 1.5, "3", None, 10**12]), "model": rng.choice(["overlap", "nope", 3])}).encode(),
+                            "top_n": rng.choice([0, -1, 1.5, "3", None, 10**12]),
+                            "model": rng.choice(["overlap", "shuffle", "nope", 3])}).encode(),
         lambda: "{\"query\": \"\udc80\"}".encode("utf-8", "surrogatepass"),
         lambda: b"",
     ]
@@ -93,8 +99,9 @@ def test_a_thousand_hostile_requests_change_nothing_and_get_no_5xx(scifact_es, e
             es.index(index=name, id=str(i), document={"title": name, "text": f"document {i} of {name}"})
         es.indices.refresh(index=name)
     pool = ScorerPool(registry, profiles=[ScorerProfile("overlap", "term-overlap")])
-    proxy = serve(create_app(ServeSettings(upstream=es_url), pool))
-    writable = serve(create_app(ServeSettings(upstream=es_url, limits=Limits(allow_writes=True)), pool))
+    rerankers = RerankerPool(registry, [RerankerProfile("shuffle", "random", {"seed": 1})])
+    proxy = serve(create_app(ServeSettings(upstream=es_url), pool, rerankers))
+    writable = serve(create_app(ServeSettings(upstream=es_url, limits=Limits(allow_writes=True)), pool, rerankers))
     before = _state(es)
     rng = random.Random(20261204)
     statuses: dict[int, int] = {}
