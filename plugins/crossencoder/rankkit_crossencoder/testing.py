@@ -31,8 +31,14 @@ def local_lines(limit: int = 400) -> list[str]:
     return lines[:limit]
 
 
-def train_tokenizer(folder: Path, vocab_size: int = 400) -> object:
-    """Train a WordPiece tokenizer on :func:`local_lines` and save it (BERT layout) into ``folder``."""
+def train_tokenizer(folder: Path, vocab_size: int = 400, token_type_ids: bool = False) -> object:
+    """Train a WordPiece tokenizer on :func:`local_lines` and save it (BERT layout) into ``folder``.
+
+    Args:
+        folder: Where to save.
+        vocab_size: Tokens to learn.
+        token_type_ids: Make segment ids too (0 for the query, 1 for the document), as BERT's tokenizer does.
+    """
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -42,16 +48,19 @@ def train_tokenizer(folder: Path, vocab_size: int = 400) -> object:
     special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     tokenizer.train_from_iterator(local_lines(), trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=special))
     cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
+    segments = {"model_input_names": ["input_ids", "token_type_ids", "attention_mask"]} if token_type_ids else {}
     tokenizer.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
     )
     fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, unk_token="[UNK]", pad_token="[PAD]",
-                                   cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]", model_max_length=64)
+                                   cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]", model_max_length=64,
+                                   **segments)
     fast.save_pretrained(str(folder))
     return fast
 
 
-def make_tiny_cross_encoder(folder: Path, head: bool = True, vocab_size: int | None = None, seed: int = 0) -> Path:
+def make_tiny_cross_encoder(folder: Path, head: bool = True, vocab_size: int | None = None, seed: int = 0,
+                            labels: int = 1, token_type_ids: bool = False) -> Path:
     """A random tiny BERT (2 layers, hidden 32) with a local tokenizer, saved into ``folder``.
 
     Args:
@@ -59,17 +68,41 @@ def make_tiny_cross_encoder(folder: Path, head: bool = True, vocab_size: int | N
         head: Save a sequence-classification head (``False``: a bare ``BertModel``, no head).
         vocab_size: The model's embedding rows (default: the tokenizer's size; smaller makes a mismatch).
         seed: Weight initialisation seed.
+        labels: Logits of the head.
+        token_type_ids: The tokenizer makes segment ids (the model then uses them).
     """
     import torch
     from transformers import BertConfig, BertForSequenceClassification, BertModel
 
     folder.mkdir(parents=True, exist_ok=True)
-    tokenizer = train_tokenizer(folder)
+    tokenizer = train_tokenizer(folder, token_type_ids=token_type_ids)
     torch.manual_seed(seed)
     config = BertConfig(vocab_size=vocab_size or len(tokenizer), hidden_size=32, num_hidden_layers=2,
-                        num_attention_heads=2, intermediate_size=37, max_position_embeddings=128, num_labels=1)
+                        num_attention_heads=2, intermediate_size=37, max_position_embeddings=128, num_labels=labels)
     model = BertForSequenceClassification(config) if head else BertModel(config)
     model.save_pretrained(str(folder))
+    return folder
+
+
+def head_on_backbone(backbone: Path, folder: Path, seed: int = 0) -> Path:
+    """A cross-encoder made of a real backbone (e.g. the packaged MiniLM) and a seeded random one-logit head.
+
+    Its scores rank nothing well, but they come from trained transformer weights, with the activation outliers
+    that int8 quantisation must cope with, and no training is needed.
+    """
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    torch.manual_seed(seed)
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()   # the head is new on purpose: no load report
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(str(backbone), num_labels=1)
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    model.save_pretrained(str(folder))
+    AutoTokenizer.from_pretrained(str(backbone)).save_pretrained(str(folder))
     return folder
 
 
