@@ -79,15 +79,9 @@ class ScorerProfile:
     passage_stride: int = 0
 
     def __post_init__(self) -> None:
-        where = f"profile {self.name!r}"
-        if not self.name or not isinstance(self.name, str):
-            raise ConfigError("a scorer profile needs a non-empty name")
+        where = check_profile("scorer", self.name, self.params, self.fields)
         if not isinstance(self.scorer, str) or not self.scorer:
             raise ConfigError(f"{where}: `scorer` must name an installed rankkit scorer (a reranker profile gives `reranker`)")
-        if not isinstance(self.params, Mapping):
-            raise ConfigError(f"{where}: `params` must be a table")
-        if not self.fields or not all(isinstance(f, str) and f for f in self.fields):
-            raise ConfigError(f"{where}: `fields` must be a non-empty list of field names")
         for key in ("passage_words", "passage_stride"):
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
@@ -133,15 +127,9 @@ class RerankerProfile:
     expose_reasoning: bool = False
 
     def __post_init__(self) -> None:
-        where = f"profile {self.name!r}"
-        if not self.name or not isinstance(self.name, str):
-            raise ConfigError("a reranker profile needs a non-empty name")
+        where = check_profile("reranker", self.name, self.params, self.fields)
         if not isinstance(self.reranker, str) or not self.reranker:
             raise ConfigError(f"{where}: `reranker` must name an installed rankkit reranker")
-        if not isinstance(self.params, Mapping):
-            raise ConfigError(f"{where}: `params` must be a table")
-        if not self.fields or not all(isinstance(f, str) and f for f in self.fields):
-            raise ConfigError(f"{where}: `fields` must be a non-empty list of field names")
         for key in ("allow_rerank_failures", "expose_reasoning"):
             if not isinstance(getattr(self, key), bool):
                 raise ConfigError(f"{where}: `{key}` must be true or false, got {getattr(self, key)!r}")
@@ -296,3 +284,28 @@ def _known(table: Mapping[str, Any], allowed: set[str], prefix: str) -> None:
     if unknown:
         raise ConfigError(f"unknown key(s) {', '.join(prefix + k for k in unknown)}; valid: "
                           f"{', '.join(prefix + k for k in sorted(allowed))}")
+
+
+def check_profile(kind: str, name: Any, params: Any, fields: Any) -> str:
+    """The checks every profile shares: a name, a ``params`` table and a non-empty ``fields`` list.
+
+    Args:
+        kind: ``"scorer"`` or ``"reranker"`` (for the messages).
+        name: The profile's name.
+        params: Its component parameters.
+        fields: The hit fields whose text it reads.
+
+    Returns:
+        ``profile 'NAME'``, the prefix of the profile's other messages.
+
+    Raises:
+        ConfigError: Naming the profile and the key.
+    """
+    if not name or not isinstance(name, str):
+        raise ConfigError(f"a {kind} profile needs a non-empty name")
+    where = f"profile {name!r}"
+    if not isinstance(params, Mapping):
+        raise ConfigError(f"{where}: `params` must be a table")
+    if not fields or not all(isinstance(f, str) and f for f in fields):
+        raise ConfigError(f"{where}: `fields` must be a non-empty list of field names")
+    return where
