@@ -156,7 +156,7 @@ def bench_queries_and_search(registry, indexes: dict[str, Path], queries, args) 
 
         def raw_fn(index=raw_index, ids=doc_ids, p=params) -> Any:  # noqa: ANN001
             scores, rows = index.search(vectors, args.k, params=p)
-            return ids[rows], scores
+            return ids[rows], scores, rows
 
         def rankkit_fn(retriever=ours) -> Any:  # noqa: ANN001
             return retriever.search(vectors, queries, args.k)
@@ -174,10 +174,14 @@ def bench_queries_and_search(registry, indexes: dict[str, Path], queries, args) 
 
 
 def _same_hits(rankings: Any, raw: Any) -> bool:
-    """rankkit's rankings hold FAISS's ids and scores, row by row (rows with tied scores in trec_eval order)."""
-    ids, scores = raw
-    return all(sorted(zip(r.doc_ids.tolist(), r.scores.tolist())) == sorted(zip(i.tolist(), s.tolist()))
-               for r, i, s in zip(rankings, ids, scores)) and len(rankings) == len(ids)
+    """rankkit's rankings hold FAISS's ids and scores, row by row (rows with tied scores in trec_eval order).
+
+    FAISS pads a row that found fewer than k documents (IVF-PQ visiting too few lists) with row -1; a ranking
+    holds only the documents found, so the padding is left out of the comparison.
+    """
+    ids, scores, rows = raw
+    return all(sorted(zip(r.doc_ids.tolist(), r.scores.tolist())) == sorted(zip(i[w >= 0].tolist(), s[w >= 0].tolist()))
+               for r, i, s, w in zip(rankings, ids, scores, rows)) and len(rankings) == len(ids)
 
 
 def _open_and_search(registry, index: Path, queries, args) -> Any:  # noqa: ANN001
