@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from rankkit_reasoning.parsing import ANSWER_CLOSE, forced_answer
+from rankkit_reasoning.parsing import ANSWER_CLOSE, ANSWER_OPEN, THINK_CLOSE, THINK_OPEN, forced_answer
 
 #: A trie over token ids: each node maps a token to its child; ``None`` marks a complete answer.
 Trie = dict[Any, Any]
@@ -92,3 +92,111 @@ def _end_token(model: Any, tokenizer: Any) -> int:
     ids = getattr(model.generation_config, "eos_token_id", None)
     ids = ids if isinstance(ids, list) else [] if ids is None else [ids]
     return int(ids[0]) if ids else int(tokenizer.eos_token_id)
+
+
+class AnswerConstraint:
+    """A logits processor that makes every sampled completion ``<think> R </think> <answer>[i]</answer>``.
+
+    One pass, for sampling (GRPO's completions) and greedy decoding alike:
+    the completion opens with ``<think>``; the reasoning ``R`` is sampled freely
+    (the end of the sequence is masked, so the model cannot stop without
+    answering) until the model writes ``</think>`` or the thinking budget runs
+    out, where ``</think>`` is forced; then ``<answer>[`` is forced, the label
+    is chosen among the prompt's labels only (:func:`answer_trie`), and the
+    end of the sequence follows. The budget leaves room for the forced answer,
+    so a completion never runs out of tokens before it answers. Only the
+    processed scores are masked: the model's own probabilities of the forced
+    tokens are what GRPO's loss reads, so training raises the likelihood of the
+    format and of relevant labels.
+
+    A stray tag inside the free reasoning (a second ``<think>``, an early
+    ``<answer>``) still makes the completion malformed; the trainer logs the
+    format-valid rate, which measures how often that happens.
+
+    Args:
+        tokenizer: The model's tokenizer.
+        counts: Labels per row (the passages each prompt shows), in the batch's row order.
+        max_new_tokens: The generation's token limit (reasoning and answer).
+        ends: The end-of-sequence ids (the first ends the answer; all are masked while reasoning).
+
+    Raises:
+        ValueError: When ``max_new_tokens`` leaves no room for reasoning before the forced answer.
+    """
+
+    def __init__(self, tokenizer: Any, counts: Sequence[int], max_new_tokens: int, ends: Sequence[int]) -> None:
+        self.tokenizer = tokenizer
+        self.ends = [int(e) for e in ends if e is not None]
+        if not self.ends:
+            raise ValueError("the answer constraint needs the model's end-of-sequence token id")
+        self.opening = tokenizer.encode(f"{THINK_OPEN}\n", add_special_tokens=False)
+        self.closed = tokenizer.encode(f"\n{ANSWER_OPEN}[", add_special_tokens=False)
+        self.cut = tokenizer.encode(f"\n{THINK_CLOSE}\n{ANSWER_OPEN}[", add_special_tokens=False)
+        self.tries = {n: answer_trie(tokenizer, n) for n in set(int(c) for c in counts)}
+        longest = max(len(tokenizer.encode(f"{n}]{ANSWER_CLOSE}", add_special_tokens=False)) for n in self.tries)
+        self.budget = max_new_tokens - len(self.opening) - len(self.cut) - longest - 1
+        if self.budget < 1:
+            raise ValueError(f"max_new_tokens {max_new_tokens} leaves no room to reason before the forced answer "
+                             f"(it needs more than {max_new_tokens - self.budget})")
+        self.counts = [int(c) for c in counts]
+        self.start: int | None = None
+        self.rows = [_RowState(list(self.opening)) for _ in counts]
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        """Mask ``scores`` (rows x vocabulary) to the tokens each row may take next."""
+        import torch
+
+        if self.start is None:
+            self.start = int(input_ids.shape[1])
+            # a tokenizer may know ids the model's output layer lacks (an end token added to a smaller vocabulary)
+            self.ends = [e for e in self.ends if e < scores.shape[-1]] or self.ends
+        elif input_ids.shape[1] > self.start:
+            last = input_ids[:, -1].tolist()
+            for row, token in zip(self.rows, last):
+                self._advance(row, int(token))
+        masked = torch.full_like(scores, float("-inf"))
+        for index, row in enumerate(self.rows):
+            if row.phase == "free":
+                masked[index] = scores[index]
+                masked[index, self.ends] = float("-inf")
+            else:
+                allowed = self._allowed(row, self.counts[index])
+                masked[index, allowed] = scores[index, allowed]
+        return masked
+
+    def _allowed(self, row: _RowState, count: int) -> list[int]:
+        if row.phase == "force":
+            return [row.queue[0]]
+        if row.phase == "label":
+            return allowed_next(self.tries[count], row.label, self.ends[0])
+        return [self.ends[0]]   # done: padding after the end
+
+    def _advance(self, row: _RowState, token: int) -> None:
+        """Move ``row`` past ``token``, the one it just took."""
+        if row.phase == "force":
+            row.queue.pop(0)
+            if not row.queue:
+                row.phase = "label" if row.reasoned else "free"
+                row.reasoned = True
+        elif row.phase == "free":
+            row.free.append(token)
+            tail = self.tokenizer.decode(row.free[-12:], skip_special_tokens=False)
+            if tail.rstrip().endswith(THINK_CLOSE):
+                row.phase, row.queue = "force", list(self.closed)
+            elif len(row.free) >= self.budget:
+                row.phase, row.queue = "force", list(self.cut)
+        elif row.phase == "label":
+            if token in self.ends:
+                row.phase = "done"
+            else:
+                row.label.append(token)
+
+
+class _RowState:
+    """Where one row of an :class:`AnswerConstraint` is: forcing tokens, reasoning freely, choosing its label, done."""
+
+    def __init__(self, opening: list[int]) -> None:
+        self.phase = "force"
+        self.queue = opening
+        self.reasoned = False
+        self.free: list[int] = []
+        self.label: list[int] = []

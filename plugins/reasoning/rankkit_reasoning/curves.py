@@ -71,3 +71,26 @@ def save_curves(folder: Path, history: list[dict[str, Any]], title: str = "rank-
     figure.savefig(target, dpi=100)
     plt.close(figure)
     return target
+
+
+def learning_test(history: list[dict[str, Any]], key: str = REWARD_KEY, share: float = 0.2) -> dict[str, Any] | None:
+    """Did the logged ``key`` rise? Its mean over the last ``share`` of the logged steps against the first ``share``,
+    with a one-sided Welch t-test (scipy) on the logged values (per step when ``logging_steps`` is 1).
+
+    Returns:
+        ``first``/``last`` (means), ``steps`` (logged values in each part), ``p`` (last > first), or ``None`` with
+        fewer than 4 logged values in each part (too few for a test).
+    """
+    from scipy.stats import ttest_ind
+
+    values = [v for _, v in series(history, key)]
+    part = int(len(values) * share)
+    if part < 4:
+        return None
+    first, final = values[:part], values[-part:]
+    test = ttest_ind(final, first, equal_var=False, alternative="greater")
+    low, high = sum(first) / part, sum(final) / part
+    p = float(test.pvalue)
+    if p != p:   # both parts constant: no variance to test with
+        p = 0.0 if high > low else 1.0
+    return {"key": key, "share": share, "steps": part, "first": round(low, 4), "last": round(high, 4), "p": p}

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import logging
 import shutil
 import tempfile
@@ -54,8 +55,9 @@ from rankkit.components import SampleWeighter, TrainingProgress
 from rankkit.errors import ConfigError
 from rankkit.models import resolve_device
 from rankkit_reasoning.adapters import AdapterBase, write_adapter_info
-from rankkit_reasoning.curves import (FORMAT_KEY, LENGTH_KEY, RELEVANCE_KEY, REWARD_KEY, WEIGHT_KEY, last, save_curves,
-                                     series)
+from rankkit_reasoning.choice import Choices, choice_summary, choose, compare_choices, split_held_out
+from rankkit_reasoning.curves import (FORMAT_KEY, LENGTH_KEY, RELEVANCE_KEY, REWARD_KEY, WEIGHT_KEY, last, learning_test,
+                                     save_curves, series)
 from rankkit_reasoning.grpo_data import PromptSet, build_prompts, training_sample
 from rankkit_reasoning.parsing import format_reward, relevance_reward
 from rankkit_reasoning.settings import TRAINER, GRPOSettings, LocalSettings
@@ -147,6 +149,19 @@ class RankR1GRPOTrainer:
         started = time.time()
         backend = TransformersBackend(LocalSettings(model=s.model, gguf_file=s.gguf_file, device=s.device))
         prompts = build_prompts(dataset, candidates, backend.tokenizer, s.negatives, s.passage_tokens, s.seed)
+        if s.constrained or s.held_out:
+            from rankkit_reasoning.constrained import AnswerConstraint
+
+            try:   # the forced answer must fit in max_completion_length (the tokenizer says how many tokens it takes)
+                AnswerConstraint(backend.tokenizer, [r["n"] for r in prompts.rows], s.max_completion_length,
+                                 [backend.tokenizer.eos_token_id])
+            except ValueError as error:
+                raise ConfigError(f"trainer {TRAINER!r}: {error}; raise max_completion_length") from error
+        rows, held = split_held_out(prompts.rows, s.held_out, s.seed)
+        if s.held_out and len(held) < s.held_out:
+            raise ConfigError(f"trainer {TRAINER!r}: held_out {s.held_out} needs more prompts than the "
+                              f"{len(prompts.rows)} the dataset gives (skipped: {prompts.skipped})")
+        prompts = dataclasses.replace(prompts, rows=rows)
         if len(prompts.rows) < s.batch_size:
             raise ConfigError(f"trainer {TRAINER!r}: only {len(prompts.rows)} prompts (skipped: {prompts.skipped}) "
                               f"for batch_size {s.batch_size}; lower batch_size or give more training queries")
@@ -156,12 +171,14 @@ class RankR1GRPOTrainer:
         try:
             trainer = self.trl_trainer(prompts, backend, folder)
             resume = latest_checkpoint(folder) if self.checkpoints is not None else None
+            before = self.held_out_choices(trainer, held, folder / "held-out-before.json") if held else None
             logger.info("rank-r1 GRPO: %d prompts (1 positive + %d negatives), %d steps of %d prompts x %d "
                         "completions%s%s", len(prompts.rows), s.negatives, s.max_steps, s.batch_size,
                         s.num_generations, ", weighted" if self.weighter else "",
                         f", resuming from {resume}" if resume else "")
             result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
             history = list(trainer.state.log_history)
+            after = self.held_out_choices(trainer, held) if held else None
             # only the LoRA weights: the embeddings are not trained (and a GGUF base has no config.json to compare)
             trainer.accelerator.unwrap_model(trainer.model).save_pretrained(str(output), save_embedding_layers=False)
             steps = int(trainer.state.global_step)
@@ -180,12 +197,39 @@ class RankR1GRPOTrainer:
             "final_completion_length": last(history, LENGTH_KEY),
             "train_loss": round(float(result.training_loss), 6),
             "seconds": round(time.time() - started, 2), "weighting": weighting,
+            "learning": learning_test(history), "constrained": s.constrained,
         }
+        if before is not None and after is not None:
+            stats["held_out"] = {"before": choice_summary(before), "after": choice_summary(after),
+                                 "after_vs_before": compare_choices(before, after)}
+            (output / "held-out-choices.json").write_text(json.dumps(
+                {"before": dataclasses.asdict(before), "after": dataclasses.asdict(after),
+                 "queries": [r["query_id"] for r in held]}, indent=1))
         if self.weighter is not None:
             stats["final_mean_weight"] = last(history, WEIGHT_KEY)
         base = AdapterBase(s.model, backend.path, backend.gguf_file, backend.ref.fingerprint())
         write_adapter_info(output, base, TRAINER, {"settings": asdict(s), "stats": stats})
         return stats
+
+    def held_out_choices(self, trainer: Any, rows: list[dict[str, Any]], saved: Path | None = None) -> Choices:
+        """The current model's greedy, constrained choices on the held-out ``rows`` (read from ``saved`` when an
+        interrupted training measured them before, written there otherwise)."""
+        if saved is not None and saved.is_file():
+            return Choices(**json.loads(saved.read_text()))
+        s = self.settings
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        mode = model.training
+        model.eval()
+        try:
+            with trainer.accelerator.autocast():
+                choices = choose(model, trainer.processing_class, rows, s.max_completion_length,
+                                 s.batch_size * s.num_generations, trainer.eos_token_ids)
+        finally:
+            model.train(mode)
+        if saved is not None:
+            saved.write_text(json.dumps(dataclasses.asdict(choices)))
+        logger.info("rank-r1 GRPO: held-out choice accuracy %s", choice_summary(choices).get("accuracy"))
+        return choices
 
     def load_model(self, backend: Any) -> Any:
         """The base model in float32, a GGUF file de-quantised (the trainer moves it to the device; mixed precision
@@ -249,7 +293,8 @@ class RankR1GRPOTrainer:
         weigh = None if self.weighter is None else _Weigh(self.weighter, steps_per_epoch)
         try:
             return _trainer_class()(model=model, reward_funcs=[f for f, _ in rewards], args=args, train_dataset=data,
-                                    processing_class=tokenizer, peft_config=lora, weigh=weigh)
+                                    processing_class=tokenizer, peft_config=lora, weigh=weigh,
+                                    constrained=s.constrained)
         except ValueError as error:
             if "target modules" in str(error).lower() or "target_modules" in str(error):
                 raise ConfigError(f"trainer {TRAINER!r}: model {s.model!r}: LoRA cannot target "
@@ -295,11 +340,14 @@ def _trainer_class() -> Any:
     class WeightedGRPOTrainer(GRPOTrainer):
         """``GRPOTrainer`` whose advantages are scaled by a sample weighter's weight of each completion's prompt."""
 
-        def __init__(self, *args: Any, weigh: _Weigh | None = None, **kwargs: Any) -> None:
+        def __init__(self, *args: Any, weigh: _Weigh | None = None, constrained: bool = False, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.weigh = weigh
+            self.constrained = constrained
+            self.counts: list[int] = []
 
         def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
+            self.counts = [int(x["n"]) for x in inputs]   # the rows' labels, in the order they are generated
             output = super()._generate_and_score_completions(inputs)
             if self.weigh is not None and self.model.training:
                 weights = self.weigh(inputs, int(self.state.global_step), int(self.state.max_steps))
@@ -308,6 +356,50 @@ def _trainer_class() -> Any:
                 self._metrics["train"][WEIGHT_KEY].append(float(weights.mean()))
             return output
 
+        def _generate_single_turn(self, prompt_ids: list[list[int]], *args: Any, **kwargs: Any) -> Any:
+            """TRL's generation, or (``constrained``) sampling under the answer constraint: every completion
+            parses (see :class:`~rankkit_reasoning.constrained.AnswerConstraint`)."""
+            if not self.constrained:
+                return super()._generate_single_turn(prompt_ids, *args, **kwargs)
+            return constrained_completions(self, prompt_ids, self.counts)
+
     _CLASS.append(WeightedGRPOTrainer)
     return WeightedGRPOTrainer
 
+
+
+def constrained_completions(trainer: Any, prompt_ids: list[list[int]], counts: list[int]) -> tuple[list[list[int]], None]:
+    """Sample one completion per prompt with ``trainer``'s generation settings under the answer constraint.
+
+    The prompts are left-padded as TRL pads them and generated by the policy
+    (TRL's ``unwrap_model_for_generation``, as its own transformers path does);
+    each completion is cut after its end token.
+
+    Returns:
+        The completion token ids and ``None`` (no sampling log-probabilities: the loss recomputes them).
+    """
+    import torch
+    from transformers import LogitsProcessorList
+    from trl.models import unwrap_model_for_generation
+
+    from rankkit_reasoning.constrained import AnswerConstraint
+
+    if len(counts) != len(prompt_ids):
+        raise RuntimeError(f"constrained GRPO: {len(prompt_ids)} prompts but {len(counts)} label counts")
+    pad = trainer.processing_class.pad_token_id
+    width = max(len(ids) for ids in prompt_ids)
+    input_ids = torch.tensor([[pad] * (width - len(ids)) + list(ids) for ids in prompt_ids])
+    mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in prompt_ids])
+    device = trainer.accelerator.device
+    ends = list(trainer.eos_token_ids)
+    constraint = AnswerConstraint(trainer.processing_class, counts, trainer.max_completion_length, ends)
+    with unwrap_model_for_generation(trainer.model_wrapped, trainer.accelerator,
+                                     generation_kwargs=trainer.generation_kwargs) as model, torch.no_grad():
+        output = model.generate(input_ids=input_ids.to(device), attention_mask=mask.to(device),
+                                generation_config=trainer.generation_config,
+                                logits_processor=LogitsProcessorList([constraint]))
+    completions = []
+    for row in output[:, width:].tolist():
+        cut = next((i for i, t in enumerate(row) if t in ends), len(row) - 1)
+        completions.append(row[:cut + 1])
+    return completions, None

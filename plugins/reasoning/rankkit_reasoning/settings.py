@@ -227,6 +227,16 @@ class GRPOSettings(PassageBudget, ModelSettings):
     format_weight: float = param(0.0, help="weight of a format-valid term added to the reward (0: Rank-R1's own "
                                  "reward, the format rate only logged); a small weight gives a model that never "
                                  "writes the format a signal", minimum=0, maximum=1, keyed="unless-default")
+    constrained: bool = param(False, help="sample every completion under the answer constraint: the reasoning is "
+                              "free until the model writes </think> or the thinking budget (max_completion_length "
+                              "less the answer's tokens) runs out, then <answer>[i]</answer> with a label of the "
+                              "prompt is forced, so every completion parses and the reward varies within a group "
+                              "even for a model that never writes the format (false: Rank-R1's free sampling)",
+                              keyed="unless-default")
+    held_out: int = param(0, help="set aside this many training prompts (queries, drawn with the seed) and measure "
+                          "the choice accuracy on them before and after training (greedy, constrained), with a "
+                          "Wilson interval, a binomial test against chance and a McNemar test between the two "
+                          "(0: none)", minimum=0, keyed="unless-default")
     device: str = param("auto", help="'auto' (CUDA, MPS, CPU) or one of them", choices=DEVICES)
     mixed_precision: str = param("auto", help="auto: bf16 on CUDA that supports it, none elsewhere; bf16 also on CPU "
                                  "(faster on CPUs with AVX512-BF16/AMX); no: float32 throughout",

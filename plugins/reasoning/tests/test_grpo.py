@@ -380,3 +380,42 @@ def test_bad_trainer_parameters_are_named(registry, tiny_model, tiny_data, tmp_p
     trainer = registry.build("trainer", "rank-r1-grpo", model=str(tiny_model), **{**TINY, "target_modules": ["x_proj"]})
     with pytest.raises(ConfigError, match=r"LoRA cannot target \['x_proj'\] .* set target_modules"):
         trainer.train(tiny_data[0], tmp_path, tiny_data[1])
+
+
+# ---- constrained completions and held-out choice accuracy -------------------------------------------------------
+
+
+def test_constrained_training_answers_every_completion_and_measures_held_out_choices(registry, tiny_model, tiny_data,
+                                                                                     tmp_path):
+    output = tmp_path / "adapter"
+    stats = _train(registry, tiny_model, tiny_data, output, constrained=True, held_out=2, max_completion_length=48,
+                   learning_rate=0.05)
+    history = json.loads((output / "training-log.json").read_text())["log_history"]
+    rates = [h["rewards/format_valid/mean"] for h in history if "rewards/format_valid/mean" in h]
+    assert rates and all(rate == 1.0 for rate in rates)   # a random model answers in format: the constraint did it
+    assert stats["prompts"] == 3 and stats["constrained"] is True   # 5 prompts, 2 held out
+    held = stats["held_out"]
+    for side in ("before", "after"):
+        assert held[side]["prompts"] == 2 and held[side]["answered"] == 1.0
+        assert 0 <= held[side]["accuracy"] <= 1 and held[side]["chance"] == 0.25
+        assert held[side]["ci95"][0] <= held[side]["accuracy"] <= held[side]["ci95"][1]
+    assert set(held["after_vs_before"]) == {"difference", "gained", "lost", "p_mcnemar"}
+    saved = json.loads((output / "held-out-choices.json").read_text())
+    assert len(saved["queries"]) == 2 and len(saved["before"]["labels"]) == 2
+    assert all(label in range(1, 5) for label in saved["after"]["labels"])
+
+
+def test_held_out_prompts_are_never_trained_on(tiny_data, tokenizer):
+    from rankkit_reasoning.choice import split_held_out
+
+    dataset, candidates = tiny_data
+    rows = build_prompts(dataset, candidates, tokenizer, 3, 8, 42).rows
+    train, held = split_held_out(rows, 2, 42)
+    assert len(held) == 2 and len(train) == len(rows) - 2
+    assert not {r["query_id"] for r in train} & {r["query_id"] for r in held}
+    assert split_held_out(rows, 2, 42) == (train, held) and split_held_out(rows, 0, 42) == (rows, [])
+
+
+def test_a_completion_budget_too_small_for_the_forced_answer_is_named(registry, tiny_model, tiny_data, tmp_path):
+    with pytest.raises(ConfigError, match="max_completion_length"):
+        _train(registry, tiny_model, tiny_data, tmp_path / "adapter", constrained=True, max_completion_length=8)
