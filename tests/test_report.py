@@ -205,3 +205,19 @@ def test_cli_help() -> None:
 def test_run_names_disambiguate() -> None:
     paths = [Path("a/bm25.trec"), Path("b/bm25.trec"), Path("c/tas-b.trec.gz"), Path("a/bm25.run")]
     assert run_names(paths) == ["a/bm25", "b/bm25", "tas-b", "a/bm25#2"]
+
+
+def test_report_shows_trainings_with_their_statistics_and_plots(tmp_path: Path, evaluated) -> None:
+    results, _ = evaluated
+    png = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
+    trainings = {"grpo": {"trainer": "rank-r1-grpo", "dataset": "beir-scifact/train", "seconds": 12.4,
+                          "stats": {"steps": 3, "learning": {"first": 0.2, "last": 0.5, "p": 0.01}, "none": None},
+                          "plots": {"training-curves.png": png}}}
+    text = write_report(tmp_path, results, None, "trained", trainings=trainings).read_text()
+    section = text.split("<h2>Training</h2>", 1)[1]
+    assert "grpo: rank-r1-grpo on beir-scifact/train (12 s)" in section
+    assert "<th>steps</th>" in section and "&quot;last&quot;: 0.5" in section and "<th>none</th>" not in section
+    image = section.split('src="data:image/png;base64,', 1)[1].split('"', 1)[0]
+    assert base64.b64decode(image) == png and "training-curves.png" in section
+    payload = json.loads((tmp_path / "results.json").read_text())
+    assert payload["trainings"]["grpo"]["stats"]["steps"] == 3 and "plots" not in payload["trainings"]["grpo"]

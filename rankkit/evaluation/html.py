@@ -198,6 +198,25 @@ def pipelines_table(pipelines: Mapping[str, Mapping[str, Any]]) -> str:
     return f'<table class="pipelines"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
 
 
+def trainings_section(trainings: Mapping[str, Mapping[str, Any]]) -> str:
+    """Each trained model: trainer, dataset and time, the trainer's statistics (nested ones as JSON) and the plots
+    it wrote (``plots``: file name to PNG bytes), embedded."""
+    parts = []
+    for name, training in trainings.items():
+        seconds = training.get("seconds")
+        head = (f"<h3>{_esc(name)}: {_esc(training.get('trainer') or '?')} on {_esc(training.get('dataset') or '?')}"
+                f"{f' ({float(seconds):.0f} s)' if isinstance(seconds, (int, float)) else ''}</h3>")
+        stats = training.get("stats") or {}
+        rows = "".join(f"<tr><th>{_esc(k)}</th><td><code>{_esc(_plain(v))}</code></td></tr>"
+                       for k, v in stats.items() if v is not None)
+        figures = "".join(f'<figure><img alt="{_esc(file)}" src="{png_data_uri(png)}">'
+                          f"<figcaption>{_esc(file)}</figcaption></figure>"
+                          for file, png in (training.get("plots") or {}).items())
+        parts.append(head + (f'<table class="meta">{rows}</table>' if rows else "")
+                     + (f'<div class="plots">{figures}</div>' if figures else ""))
+    return "".join(parts)
+
+
 def traces_section(traces: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
     """A few example traces per system: each query's calls, their candidates with the chosen one highlighted, the
     reasoning (cut), and the call's other scalar facts (label, fallback...)."""
@@ -231,6 +250,7 @@ def render_html(
     traces: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
     description: str = "",
     pipelines: Mapping[str, Mapping[str, Any]] | None = None,
+    trainings: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> str:
     """The whole report as one self-contained HTML document (no external resources).
 
@@ -243,6 +263,7 @@ def render_html(
             the first few are shown.
         description: What the experiment is about (its file's ``description``), shown under the title.
         pipelines: What each system is (:func:`pipelines_table`), shown under the results.
+        trainings: The experiment's trained models (:func:`trainings_section`), shown under the pipelines.
 
     Returns:
         The HTML text.
@@ -264,6 +285,9 @@ def render_html(
     if pipelines:
         body.append("<h2>Pipelines</h2>")
         body.append(pipelines_table(pipelines))
+    if trainings:
+        body.append("<h2>Training</h2>")
+        body.append(trainings_section(trainings))
     if comparison is not None and len(comparison.frame):
         body.append("<h2>Per-query wins and losses against the baseline</h2>")
         body.append(wins_table(comparison))

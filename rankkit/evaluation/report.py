@@ -65,14 +65,17 @@ def results_payload(
     metadata: Mapping[str, Any] | None = None,
     description: str = "",
     pipelines: Mapping[str, Mapping[str, Any]] | None = None,
+    trainings: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The content of ``results.json``: title, metadata, aggregates and the comparison (and, when given, the
-    experiment's description and what each pipeline is)."""
+    experiment's description, what each pipeline is and the trainings' statistics, without their plots)."""
     payload: dict[str, Any] = {
         "title": title,
         **({"description": description} if description else {}),
         "metadata": dict(metadata or {}),
         **({"pipelines": {name: dict(p) for name, p in pipelines.items()}} if pipelines else {}),
+        **({"trainings": {name: {k: v for k, v in t.items() if k != "plots"} for name, t in trainings.items()}}
+           if trainings else {}),
         "measures": list(dict.fromkeys(m for r in results.values() for m in r.measures)),
         "aggregate": {name: dict(r.aggregate) for name, r in results.items()},
         "comparison": None,
@@ -98,6 +101,7 @@ def write_report(
     traces: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
     description: str = "",
     pipelines: Mapping[str, Mapping[str, Any]] | None = None,
+    trainings: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Path:
     """Write the evaluation report into ``out_dir``.
 
@@ -118,6 +122,8 @@ def write_report(
         description: What the experiment is about; shown under the HTML's title and stored in the JSON.
         pipelines: By system, what it is: ``stages`` (one line per stage, with its parameters) and optionally
             ``description`` and ``dataset``; shown in the HTML and stored in the JSON.
+        trainings: By training section: ``trainer``, ``dataset``, ``seconds``, ``stats`` and ``plots`` (file name to
+            PNG bytes); shown in the HTML (statistics, plots embedded), the rest stored in the JSON.
 
     Returns:
         The path of ``report.html``.
@@ -131,10 +137,10 @@ def write_report(
     with atomic_write(out_dir / PER_QUERY_CSV) as handle:
         per_query_frame(results).to_csv(handle, index=False)
     with atomic_write(out_dir / RESULTS_JSON) as handle:
-        json.dump(results_payload(results, comparison, title, metadata, description, pipelines), handle, indent=2,
+        json.dump(results_payload(results, comparison, title, metadata, description, pipelines, trainings), handle, indent=2,
                   default=str)
         handle.write("\n")
-    page = render_html(results, comparison, title, metadata, traces, description, pipelines)
+    page = render_html(results, comparison, title, metadata, traces, description, pipelines, trainings)
     with atomic_write(out_dir / REPORT_HTML) as handle:
         handle.write(page)
     return out_dir / REPORT_HTML

@@ -173,3 +173,15 @@ def describe_pipelines(config: ExperimentConfig) -> dict[str, dict[str, Any]]:
 def _assignments(params: dict[str, Any]) -> str:
     """``key = value, ...`` with values as TOML-like literals (strings quoted, lists and tables as JSON)."""
     return ", ".join(f"{key} = {json.dumps(value, ensure_ascii=False, default=str)}" for key, value in params.items())
+
+
+def describe_trainings(models: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """For the report, by training section: trainer, dataset, seconds, the trainer's statistics and the plots (PNG
+    bytes) it wrote into its model folder (a GRPO trainer's reward curve, for instance)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, model in models.items():
+        stamp = model.stamp or {}
+        plots = {p.name: p.read_bytes() for p in sorted(Path(model.path).glob("*.png"))}
+        out[name] = {"trainer": stamp.get("trainer"), "dataset": stamp.get("dataset"), "seconds": stamp.get("seconds"),
+                     "stats": stamp.get("stats") or {}, "plots": plots}
+    return out

@@ -19,7 +19,8 @@ from rankkit.errors import ConfigError
 from rankkit.experiment.checkpoint import Checkpoint
 from rankkit.experiment.config import ExperimentConfig, sample_queries
 from rankkit.experiment.plan import PlanContext, build_pipeline, config_hash, pipeline_order
-from rankkit.experiment.reports import BatchTraces, component_reports, describe_pipelines, example_traces
+from rankkit.experiment.reports import (BatchTraces, component_reports, describe_pipelines, describe_trainings,
+                                        example_traces)
 from rankkit.experiment.stages import stage_versions
 from rankkit.files import atomic_write
 from rankkit.pipeline import Stage, batched
@@ -212,7 +213,7 @@ class ExperimentRunner:
             return result
         qrels = dataset.qrels()
         if qrels is not None:
-            self._evaluate(result, runs, qrels.restrict(wanted) if config.queries else qrels)
+            self._evaluate(result, runs, qrels.restrict(wanted) if config.queries else qrels, models)
         result.manifest = self._write_manifest(result, dataset, ctx, fingerprints, models)
         return result
 
@@ -304,7 +305,8 @@ class ExperimentRunner:
         saved.remove()
         return PipelineOutcome(name, run_path, stage.fingerprint, seconds, len(batches), len(done), False, statistics), run
 
-    def _evaluate(self, result: ExperimentResult, runs: dict[str, Run], qrels: Any) -> None:
+    def _evaluate(self, result: ExperimentResult, runs: dict[str, Run], qrels: Any,
+                  models: dict[str, TrainedModel] | None = None) -> None:
         from rankkit.evaluation import compare, evaluate, parse_measures, write_report
 
         evaluation = self.config.evaluation
@@ -323,6 +325,7 @@ class ExperimentRunner:
             traces=example_traces({n: o.run_path for n, o in result.outcomes.items()}),
             description=self.config.description,
             pipelines=describe_pipelines(self.config),
+            trainings=describe_trainings(models or {}),
         )
         result.drifts = check_expected(self.config, result.results)
 

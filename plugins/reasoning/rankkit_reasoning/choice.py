@@ -74,17 +74,17 @@ def choose(model: Any, tokenizer: Any, rows: Sequence[dict[str, Any]], max_new_t
     import torch
     from transformers import LogitsProcessorList
 
-    from rankkit_reasoning.constrained import AnswerConstraint
+    from rankkit_reasoning.constrained import AnswerConstraint, tag_tokens
     from rankkit_reasoning.prompts import render_chat
 
-    started, tokens = time.time(), 0
+    started, tokens, tags = time.time(), 0, tag_tokens(tokenizer)
     labels: list[int | None] = []
     for at in range(0, len(rows), batch_size):
         batch = rows[at:at + batch_size]
         texts = [render_chat(tokenizer, r["prompt"]) for r in batch]
         inputs = tokenizer(texts, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False)
         inputs = {k: v.to(model.device) for k, v in inputs.items()}
-        constraint = AnswerConstraint(tokenizer, [int(r["n"]) for r in batch], max_new_tokens, ends)
+        constraint = AnswerConstraint(tokenizer, [int(r["n"]) for r in batch], max_new_tokens, ends, tags)
         with torch.no_grad():
             output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, temperature=None,
                                     top_p=None, top_k=None, logits_processor=LogitsProcessorList([constraint]),

@@ -94,43 +94,57 @@ def _end_token(model: Any, tokenizer: Any) -> int:
     return int(ids[0]) if ids else int(tokenizer.eos_token_id)
 
 
+def tag_tokens(tokenizer: Any) -> list[int]:
+    """The ids of the tokens whose text contains ``<``: the tokens a tag (``<think>``, ``</answer>``...) starts with."""
+    tokens = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
+    return [i for i, token in enumerate(tokens) if token and "<" in token]
+
+
 class AnswerConstraint:
-    """A logits processor that makes every sampled completion ``<think> R </think> <answer>[i]</answer>``.
+    """A logits processor that makes every completion ``<think> R </think> <answer>[i]</answer>``.
 
     One pass, for sampling (GRPO's completions) and greedy decoding alike:
-    the completion opens with ``<think>``; the reasoning ``R`` is sampled freely
-    (the end of the sequence is masked, so the model cannot stop without
-    answering) until the model writes ``</think>`` or the thinking budget runs
-    out, where ``</think>`` is forced; then ``<answer>[`` is forced, the label
-    is chosen among the prompt's labels only (:func:`answer_trie`), and the
-    end of the sequence follows. The budget leaves room for the forced answer,
-    so a completion never runs out of tokens before it answers. Only the
-    processed scores are masked: the model's own probabilities of the forced
-    tokens are what GRPO's loss reads, so training raises the likelihood of the
-    format and of relevant labels.
 
-    A stray tag inside the free reasoning (a second ``<think>``, an early
-    ``<answer>``) still makes the completion malformed; the trainer logs the
-    format-valid rate, which measures how often that happens.
+    * ``<think>`` is forced;
+    * the reasoning ``R`` is free but for tags: every token containing ``<``
+      and the end of the sequence are masked, and the probability the model
+      gives to all ``<`` tokens together goes to the first token of
+      ``</think>``, so the model still decides when it stops thinking (a model
+      about to write any tag closes its reasoning instead). When the thinking
+      budget runs out, ``</think>`` is forced;
+    * then ``<answer>[`` is forced, the label is chosen among the prompt's
+      labels only (:func:`answer_trie`), and the end of the sequence follows.
+
+    The budget leaves room for the forced answer, so a completion never runs
+    out of tokens before it answers, and no stray tag can enter the reasoning:
+    every completion parses. Only the processed scores are masked: the model's
+    own probabilities of the tokens are what GRPO's loss reads, so training
+    raises the likelihood of the format and of relevant labels. The reasoning
+    cannot contain ``<`` (``a < b`` becomes impossible to write).
 
     Args:
         tokenizer: The model's tokenizer.
         counts: Labels per row (the passages each prompt shows), in the batch's row order.
         max_new_tokens: The generation's token limit (reasoning and answer).
-        ends: The end-of-sequence ids (the first ends the answer; all are masked while reasoning).
+        ends: The end-of-sequence ids (the first the model's output layer has ends the answer; all are masked while
+            reasoning).
+        tags: :func:`tag_tokens` of the tokenizer, when the caller has them (else computed here).
 
     Raises:
         ValueError: When ``max_new_tokens`` leaves no room for reasoning before the forced answer.
     """
 
-    def __init__(self, tokenizer: Any, counts: Sequence[int], max_new_tokens: int, ends: Sequence[int]) -> None:
-        self.tokenizer = tokenizer
+    def __init__(self, tokenizer: Any, counts: Sequence[int], max_new_tokens: int, ends: Sequence[int],
+                 tags: Sequence[int] | None = None) -> None:
         self.ends = [int(e) for e in ends if e is not None]
         if not self.ends:
             raise ValueError("the answer constraint needs the model's end-of-sequence token id")
         self.opening = tokenizer.encode(f"{THINK_OPEN}\n", add_special_tokens=False)
-        self.closed = tokenizer.encode(f"\n{ANSWER_OPEN}[", add_special_tokens=False)
+        self.close = tokenizer.encode(f"{THINK_CLOSE}\n{ANSWER_OPEN}[", add_special_tokens=False)
         self.cut = tokenizer.encode(f"\n{THINK_CLOSE}\n{ANSWER_OPEN}[", add_special_tokens=False)
+        self.tags = list(tag_tokens(tokenizer) if tags is None else tags)
+        if self.close[0] not in self.tags:   # </think> does not start with a token of its own: close at the budget
+            self.close = []
         self.tries = {n: answer_trie(tokenizer, n) for n in set(int(c) for c in counts)}
         longest = max(len(tokenizer.encode(f"{n}]{ANSWER_CLOSE}", add_special_tokens=False)) for n in self.tries)
         self.budget = max_new_tokens - len(self.opening) - len(self.cut) - longest - 1
@@ -148,7 +162,9 @@ class AnswerConstraint:
         if self.start is None:
             self.start = int(input_ids.shape[1])
             # a tokenizer may know ids the model's output layer lacks (an end token added to a smaller vocabulary)
-            self.ends = [e for e in self.ends if e < scores.shape[-1]] or self.ends
+            vocabulary = scores.shape[-1]
+            self.ends = [e for e in self.ends if e < vocabulary] or self.ends
+            self.tags = [t for t in self.tags if t < vocabulary]
         elif input_ids.shape[1] > self.start:
             last = input_ids[:, -1].tolist()
             for row, token in zip(self.rows, last):
@@ -158,6 +174,10 @@ class AnswerConstraint:
             if row.phase == "free":
                 masked[index] = scores[index]
                 masked[index, self.ends] = float("-inf")
+                if self.tags:
+                    masked[index, self.tags] = float("-inf")
+                    if self.close:   # the mass of every tag start goes to </think>'s first token
+                        masked[index, self.close[0]] = torch.logsumexp(scores[index, self.tags], dim=0)
             else:
                 allowed = self._allowed(row, self.counts[index])
                 masked[index, allowed] = scores[index, allowed]
@@ -178,11 +198,12 @@ class AnswerConstraint:
                 row.phase = "label" if row.reasoned else "free"
                 row.reasoned = True
         elif row.phase == "free":
-            row.free.append(token)
-            tail = self.tokenizer.decode(row.free[-12:], skip_special_tokens=False)
-            if tail.rstrip().endswith(THINK_CLOSE):
-                row.phase, row.queue = "force", list(self.closed)
-            elif len(row.free) >= self.budget:
+            row.free += 1
+            if self.close and token == self.close[0]:
+                row.phase, row.queue = "force", list(self.close[1:])
+                if not row.queue:
+                    row.phase = "label"
+            elif row.free >= self.budget:
                 row.phase, row.queue = "force", list(self.cut)
         elif row.phase == "label":
             if token in self.ends:
@@ -198,5 +219,5 @@ class _RowState:
         self.phase = "force"
         self.queue = opening
         self.reasoned = False
-        self.free: list[int] = []
+        self.free = 0
         self.label: list[int] = []

@@ -37,8 +37,9 @@ def last(history: list[dict[str, Any]], key: str) -> float | None:
 def save_curves(folder: Path, history: list[dict[str, Any]], title: str = "rank-r1 GRPO training") -> Path:
     """Write :data:`LOG_FILE` (the log history) and :data:`PLOT_FILE` into ``folder``; returns the plot's path.
 
-    Three panels share the step axis: the reward (with the mean sample weight
-    when there is one), the format-valid rate, and the mean completion length.
+    Three panels share the step axis: the reward (with its moving average over
+    a tenth of the logs, at least 5, and the mean sample weight when there is
+    one), the format-valid rate, and the mean completion length.
     """
     import matplotlib
 
@@ -52,7 +53,14 @@ def save_curves(folder: Path, history: list[dict[str, Any]], title: str = "rank-
     for axis, (key, label, limits) in zip(axes, panels):
         points = series(history, key)
         if points:
-            axis.plot([p[0] for p in points], [p[1] for p in points], marker=".", label=label)
+            axis.plot([p[0] for p in points], [p[1] for p in points], marker=".", label=label, alpha=0.6)
+            window = max(5, len(points) // 10)
+            if key == REWARD_KEY and len(points) >= 2 * window:
+                values = [p[1] for p in points]
+                smooth = [sum(values[i - window:i]) / window for i in range(window, len(values) + 1)]
+                axis.plot([p[0] for p in points][window - 1:], smooth, color="black",
+                          label=f"moving average ({window} logs)")
+                axis.legend(loc="best", fontsize="small")
         else:
             axis.text(0.5, 0.5, f"{key} was not logged", ha="center", va="center", transform=axis.transAxes)
         if limits:

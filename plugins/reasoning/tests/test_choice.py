@@ -68,3 +68,29 @@ def test_the_learning_test_sees_a_rise_and_not_noise():
     flat = learning_test(history([0.2, 0.3, 0.1, 0.2, 0.3] * 5))
     assert flat["p"] > 0.3
     assert learning_test(history([0.1] * 10)) is None   # 2 values per fifth: too few
+
+
+def test_a_model_about_to_write_a_tag_closes_its_reasoning_instead(model_and_tokenizer):
+    """Greedy steps over scripted scores in which tag-starting tokens lead: the reasoning closes at once and the
+    answer takes the best allowed label, never a stray tag."""
+    import torch
+
+    from rankkit_reasoning.constrained import tag_tokens
+
+    _, tokenizer = model_and_tokenizer
+    tags = tag_tokens(tokenizer)
+    end = tokenizer.sep_token_id
+    constraint = AnswerConstraint(tokenizer, [3], 64, [end], tags)
+    ids = torch.tensor([[1, 2, 3]])
+    label_two = tokenizer.encode("2", add_special_tokens=False)[0]
+    for _ in range(64):
+        scores = torch.zeros(1, len(tokenizer))
+        scores[0, tags] = 5.0          # the model would write a tag
+        scores[0, label_two] = 1.0     # and prefers label 2 among the labels
+        token = int(constraint(ids, scores).argmax())
+        ids = torch.cat([ids, torch.tensor([[token]])], dim=1)
+        if token == end:
+            break
+    text = tokenizer.decode(ids[0, 3:], skip_special_tokens=True)
+    parsed = parse_answer(text, 3)
+    assert parsed.valid and parsed.label == 2 and parsed.reasoning == "", text
