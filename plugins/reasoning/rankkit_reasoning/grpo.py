@@ -142,11 +142,13 @@ class RankR1GRPOTrainer:
         ``training-log.json`` and ``training-curves.png``.
 
         Returns:
-            ``steps``, ``prompts``, ``queries`` (considered), ``skipped`` and ``skipped_examples`` (by reason),
-            ``final_reward`` and ``final_relevance_reward`` (the same unless the reward functions change),
-            ``final_format_valid_rate``, ``mean_completion_length`` (over the logged steps),
-            ``final_completion_length``, ``train_loss``, ``seconds``, ``weighting`` (the weighter's
-            ``prepare`` statistics, ``None`` without one) and, with a weighter, ``final_mean_weight``.
+            ``steps``, ``prompts`` (trained on), ``held_out_prompts``, ``queries`` (considered), ``skipped`` and
+            ``skipped_examples`` (by reason), ``final_reward`` and ``final_relevance_reward`` (the same unless the
+            reward functions change), ``final_format_valid_rate``, ``mean_completion_length`` (over the logged
+            steps), ``final_completion_length``, ``train_loss``, ``seconds``, ``weighting`` (the weighter's
+            ``prepare`` statistics, ``None`` without one), ``learning``
+            (:func:`~rankkit_reasoning.curves.learning_test`), ``constrained``, with ``held_out`` the ``held_out``
+            choices before and after (summaries and their comparison), and, with a weighter, ``final_mean_weight``.
             "final" values are the last logged ones (averaged over the last ``logging_steps`` steps).
 
         Raises:
@@ -196,10 +198,10 @@ class RankR1GRPOTrainer:
                 shutil.rmtree(folder, ignore_errors=True)
         save_curves(output, history)
         lengths = [v for _, v in series(history, LENGTH_KEY)]
-        queries = len(prompts.rows) + sum(prompts.skipped.values())
+        queries = len(prompts.rows) + len(held) + sum(prompts.skipped.values())
         stats = {
-            "steps": steps, "prompts": len(prompts.rows), "queries": queries, "skipped": prompts.skipped,
-            "skipped_examples": prompts.examples,
+            "steps": steps, "prompts": len(prompts.rows), "held_out_prompts": len(held), "queries": queries,
+            "skipped": prompts.skipped, "skipped_examples": prompts.examples,
             "final_reward": last(history, REWARD_KEY), "final_relevance_reward": last(history, RELEVANCE_KEY),
             "final_format_valid_rate": last(history, FORMAT_KEY),
             "mean_completion_length": round(float(np.mean(lengths)), 3) if lengths else None,

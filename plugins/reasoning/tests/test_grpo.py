@@ -393,7 +393,8 @@ def test_constrained_training_answers_every_completion_and_measures_held_out_cho
     history = json.loads((output / "training-log.json").read_text())["log_history"]
     rates = [h["rewards/format_valid/mean"] for h in history if "rewards/format_valid/mean" in h]
     assert rates and all(rate == 1.0 for rate in rates)   # a random model answers in format: the constraint did it
-    assert stats["prompts"] == 3 and stats["constrained"] is True   # 5 prompts, 2 held out
+    assert stats["prompts"] == 3 and stats["held_out_prompts"] == 2 and stats["queries"] == 6   # 5 prompts, 2 held out
+    assert stats["constrained"] is True
     held = stats["held_out"]
     for side in ("before", "after"):
         assert held[side]["prompts"] == 2 and held[side]["answered"] == 1.0
