@@ -74,7 +74,7 @@ def choose(model: Any, tokenizer: Any, rows: Sequence[dict[str, Any]], max_new_t
     import torch
     from transformers import LogitsProcessorList
 
-    from rankkit_reasoning.constrained import AnswerConstraint, tag_tokens
+    from rankkit_reasoning.constrained import AnswerConstraint, end_index, tag_tokens
     from rankkit_reasoning.prompts import render_chat
 
     started, tokens, tags = time.time(), 0, tag_tokens(tokenizer)
@@ -90,7 +90,7 @@ def choose(model: Any, tokenizer: Any, rows: Sequence[dict[str, Any]], max_new_t
                                     top_p=None, top_k=None, logits_processor=LogitsProcessorList([constraint]),
                                     pad_token_id=tokenizer.pad_token_id)
         for row, ids in zip(batch, output[:, inputs["input_ids"].shape[1]:].tolist()):
-            cut = next((i for i, t in enumerate(ids) if t in ends), len(ids))
+            cut = end_index(ids, ends, len(ids))
             tokens += cut + 1
             labels.append(parse_answer(tokenizer.decode(ids[:cut], skip_special_tokens=True), int(row["n"])).label)
     correct = [int(label is not None and label in set(r["relevant"])) for label, r in zip(labels, rows)]

@@ -82,7 +82,7 @@ def constrained_answers(backend: Any, conversations: Sequence[Sequence[dict[str,
                                 top_p=None, prefix_allowed_tokens_fn=allowed, pad_token_id=tokenizer.pad_token_id)
     answers = []
     for prefix, row in zip(prefixes, output[:, start:].tolist()):
-        cut = row.index(end) if end in row else len(row)
+        cut = end_index(row, (end,), len(row))
         answers.append(prefix + tokenizer.decode(row[:cut], skip_special_tokens=True))
     return answers
 
@@ -92,6 +92,11 @@ def _end_token(model: Any, tokenizer: Any) -> int:
     ids = getattr(model.generation_config, "eos_token_id", None)
     ids = ids if isinstance(ids, list) else [] if ids is None else [ids]
     return int(ids[0]) if ids else int(tokenizer.eos_token_id)
+
+
+def end_index(ids: Sequence[int], ends: Sequence[int], default: int) -> int:
+    """The position of the first end token in ``ids``, ``default`` when there is none."""
+    return next((i for i, token in enumerate(ids) if token in ends), default)
 
 
 def tag_tokens(tokenizer: Any) -> list[int]:

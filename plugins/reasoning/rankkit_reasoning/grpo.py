@@ -62,6 +62,7 @@ import numpy as np
 from rankkit.checkpoints import latest_checkpoint
 from rankkit.components import SampleWeighter, TrainingProgress
 from rankkit.errors import ConfigError
+from rankkit.files import atomic_write
 from rankkit.models import resolve_device
 from rankkit_reasoning.adapters import AdapterBase, write_adapter_info
 from rankkit_reasoning.choice import Choices, choice_summary, choose, compare_choices, split_held_out
@@ -237,7 +238,8 @@ class RankR1GRPOTrainer:
         finally:
             model.train(mode)
         if saved is not None:
-            saved.write_text(json.dumps(dataclasses.asdict(choices)))
+            with atomic_write(saved) as handle:   # a training killed while writing it measures again on resume
+                json.dump(dataclasses.asdict(choices), handle)
         logger.info("rank-r1 GRPO: held-out choice accuracy %s", choice_summary(choices).get("accuracy"))
         return choices
 
@@ -382,7 +384,6 @@ def _trainer_class() -> Any:
     return WeightedGRPOTrainer
 
 
-
 def constrained_completions(trainer: Any, prompt_ids: list[list[int]], counts: list[int],
                             tags: list[int] | None = None) -> tuple[list[list[int]], None]:
     """Sample one completion per prompt with ``trainer``'s generation settings under the answer constraint.
@@ -398,7 +399,7 @@ def constrained_completions(trainer: Any, prompt_ids: list[list[int]], counts: l
     from transformers import LogitsProcessorList
     from trl.models import unwrap_model_for_generation
 
-    from rankkit_reasoning.constrained import AnswerConstraint
+    from rankkit_reasoning.constrained import AnswerConstraint, end_index
 
     if len(counts) != len(prompt_ids):
         raise RuntimeError(f"constrained GRPO: {len(prompt_ids)} prompts but {len(counts)} label counts")
@@ -414,8 +415,4 @@ def constrained_completions(trainer: Any, prompt_ids: list[list[int]], counts: l
         output = model.generate(input_ids=input_ids.to(device), attention_mask=mask.to(device),
                                 generation_config=trainer.generation_config,
                                 logits_processor=LogitsProcessorList([constraint]))
-    completions = []
-    for row in output[:, width:].tolist():
-        cut = next((i for i, t in enumerate(row) if t in ends), len(row) - 1)
-        completions.append(row[:cut + 1])
-    return completions, None
+    return [row[:end_index(row, ends, len(row) - 1) + 1] for row in output[:, width:].tolist()], None
