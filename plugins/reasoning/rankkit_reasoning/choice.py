@@ -58,7 +58,7 @@ def split_held_out(rows: Sequence[dict[str, Any]], count: int, seed: int) -> tup
 
 
 def choose(model: Any, tokenizer: Any, rows: Sequence[dict[str, Any]], max_new_tokens: int, batch_size: int,
-           ends: Sequence[int]) -> Choices:
+           ends: Sequence[int], reasoning: bool = True) -> Choices:
     """Greedy, constrained answers of ``model`` to the prompt ``rows`` (GRPO rows: ``prompt``, ``n``, ``relevant``).
 
     Args:
@@ -68,6 +68,7 @@ def choose(model: Any, tokenizer: Any, rows: Sequence[dict[str, Any]], max_new_t
         max_new_tokens: Reasoning and answer budget (as in training).
         batch_size: Prompts generated together.
         ends: End-of-sequence ids.
+        reasoning: False: the label alone, after an empty reasoning (as a label-only policy was trained).
     """
     import time
 
@@ -84,7 +85,8 @@ def choose(model: Any, tokenizer: Any, rows: Sequence[dict[str, Any]], max_new_t
         texts = [render_chat(tokenizer, r["prompt"]) for r in batch]
         inputs = tokenizer(texts, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False)
         inputs = {k: v.to(model.device) for k, v in inputs.items()}
-        constraint = AnswerConstraint(tokenizer, [int(r["n"]) for r in batch], max_new_tokens, ends, tags)
+        constraint = AnswerConstraint(tokenizer, [int(r["n"]) for r in batch], max_new_tokens, ends, tags,
+                                     reasoning=reasoning)
         with torch.no_grad():
             output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, temperature=None,
                                     top_p=None, top_k=None, logits_processor=LogitsProcessorList([constraint]),

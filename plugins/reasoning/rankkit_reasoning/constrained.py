@@ -70,7 +70,7 @@ def constrained_answers(backend: Any, conversations: Sequence[Sequence[dict[str,
     batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
     batch = {name: tensor.to(model.device) for name, tensor in batch.items()}
     start = batch["input_ids"].shape[1]
-    end = _end_token(model, tokenizer)
+    end = end_token(model, tokenizer)
     tries = [answer_trie(tokenizer, n) for n in counts]
     longest = max(len(tokenizer.encode(f"{n}]{ANSWER_CLOSE}", add_special_tokens=False)) for n in counts)
 
@@ -87,7 +87,7 @@ def constrained_answers(backend: Any, conversations: Sequence[Sequence[dict[str,
     return answers
 
 
-def _end_token(model: Any, tokenizer: Any) -> int:
+def end_token(model: Any, tokenizer: Any) -> int:
     """The token that ends an answer: the model's own end of sequence (its generation config), else the tokenizer's."""
     ids = getattr(model.generation_config, "eos_token_id", None)
     ids = ids if isinstance(ids, list) else [] if ids is None else [ids]
@@ -120,6 +120,11 @@ class AnswerConstraint:
     * then ``<answer>[`` is forced, the label is chosen among the prompt's
       labels only (:func:`answer_trie`), and the end of the sequence follows.
 
+    With ``reasoning = False`` the reasoning is empty: ``</think>`` follows
+    ``<think>`` at once and only the label is chosen, so the completion is the
+    model's answer alone (a label-only policy for GRPO, one short pass for a
+    reranker).
+
     The budget leaves room for the forced answer, so a completion never runs
     out of tokens before it answers, and no stray tag can enter the reasoning:
     every completion parses. Only the processed scores are masked: the model's
@@ -134,13 +139,15 @@ class AnswerConstraint:
         ends: The end-of-sequence ids (the first the model's output layer has ends the answer; all are masked while
             reasoning).
         tags: :func:`tag_tokens` of the tokenizer, when the caller has them (else computed here).
+        reasoning: False: no reasoning, the answer follows ``<think>`` ``</think>`` at once.
 
     Raises:
-        ValueError: When ``max_new_tokens`` leaves no room for reasoning before the forced answer.
+        ValueError: When ``max_new_tokens`` leaves no room for reasoning before the forced answer (or, without
+            reasoning, for the forced answer itself).
     """
 
     def __init__(self, tokenizer: Any, counts: Sequence[int], max_new_tokens: int, ends: Sequence[int],
-                 tags: Sequence[int] | None = None) -> None:
+                 tags: Sequence[int] | None = None, reasoning: bool = True) -> None:
         self.ends = [int(e) for e in ends if e is not None]
         if not self.ends:
             raise ValueError("the answer constraint needs the model's end-of-sequence token id")
@@ -152,10 +159,13 @@ class AnswerConstraint:
             self.close = []
         self.tries = {n: answer_trie(tokenizer, n) for n in set(int(c) for c in counts)}
         longest = max(len(tokenizer.encode(f"{n}]{ANSWER_CLOSE}", add_special_tokens=False)) for n in self.tries)
+        self.reasoning = reasoning
         self.budget = max_new_tokens - len(self.opening) - len(self.cut) - longest - 1
-        if self.budget < 1:
+        if self.budget < (1 if reasoning else 0):
+            needs = max_new_tokens - self.budget
             raise ValueError(f"max_new_tokens {max_new_tokens} leaves no room to reason before the forced answer "
-                             f"(it needs more than {max_new_tokens - self.budget})")
+                             f"(it needs more than {needs})" if reasoning else
+                             f"max_new_tokens {max_new_tokens} is too small for the forced answer (it needs {needs})")
         self.counts = [int(c) for c in counts]
         self.start: int | None = None
         self.rows = [_RowState(list(self.opening)) for _ in counts]
@@ -200,7 +210,12 @@ class AnswerConstraint:
         if row.phase == "force":
             row.queue.pop(0)
             if not row.queue:
-                row.phase = "label" if row.reasoned else "free"
+                if row.reasoned:
+                    row.phase = "label"
+                elif self.reasoning:
+                    row.phase = "free"
+                else:   # no reasoning: the cut (</think> <answer>[) follows <think> at once
+                    row.queue = list(self.cut)
                 row.reasoned = True
         elif row.phase == "free":
             row.free += 1

@@ -81,6 +81,18 @@ class ConstrainedAnswerer(Protocol):
 
 
 @runtime_checkable
+class ConstrainedGenerator(Protocol):
+    """A backend that can generate every completion under the answer constraint in one pass (the reranker's
+    ``answer = "constrained"`` or ``"label"``; :class:`rankkit_reasoning.constrained.AnswerConstraint`)."""
+
+    def generate_constrained(self, conversations: Sequence[Sequence[Message]], counts: Sequence[int],
+                             reasoning: bool = True) -> list[Generation]:
+        """One completion per conversation that always parses: the reasoning within the token budget (none when
+        ``reasoning`` is false), then ``<answer>[k]</answer>`` with ``k`` in 1..n."""
+        ...  # pragma: no cover
+
+
+@runtime_checkable
 class StructuredBackend(Protocol):
     """A backend that can ask its server to constrain each completion to the format with a label of the prompt."""
 

@@ -64,6 +64,7 @@ from rankkit.components import SampleWeighter, TrainingProgress
 from rankkit.errors import ConfigError
 from rankkit.files import atomic_write
 from rankkit.models import resolve_device
+from rankkit.progress import progress_enabled
 from rankkit_reasoning.adapters import AdapterBase, write_adapter_info
 from rankkit_reasoning.choice import Choices, choice_summary, choose, compare_choices, split_held_out
 from rankkit_reasoning.curves import (FORMAT_KEY, LENGTH_KEY, RELEVANCE_KEY, REWARD_KEY, WEIGHT_KEY, last, learning_test,
@@ -166,7 +167,7 @@ class RankR1GRPOTrainer:
 
             try:   # the forced answer must fit in max_completion_length (the tokenizer says how many tokens it takes)
                 AnswerConstraint(backend.tokenizer, [r["n"] for r in prompts.rows], s.max_completion_length,
-                                 [backend.tokenizer.eos_token_id])
+                                 [backend.tokenizer.eos_token_id], reasoning=s.reasoning)
             except ValueError as error:
                 raise ConfigError(f"trainer {TRAINER!r}: {error}; raise max_completion_length") from error
         rows, held = split_held_out(prompts.rows, s.held_out, s.seed)
@@ -234,7 +235,7 @@ class RankR1GRPOTrainer:
         model.eval()
         try:   # in the weights' own type: autocast would cast every weight at every decoding step (5x slower on CPU)
             choices = choose(model, trainer.processing_class, rows, s.max_completion_length,
-                             s.batch_size * s.num_generations, trainer.eos_token_ids)
+                             s.batch_size * s.num_generations, trainer.eos_token_ids, s.reasoning)
         finally:
             model.train(mode)
         if saved is not None:
@@ -294,7 +295,7 @@ class RankR1GRPOTrainer:
             data_seed=s.seed, logging_steps=s.logging_steps, logging_first_step=True,
             save_strategy="steps" if self.checkpoints is not None and s.save_steps else "no",
             save_steps=max(s.save_steps, 1), save_total_limit=2,
-            report_to="none", disable_tqdm=True, use_cpu=device == "cpu", bf16=bf16, dataloader_num_workers=0,
+            report_to="none", disable_tqdm=not progress_enabled(), use_cpu=device == "cpu", bf16=bf16, dataloader_num_workers=0,
             remove_unused_columns=False, log_completions=False, **{checkpointing: checkpoint},
         )
         lora = LoraConfig(r=s.lora_r, lora_alpha=s.lora_alpha, lora_dropout=s.lora_dropout,
@@ -306,7 +307,7 @@ class RankR1GRPOTrainer:
         try:
             return _trainer_class()(model=model, reward_funcs=[f for f, _ in rewards], args=args, train_dataset=data,
                                     processing_class=tokenizer, peft_config=lora, weigh=weigh,
-                                    constrained=s.constrained)
+                                    constrained=s.constrained, reasoning=s.reasoning)
         except ValueError as error:
             if "target modules" in str(error).lower() or "target_modules" in str(error):
                 raise ConfigError(f"trainer {TRAINER!r}: model {s.model!r}: LoRA cannot target "
@@ -352,10 +353,12 @@ def _trainer_class() -> Any:
     class WeightedGRPOTrainer(GRPOTrainer):
         """``GRPOTrainer`` whose advantages are scaled by a sample weighter's weight of each completion's prompt."""
 
-        def __init__(self, *args: Any, weigh: _Weigh | None = None, constrained: bool = False, **kwargs: Any) -> None:
+        def __init__(self, *args: Any, weigh: _Weigh | None = None, constrained: bool = False,
+                     reasoning: bool = True, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.weigh = weigh
             self.constrained = constrained
+            self.reasoning = reasoning
             self.counts: list[int] = []
             self.tags: list[int] | None = None   # the tokenizer's tag tokens, found at the first constrained step
 
@@ -378,15 +381,16 @@ def _trainer_class() -> Any:
                 from rankkit_reasoning.constrained import tag_tokens
 
                 self.tags = tag_tokens(self.processing_class)
-            return constrained_completions(self, prompt_ids, self.counts, self.tags)
+            return constrained_completions(self, prompt_ids, self.counts, self.tags, self.reasoning)
 
     _CLASS.append(WeightedGRPOTrainer)
     return WeightedGRPOTrainer
 
 
 def constrained_completions(trainer: Any, prompt_ids: list[list[int]], counts: list[int],
-                            tags: list[int] | None = None) -> tuple[list[list[int]], None]:
-    """Sample one completion per prompt with ``trainer``'s generation settings under the answer constraint.
+                            tags: list[int] | None = None, reasoning: bool = True) -> tuple[list[list[int]], None]:
+    """Sample one completion per prompt with ``trainer``'s generation settings under the answer constraint
+    (without reasoning: the label alone).
 
     The prompts are left-padded as TRL pads them and generated by the policy
     (TRL's ``unwrap_model_for_generation``, as its own transformers path does);
@@ -409,7 +413,8 @@ def constrained_completions(trainer: Any, prompt_ids: list[list[int]], counts: l
     mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in prompt_ids])
     device = trainer.accelerator.device
     ends = list(trainer.eos_token_ids)
-    constraint = AnswerConstraint(trainer.processing_class, counts, trainer.max_completion_length, ends, tags)
+    constraint = AnswerConstraint(trainer.processing_class, counts, trainer.max_completion_length, ends, tags,
+                                  reasoning=reasoning)
     with unwrap_model_for_generation(trainer.model_wrapped, trainer.accelerator,
                                      generation_kwargs=trainer.generation_kwargs) as model, torch.no_grad():
         output = model.generate(input_ids=input_ids.to(device), attention_mask=mask.to(device),

@@ -100,6 +100,7 @@ class TransformersBackend:
             check_adapter_base(self.adapter, self.model_name, self.path, self.gguf_file, self.ref.fingerprint())
         self._tokenizer: Any = None
         self._model: Any = None
+        self._tags: list[int] | None = None
 
     def describe(self) -> dict[str, Any]:
         """The model's content (and the adapter's, when one is applied) and the decoding settings."""
@@ -182,9 +183,38 @@ class TransformersBackend:
             out.extend(self.generate_text(prompts[start : start + self.batch_size]))
         return out
 
-    def generate_text(self, prompts: Sequence[str], settings: GenerationSettings | None = None) -> list[Generation]:
-        """Completions of already-rendered prompts, as one batch (``settings`` overrides the backend's)."""
+    def generate_constrained(self, conversations: Sequence[Sequence[Message]], counts: Sequence[int],
+                             reasoning: bool = True) -> list[Generation]:
+        """One completion per conversation in a single pass under
+        :class:`~rankkit_reasoning.constrained.AnswerConstraint` (``batch_size`` at a time): the reasoning within
+        ``max_new_tokens`` (none when ``reasoning`` is false), then ``<answer>[k]</answer>`` with ``k`` in 1..n.
+
+        Raises:
+            ConfigError: When ``max_new_tokens`` leaves no room for the forced answer (and the reasoning).
+        """
+        from rankkit_reasoning.constrained import AnswerConstraint, end_token, tag_tokens
+
+        if self._tags is None:
+            self._tags = tag_tokens(self.tokenizer)
+        first = end_token(self.model, self.tokenizer)
+        ends = [first] + sorted(_stop_ids(self.model, self.tokenizer) - {first})
+        out: list[Generation] = []
+        for start in range(0, len(conversations), self.batch_size):
+            part = slice(start, start + self.batch_size)
+            try:
+                constraint = AnswerConstraint(self.tokenizer, counts[part], self.settings.max_new_tokens, ends,
+                                              self._tags, reasoning=reasoning)
+            except ValueError as error:
+                raise ConfigError(f"rank-r1: {error}; raise max_new_tokens") from error
+            out.extend(self.generate_text([self.render(c) for c in conversations[part]], processors=[constraint]))
+        return out
+
+    def generate_text(self, prompts: Sequence[str], settings: GenerationSettings | None = None,
+                      processors: Sequence[Any] = ()) -> list[Generation]:
+        """Completions of already-rendered prompts, as one batch (``settings`` overrides the backend's;
+        ``processors`` are transformers logits processors applied while decoding)."""
         import torch
+        from transformers import LogitsProcessorList
 
         if not prompts:
             return []
@@ -192,6 +222,8 @@ class TransformersBackend:
         batch = tokenizer(list(prompts), return_tensors="pt", padding=True, add_special_tokens=False)
         batch = {name: tensor.to(model.device) for name, tensor in batch.items()}
         options: dict[str, Any] = {"max_new_tokens": s.max_new_tokens, "pad_token_id": tokenizer.pad_token_id}
+        if processors:
+            options["logits_processor"] = LogitsProcessorList(list(processors))
         if s.temperature > 0:
             digest = hashlib.sha256("\x00".join(prompts).encode()).digest()
             torch.manual_seed((s.seed + int.from_bytes(digest[:4], "little")) % 2**31)

@@ -12,6 +12,9 @@ model generates several queries' prompts in one batch.
 
 Failures do not stop a run:
 
+* with ``answer = "constrained"`` (or ``"label"``, no reasoning) a local model
+  decodes every call under :class:`~rankkit_reasoning.constrained.AnswerConstraint`,
+  so every answer parses in one pass;
 * a malformed answer is counted, and falls back to a defined choice: the
   candidate of the set that ranks best in the first stage (``first-stage``), or,
   with a local model, the label the model itself finds most likely once its
@@ -48,6 +51,7 @@ from rankkit_reasoning.generation import (
     Backend,
     BackendError,
     ConstrainedAnswerer,
+    ConstrainedGenerator,
     Generation,
     LabelScorer,
     StructuredBackend,
@@ -113,6 +117,10 @@ class SetwiseReasoningReranker(Composable):
             raise ConfigError(f"rank-r1: fallback {self.settings.fallback!r} needs "
                               f"{needs[self.settings.fallback][1]}, which the {type(backend).__name__} backend cannot "
                               "give; use the transformers backend, or fallback 'first-stage'")
+        if self.settings.answer != "free" and not isinstance(backend, ConstrainedGenerator):
+            raise ConfigError(f"rank-r1: answer {self.settings.answer!r} needs constrained decoding, which the "
+                              f"{type(backend).__name__} backend cannot give; use the transformers backend, or "
+                              "answer 'free'")
         self.docs = docs
         self.fingerprint = fingerprint("reranker", "rank-r1", {**self.settings.sort_key(), **backend.describe()})
         self._records: list[QueryRecord] = []
@@ -183,6 +191,9 @@ class SetwiseReasoningReranker(Composable):
     def _generate(self, batch: list[_Job]) -> list[Generation]:
         """The batch's completions; a backend that can constrain them on its server gets each prompt's label count."""
         messages = [j.messages() for j in batch]
+        if self.settings.answer != "free":
+            return self.backend.generate_constrained(  # type: ignore[attr-defined]
+                messages, [len(j.sort.pending or ()) for j in batch], reasoning=self.settings.answer == "constrained")
         if isinstance(self.backend, StructuredBackend) and self.backend.structured != "none":
             return self.backend.generate(messages, [len(j.sort.pending or ()) for j in batch])
         return self.backend.generate(messages)

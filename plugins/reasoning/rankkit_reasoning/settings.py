@@ -35,6 +35,8 @@ BACKENDS = ("transformers", "openai")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 #: How the endpoint is asked to constrain a completion to ``<think> R </think> <answer>[k]</answer>``.
 STRUCTURED = ("none", "vllm", "vllm-legacy", "sglang", "llama.cpp")
+#: How the reranker's answers are decoded (see :class:`SetwiseSettings`).
+ANSWERS = ("free", "constrained", "label")
 #: What a malformed answer falls back to.
 FALLBACKS = ("first-stage", "likelihood", "constrained")
 TRAINER = "rank-r1-grpo"
@@ -159,6 +161,12 @@ class SetwiseSettings(PassageBudget):
                           "likely once its reasoning is closed for it) or constrained (transformers backend: the "
                           "answer generated again after the closed reasoning, allowing only <answer>[i]</answer> with "
                           "a label of the prompt)", choices=FALLBACKS)
+    answer: str = param("free", help="free: the model writes its reasoning and answer freely (a malformed answer "
+                        "takes the fallback); constrained (transformers backend): one pass under the answer "
+                        "constraint, free reasoning within max_new_tokens, then <answer>[i]</answer> with a label of "
+                        "the prompt, so every call parses at the cost of one generation; label (transformers "
+                        "backend): no reasoning, the label alone (a few tokens per call; for adapters trained with "
+                        "the trainer's reasoning = false)", choices=ANSWERS)
     permutations: int = param(1, help="with fallback = likelihood: average each candidate's label log-probability "
                               "over this many cyclic orders of the set (reasoning left out), against position bias; "
                               "costs one forward pass per order", minimum=1)
@@ -169,11 +177,11 @@ class SetwiseSettings(PassageBudget):
             raise ConfigError("permutations > 1 de-biases the likelihood fallback; set fallback = \"likelihood\"")
 
     def sort_key(self) -> dict[str, Any]:
-        """The sort's part of the reranker's fingerprint: these fields but ``traces``, and ``permutations`` only
-        when it is not its default (the fingerprints made before it existed stay valid)."""
-        unset = SetwiseSettings.__dataclass_fields__["permutations"].default
+        """The sort's part of the reranker's fingerprint: these fields but ``traces``, and ``permutations`` and
+        ``answer`` only when they are not their defaults (the fingerprints made before they existed stay valid)."""
+        later = ("permutations", "answer")
         return {f.name: getattr(self, f.name) for f in fields(SetwiseSettings)
-                if f.name != "traces" and not (f.name == "permutations" and self.permutations == unset)}
+                if f.name != "traces" and not (f.name in later and getattr(self, f.name) == f.default)}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -186,6 +194,10 @@ class RankR1Settings(SetwiseSettings, EndpointSettings, LocalSettings):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.backend == "openai":
+            if self.answer != "free":
+                raise ConfigError(f"rank-r1: answer = {self.answer!r} decodes under a local constraint (transformers "
+                                  "backend); with the openai backend, ask the server to constrain the answers with "
+                                  "structured (vllm, sglang, llama.cpp)")
             if self.adapter:
                 raise ConfigError("rank-r1: adapter applies to the transformers backend only; with the openai "
                                   "backend, have the endpoint serve the adapter (e.g. vLLM --lora-modules) and name "
@@ -233,6 +245,10 @@ class GRPOSettings(PassageBudget, ModelSettings):
                               "prompt is forced, so every completion parses and the reward varies within a group "
                               "even for a model that never writes the format (false: Rank-R1's free sampling)",
                               keyed="unless-default")
+    reasoning: bool = param(True, help="with constrained: false samples no reasoning, every completion is "
+                            "<think></think><answer>[i]</answer> and only the label is sampled (label-only GRPO: "
+                            "no reasoning tokens to generate or train on, the policy learns the choice alone; "
+                            "rerank with the reranker's answer = \"label\")", keyed="unless-default")
     held_out: int = param(0, help="set aside this many training prompts (queries, drawn with the seed) and measure "
                           "the choice accuracy on them before and after training (greedy, constrained), with a "
                           "Wilson interval, a binomial test against chance and a McNemar test between the two "
@@ -253,3 +269,6 @@ class GRPOSettings(PassageBudget, ModelSettings):
         if not self.target_modules or not all(isinstance(m, str) and m for m in self.target_modules):
             raise ConfigError(f"{where}: target_modules must list module names such as q_proj, got "
                               f"{list(self.target_modules)!r}")
+        if not self.reasoning and not self.constrained:
+            raise ConfigError(f"{where}: reasoning = false needs constrained = true (the empty reasoning and the "
+                              "answer are forced by the answer constraint)")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from rankkit_reasoning.choice import Choices, choice_summary, compare_choices
@@ -43,6 +45,33 @@ def test_the_budget_must_leave_room_to_reason(model_and_tokenizer):
     _, tokenizer = model_and_tokenizer
     with pytest.raises(ValueError, match="no room to reason"):
         AnswerConstraint(tokenizer, [4], 6, [tokenizer.eos_token_id])
+    with pytest.raises(ValueError, match="too small for the forced answer"):
+        AnswerConstraint(tokenizer, [4], 6, [tokenizer.eos_token_id], reasoning=False)
+
+
+def test_without_reasoning_only_the_label_is_sampled(model_and_tokenizer):
+    """reasoning = False: every completion is the forced <think></think><answer>[ with a sampled label, the same
+    token sequence but for the label (what label-only GRPO trains and the reranker's answer = "label" decodes)."""
+    import torch
+    from transformers import LogitsProcessorList
+
+    model, tokenizer = model_and_tokenizer
+    counts = [2, 3, 4, 4, 5, 3, 4, 4]
+    texts = [render_chat(tokenizer, build_messages(f"query {i}", [f"passage {j}" for j in range(n)]))
+             for i, n in enumerate(counts)]
+    inputs = tokenizer(texts, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False)
+    constraint = AnswerConstraint(tokenizer, counts, 40, [model.generation_config.eos_token_id], reasoning=False)
+    torch.manual_seed(0)
+    output = model.generate(**inputs, max_new_tokens=40, do_sample=True, temperature=1.0, top_k=0, top_p=1.0,
+                            logits_processor=LogitsProcessorList([constraint]), pad_token_id=tokenizer.pad_token_id)
+    labels = []
+    for n, row in zip(counts, output[:, inputs["input_ids"].shape[1]:]):
+        text = tokenizer.decode(row, skip_special_tokens=True)
+        parsed = parse_answer(text, n)
+        assert parsed.valid and parsed.reasoning == "" and 1 <= parsed.label <= n, text
+        assert re.fullmatch(r"<think>\s*</think>\s*<answer>\[\d\]</answer>", text), text
+        labels.append(parsed.label)
+    assert len(set(labels)) > 1   # sampled, not fixed
 
 
 def test_choice_summary_and_mcnemar():

@@ -406,6 +406,22 @@ def test_constrained_training_answers_every_completion_and_measures_held_out_cho
     assert all(label in range(1, 5) for label in saved["after"]["labels"])
 
 
+def test_label_only_training_samples_the_label_alone(registry, tiny_model, tiny_data, tokenizer, tmp_path):
+    output = tmp_path / "adapter"
+    stats = _train(registry, tiny_model, tiny_data, output, constrained=True, reasoning=False, held_out=2,
+                   max_completion_length=40, learning_rate=0.05)
+    history = json.loads((output / "training-log.json").read_text())["log_history"]
+    forced = len(tokenizer.encode("<think>\n", add_special_tokens=False)) + len(
+        tokenizer.encode("\n</think>\n<answer>[", add_special_tokens=False)) + 1   # ... and the end token
+    possible = {forced + len(tokenizer.encode(f"{k}]</answer>", add_special_tokens=False)) for k in range(1, 5)}
+    logged = [h for h in history if "completions/min_length" in h]
+    assert logged and all({h["completions/min_length"], h["completions/max_length"]} <= possible for h in logged)
+    assert all(h["rewards/format_valid/mean"] == 1.0 for h in history if "rewards/format_valid/mean" in h)
+    assert stats["held_out"]["before"]["answered"] == 1.0 and stats["held_out"]["before"]["tokens"] <= 2 * max(possible)
+    with pytest.raises(ConfigError, match="reasoning = false needs constrained = true"):
+        _train(registry, tiny_model, tiny_data, tmp_path / "other", reasoning=False)
+
+
 def test_held_out_prompts_are_never_trained_on(tiny_data, tokenizer):
     from rankkit_reasoning.choice import split_held_out
 

@@ -353,6 +353,36 @@ def test_tiny_model_with_the_constrained_fallback_never_falls_back_to_the_first_
         SetwiseReasoningReranker(ScriptedBackend(), SetwiseSettings(fallback="constrained"))
 
 
+@pytest.mark.parametrize("answer", ["constrained", "label"])
+def test_constrained_and_label_answers_parse_in_one_pass(registry, tiny_model, answer):
+    """A random model answers every call in format with one generation per call (no fallback, no second pass);
+    without reasoning the completion is the label alone."""
+    reranker = registry.build("reranker", "rank-r1", model=str(tiny_model), num_child=2, k=2, window=5,
+                              answer=answer, **{**TINY, "max_new_tokens": 40})
+    texts = tuple(f"report {i} on glacier ice" for i in range(5))
+    [out] = reranker.rerank([Query("q", "glacier ice")], [Ranking("q", [f"d{i}" for i in range(5)], np.arange(5, 0, -1), texts)])
+    assert sorted(out.doc_ids.tolist()) == [f"d{i}" for i in range(5)]
+    calls = reranker.traces()[0]["trace"]
+    assert calls and not any(c["fallback"] for c in calls)
+    for call in calls:
+        assert call["chosen"] == call["doc_ids"][call["label"] - 1]
+        if answer == "label":
+            assert re.fullmatch(r"<think>\s*</think>\s*<answer>\[\d\]</answer>", call["completion"]), call["completion"]
+    assert reranker.statistics()["malformed_rate"] == 0.0
+    free = registry.build("reranker", "rank-r1", model=str(tiny_model), **TINY)
+    assert len({reranker.fingerprint, free.fingerprint}) == 2
+
+
+def test_constrained_answers_need_a_local_model_and_room_for_the_answer(registry, tiny_model):
+    with pytest.raises(ConfigError, match="answer 'label' needs constrained decoding, which the ScriptedBackend"):
+        SetwiseReasoningReranker(ScriptedBackend(), SetwiseSettings(answer="label"))
+    with pytest.raises(ConfigError, match="with the openai backend, ask the server"):
+        registry.build("reranker", "rank-r1", backend="openai", api_model="m", answer="constrained")
+    reranker = registry.build("reranker", "rank-r1", model=str(tiny_model), num_child=2, k=2, window=3,
+                              answer="constrained", **{**TINY, "max_new_tokens": 6})
+    with pytest.raises(ConfigError, match="raise max_new_tokens"):
+        reranker.rerank([Query("q", "ice")], [Ranking("q", ["a", "b", "c"], np.arange(3, 0, -1), ("x", "y", "z"))])
+
 
 class BiasedBackend(LikelihoodBackend):
     """Label log-probabilities with a strong bias for label [1] on top of a weak preference for higher rel."""
