@@ -169,8 +169,11 @@ def bench_onnx(groups, args, settings, raw_fn, close) -> None:  # noqa: ANN001
 
     compare("onnx backend (fp32) vs CrossEncoder.predict per query", fp32_fn, raw_fn, repeats=args.repeats,
             target=1 / 1.5, same=close)
-    compare("onnx backend, static-int8 vs CrossEncoder.predict per query", int8_fn, raw_fn, repeats=args.repeats,
-            target=1 / 2, same=lambda got, raw: ranking_agreement(got, raw, groups, args.int8_tau))
+    try:
+        compare("onnx backend, static-int8 vs CrossEncoder.predict per query", int8_fn, raw_fn, repeats=args.repeats,
+                target=1 / 2, same=lambda got, raw: ranking_agreement(got, raw, groups, args.int8_tau))
+    except AssertionError:   # a lossy backend whose rankings differ too much is the measured outcome, not a crash
+        print(f"static-int8: refused by the fidelity check (mean Kendall tau below {args.int8_tau}); not timed")
 
 
 def ranking_agreement(got, raw, groups, floor: float) -> bool:  # noqa: ANN001
