@@ -295,8 +295,8 @@ class RankR1GRPOTrainer:
             data_seed=s.seed, logging_steps=s.logging_steps, logging_first_step=True,
             save_strategy="steps" if self.checkpoints is not None and s.save_steps else "no",
             save_steps=max(s.save_steps, 1), save_total_limit=2,
-            report_to="none", disable_tqdm=not progress_enabled(), use_cpu=device == "cpu", bf16=bf16, dataloader_num_workers=0,
-            remove_unused_columns=False, log_completions=False, **{checkpointing: checkpoint},
+            report_to="none", disable_tqdm=not progress_enabled(), use_cpu=device == "cpu", bf16=bf16,
+            dataloader_num_workers=0, remove_unused_columns=False, log_completions=False, **{checkpointing: checkpoint},
         )
         lora = LoraConfig(r=s.lora_r, lora_alpha=s.lora_alpha, lora_dropout=s.lora_dropout,
                           target_modules=list(s.target_modules), task_type="CAUSAL_LM")

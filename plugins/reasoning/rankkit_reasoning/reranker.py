@@ -112,15 +112,7 @@ class SetwiseReasoningReranker(Composable):
     def __init__(self, backend: Backend, settings: SetwiseSettings | None = None, docs: DocStore | None = None) -> None:
         self.backend = backend
         self.settings = settings or SetwiseSettings()
-        needs = {"likelihood": (LabelScorer, "label probabilities"), "constrained": (ConstrainedAnswerer, "constrained decoding")}
-        if self.settings.fallback in needs and not isinstance(backend, needs[self.settings.fallback][0]):
-            raise ConfigError(f"rank-r1: fallback {self.settings.fallback!r} needs "
-                              f"{needs[self.settings.fallback][1]}, which the {type(backend).__name__} backend cannot "
-                              "give; use the transformers backend, or fallback 'first-stage'")
-        if self.settings.answer != "free" and not isinstance(backend, ConstrainedGenerator):
-            raise ConfigError(f"rank-r1: answer {self.settings.answer!r} needs constrained decoding, which the "
-                              f"{type(backend).__name__} backend cannot give; use the transformers backend, or "
-                              "answer 'free'")
+        _check_backend(backend, self.settings)
         self.docs = docs
         self.fingerprint = fingerprint("reranker", "rank-r1", {**self.settings.sort_key(), **backend.describe()})
         self._records: list[QueryRecord] = []
@@ -191,11 +183,12 @@ class SetwiseReasoningReranker(Composable):
     def _generate(self, batch: list[_Job]) -> list[Generation]:
         """The batch's completions; a backend that can constrain them on its server gets each prompt's label count."""
         messages = [j.messages() for j in batch]
+        counts = [len(j.sort.pending or ()) for j in batch]
         if self.settings.answer != "free":
             return self.backend.generate_constrained(  # type: ignore[attr-defined]
-                messages, [len(j.sort.pending or ()) for j in batch], reasoning=self.settings.answer == "constrained")
+                messages, counts, reasoning=self.settings.answer == "constrained")
         if isinstance(self.backend, StructuredBackend) and self.backend.structured != "none":
-            return self.backend.generate(messages, [len(j.sort.pending or ()) for j in batch])
+            return self.backend.generate(messages, counts)
         return self.backend.generate(messages)
 
     def _fail(self, job: _Job, error: BackendError) -> None:
@@ -337,6 +330,24 @@ class SetwiseReasoningReranker(Composable):
     def __repr__(self) -> str:
         s = self.settings
         return f"SetwiseReasoningReranker({s.method}, num_child={s.num_child}, k={s.k}, window={s.window})"
+
+
+#: What a setting's value needs from the backend: (setting, value) -> (protocol, what it gives).
+_NEEDS = {
+    ("fallback", "likelihood"): (LabelScorer, "label probabilities"),
+    ("fallback", "constrained"): (ConstrainedAnswerer, "constrained decoding"),
+    ("answer", "constrained"): (ConstrainedGenerator, "constrained decoding"),
+    ("answer", "label"): (ConstrainedGenerator, "constrained decoding"),
+}
+
+
+def _check_backend(backend: Backend, settings: SetwiseSettings) -> None:
+    """Refuse settings whose ``fallback`` or ``answer`` the backend cannot give, naming the way out."""
+    for (name, value), (protocol, gives) in _NEEDS.items():
+        if getattr(settings, name) == value and not isinstance(backend, protocol):
+            default = SetwiseSettings.__dataclass_fields__[name].default
+            raise ConfigError(f"rank-r1: {name} {value!r} needs {gives}, which the {type(backend).__name__} backend "
+                              f"cannot give; use the transformers backend, or {name} {default!r}")
 
 
 def _label_rates(choices: Sequence[tuple[int, int]]) -> dict[str, float]:

@@ -29,7 +29,8 @@ def test_the_grpo_trainer_is_registered_with_its_schema(registry):
     assert {"model", "gguf_file", "max_steps", "learning_rate", "batch_size", "num_generations",
             "max_completion_length", "temperature", "beta", "loss_type", "lora_r", "lora_alpha", "lora_dropout",
             "target_modules", "negatives", "passage_tokens", "seed", "logging_steps", "device", "mixed_precision",
-            "activation_checkpointing", "save_steps", "format_weight", "constrained", "reasoning", "held_out"} == set(params)
+            "activation_checkpointing", "save_steps", "format_weight", "constrained", "reasoning",
+            "held_out"} == set(params)
     assert [name for name, p in params.items() if not p.keyed] == ["save_steps"]  # only it leaves the model as is
     assert params["lora_r"].default == 16 and params["lora_alpha"].default == 32 and params["negatives"].default == 19
     reranker = {p.name: p for p in registry.get("reranker", "rank-r1").spec.params}

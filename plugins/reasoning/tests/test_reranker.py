@@ -360,7 +360,8 @@ def test_constrained_and_label_answers_parse_in_one_pass(registry, tiny_model, a
     reranker = registry.build("reranker", "rank-r1", model=str(tiny_model), num_child=2, k=2, window=5,
                               answer=answer, **{**TINY, "max_new_tokens": 40})
     texts = tuple(f"report {i} on glacier ice" for i in range(5))
-    [out] = reranker.rerank([Query("q", "glacier ice")], [Ranking("q", [f"d{i}" for i in range(5)], np.arange(5, 0, -1), texts)])
+    ranking = Ranking("q", [f"d{i}" for i in range(5)], np.arange(5, 0, -1), texts)
+    [out] = reranker.rerank([Query("q", "glacier ice")], [ranking])
     assert sorted(out.doc_ids.tolist()) == [f"d{i}" for i in range(5)]
     calls = reranker.traces()[0]["trace"]
     assert calls and not any(c["fallback"] for c in calls)
