@@ -29,6 +29,7 @@ bench: setup
 	RANKKIT_BENCH_RECORD=$(BENCH_RECORD) $(VENV)/bin/python -m benchmarks.bench_bm25 --repeats 5 --no-bm25s
 	RANKKIT_BENCH_RECORD=$(BENCH_RECORD) $(VENV)/bin/python -m benchmarks.bench_dense --encode-docs 300 --encode-repeats 5
 	RANKKIT_BENCH_RECORD=$(BENCH_RECORD) $(VENV)/bin/python -m benchmarks.bench_crossencoder --pairs 2000 --repeats 5 --skip training
+	RANKKIT_BENCH_RECORD=$(BENCH_RECORD) $(VENV)/bin/python -m benchmarks.bench_crossencoder --collection scifact --pairs 1000 --judged 50 --repeats 5 --skip onnx cache training
 	RANKKIT_BENCH_RECORD=$(BENCH_RECORD) $(VENV)/bin/python -m benchmarks.bench_shard --queries 300 --depth 20
 	RANKKIT_BENCH_RECORD=$(BENCH_RECORD) bash scripts/elasticsearch.sh run -- $(VENV)/bin/python -m benchmarks.bench_elasticsearch
 	$(VENV)/bin/python -m benchmarks.summary $(BENCH_RECORD)

@@ -7,16 +7,21 @@ Run from the repository root (needs ``pip install -e plugins/bm25`` and the mirr
 
 Retrieval: ``Bm25Retriever.retrieve`` (300 test queries, top-1000, same
 threads) against ``LuceneSearcher.batch_search`` plus reading each hit's doc id
-and score (what any user of the raw results must do). Indexing: rankkit's
-builder (corpus conversion + Anserini) against Anserini's ``IndexCollection``
-called the way ``python -m pyserini.index.lucene`` calls it, on the JSON
-collection prepared beforehand. ``bm25s``, when installed, is printed as a
-reference point (different tokenisation, so different scores).
+and score (what any user of the raw results must do). Indexing, both sides
+from the dataset's ``corpus.jsonl``: rankkit's builder (conversion + Anserini)
+against a plain Python conversion to a JSON collection plus Anserini's
+``IndexCollection`` called the way ``python -m pyserini.index.lucene`` calls
+it, and against ``IndexCollection`` reading ``corpus.jsonl`` itself with
+``BeirFlatCollection``; both indexes' Lucene statistics are compared first. A
+reference line times the raw side on a collection prepared beforehand.
+``bm25s``, when installed, is printed as a reference point (different
+tokenisation, so different scores).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import tempfile
@@ -56,6 +61,7 @@ def main() -> None:
 
 
 def bench_indexing(registry, dataset, work: Path, args) -> Path:  # noqa: ANN001
+    """rankkit's builder against Anserini's ``IndexCollection``, both from the dataset's ``corpus.jsonl``."""
     from rankkit_bm25 import _jvm
     from rankkit_bm25.builder import write_collection
 
@@ -66,6 +72,7 @@ def bench_indexing(registry, dataset, work: Path, args) -> Path:  # noqa: ANN001
     documents = write_collection(dataset.iter_documents(), collection, args.threads, progress=False)
     index_args = builder.collection_args()
     counter = iter(range(1_000_000))
+    corpus = getattr(dataset, "corpus_path", None)
 
     def rankkit_build() -> Path:
         target = work / f"rk-{next(counter)}"
@@ -73,35 +80,52 @@ def bench_indexing(registry, dataset, work: Path, args) -> Path:  # noqa: ANN001
         builder.build(dataset, target)
         return target
 
-    def raw_build() -> Path:
+    def raw_index(collection_dir: Path, extra: list[str] | None = None) -> Path:
         target = work / f"raw-{next(counter)}"
-        jargs = ["-input", str(collection), "-index", str(target), *index_args]
+        jargs = ["-input", str(collection_dir), "-index", str(target), *(extra or index_args)]
         _jvm.autoclass("io.anserini.index.IndexCollection").main(jargs)
         return target
 
-    rankkit_build(), raw_build()  # warm the JVM
-    timing = compare(f"index {dataset.name} ({documents} docs, {args.threads} threads)", rankkit_build, raw_build, args.repeats)
-    print(
-        f"  indexing docs/s: rankkit {documents / timing.rankkit_s:,.0f} (conversion included)  "
-        f"raw Anserini {documents / timing.raw_s:,.0f} (collection prepared beforehand)"
-    )
-    corpus = getattr(dataset, "corpus_path", None)
-    if corpus is not None:  # Pyserini's BEIR regressions index corpus.jsonl itself, with BeirFlatCollection
-        beir_input = work / "beir"
+    def raw_convert_and_index() -> Path:   # what a raw Pyserini user writes: corpus.jsonl -> JsonCollection
+        folder = work / f"raw-collection-{next(counter)}"
+        folder.mkdir()
+        with open(corpus, encoding="utf-8") as source, open(folder / "docs.jsonl", "w", encoding="utf-8") as out:
+            for line in source:
+                doc = json.loads(line)
+                title, text = doc.get("title") or "", doc.get("text") or ""
+                out.write(json.dumps({"id": doc["_id"], "contents": f"{title} {text}" if title else text},
+                                     ensure_ascii=False) + "\n")
+        return raw_index(folder)
+
+    rankkit_build(), raw_index(collection)  # warm the JVM
+    if corpus is not None:
+        timing = compare(f"index {dataset.name} from corpus.jsonl ({documents} docs, {args.threads} threads): "
+                         "rankkit vs a Python conversion + IndexCollection", rankkit_build, raw_convert_and_index,
+                         args.repeats, same=same_index)
+        print(f"  indexing docs/s: rankkit {documents / timing.rankkit_s:,.0f}  raw {documents / timing.raw_s:,.0f} "
+              "(conversion included on both sides)")
+        beir_input = work / "beir"   # Pyserini's BEIR regressions index corpus.jsonl itself, with BeirFlatCollection
         beir_input.mkdir()
         (beir_input / "corpus.jsonl").symlink_to(corpus)
         flat_args = ["-collection", "BeirFlatCollection", *index_args[2:]]
-
-        def raw_beir_flat() -> Path:
-            target = work / f"flat-{next(counter)}"
-            jargs = ["-input", str(beir_input), "-index", str(target), *flat_args]
-            _jvm.autoclass("io.anserini.index.IndexCollection").main(jargs)
-            return target
-
         flat = compare(f"index {dataset.name} from corpus.jsonl: rankkit vs BeirFlatCollection", rankkit_build,
-                       raw_beir_flat, args.repeats)
+                       lambda: raw_index(beir_input, flat_args), args.repeats, same=same_index)
         print(f"  indexing docs/s: raw Anserini BeirFlatCollection {documents / flat.raw_s:,.0f}")
+    compare(f"reference: index {dataset.name}, rankkit (conversion included) vs IndexCollection of a collection "
+            "prepared beforehand", rankkit_build, lambda: raw_index(collection), args.repeats, target=None,
+            same=same_index)
     return rankkit_build()
+
+
+def same_index(rankkit_index: Path, raw_index: Path) -> bool:
+    """Whether both indexes hold the same documents and terms (Lucene's statistics: documents, unique terms, total
+    terms, non-empty documents), printed."""
+    from pyserini.index.lucene import LuceneIndexReader
+
+    stats = [LuceneIndexReader(str(path / "lucene" if (path / "lucene").is_dir() else path)).stats()
+             for path in (rankkit_index, raw_index)]
+    print(f"  index statistics: rankkit {stats[0]}  raw {stats[1]}")
+    return stats[0] == stats[1]
 
 
 def bench_retrieval(registry, dataset, queries, index: Path, args) -> None:  # noqa: ANN001

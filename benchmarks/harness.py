@@ -45,7 +45,9 @@ class Timing:
             that is printed but not judged.
         rankkit_range: (min, max) wall time of the rankkit function.
         raw_range: (min, max) wall time of the raw function.
-        checked: Whether both sides' outputs were compared (and found equal) before timing.
+        checked: Whether both sides' outputs were compared (and found to agree) before timing.
+        agreement: What the comparison established: ``equal`` outputs, or for a lossy lever the criterion it met
+            (e.g. nDCG@10 within 0.005 of the raw side's).
     """
 
     name: str
@@ -56,6 +58,7 @@ class Timing:
     rankkit_range: tuple[float, float] = (0.0, 0.0)
     raw_range: tuple[float, float] = (0.0, 0.0)
     checked: bool = False
+    agreement: str = "equal"
 
     @property
     def ratio(self) -> float:
@@ -67,7 +70,7 @@ class Timing:
         said = verdict(self)
         said = {"reference": "reference, no target", "not judged": f"not judged: fewer than {MIN_REPEATS} runs",
                 "met": "ok"}.get(said, f"SLOWER than target {self.target}")
-        checked = "outputs equal" if self.checked else "outputs not compared"
+        checked = f"outputs {self.agreement}" if self.checked else "outputs not compared"
         return (
             f"{self.name}: rankkit {self.rankkit_s:.3f}s [{self.rankkit_range[0]:.3f}-{self.rankkit_range[1]:.3f}]  "
             f"raw {self.raw_s:.3f}s [{self.raw_range[0]:.3f}-{self.raw_range[1]:.3f}]  ratio {self.ratio:.3f} "
@@ -95,6 +98,7 @@ def compare(
     quiet: bool = False,
     target: float | None = TARGET_RATIO,
     same: Callable[[Any, Any], bool] | None = None,
+    agreement: str | None = None,
 ) -> Timing:
     """Time ``rankkit_fn`` against ``raw_fn`` and print the median times, their ranges and the ratio.
 
@@ -108,6 +112,8 @@ def compare(
         target: The ratio to meet (default 1.05); ``None`` marks a reference
             comparison that is reported without a verdict.
         same: ``same(rankkit_output, raw_output)``, checked once before timing.
+        agreement: For a lossy lever whose outputs cannot be equal: the criterion a check made before this call
+            found met (printed and recorded in place of "equal"; give ``same`` or this, not both).
 
     Returns:
         The :class:`Timing`, also recorded for :func:`summary`.
@@ -124,7 +130,8 @@ def compare(
         for times, fn in order if i % 2 == 0 else order[::-1]:
             times.append(_time_once(fn))
     timing = Timing(name, statistics.median(rk_times), statistics.median(raw_times), repeats, target,
-                    (min(rk_times), max(rk_times)), (min(raw_times), max(raw_times)), same is not None)
+                    (min(rk_times), max(rk_times)), (min(raw_times), max(raw_times)),
+                    same is not None or agreement is not None, agreement or "equal")
     _TIMINGS.append(timing)
     record(timing)
     if not quiet:
@@ -142,7 +149,7 @@ def record(timing: Timing) -> None:
     if not path:
         return
     row = {"name": timing.name, "rankkit_s": timing.rankkit_s, "raw_s": timing.raw_s, "ratio": timing.ratio,
-           "target": timing.target, "repeats": timing.repeats, "checked": timing.checked,
+           "target": timing.target, "repeats": timing.repeats, "checked": timing.checked, "agreement": timing.agreement,
            "rankkit_range": list(timing.rankkit_range), "raw_range": list(timing.raw_range)}
     with open(path, "a", encoding="utf-8") as handle:
         handle.write(json.dumps(row) + "\n")

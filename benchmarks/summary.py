@@ -20,7 +20,7 @@ def load(path: Path) -> list[Timing]:
     """The recorded comparisons, in order."""
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     return [Timing(r["name"], r["rankkit_s"], r["raw_s"], r["repeats"], r["target"], tuple(r["rankkit_range"]),
-                   tuple(r["raw_range"]), r["checked"]) for r in rows]
+                   tuple(r["raw_range"]), r["checked"], r.get("agreement", "equal")) for r in rows]
 
 
 def table(timings: list[Timing]) -> str:
@@ -31,7 +31,7 @@ def table(timings: list[Timing]) -> str:
         lines.append(
             f"| {t.name} | {t.rankkit_s:.3f} ({t.rankkit_range[0]:.3f}-{t.rankkit_range[1]:.3f}) "
             f"| {t.raw_s:.3f} ({t.raw_range[0]:.3f}-{t.raw_range[1]:.3f}) | {t.ratio:.3f} | {target} | {verdict(t)} "
-            f"| {'equal' if t.checked else 'not compared'} |")
+            f"| {t.agreement if t.checked else 'not compared'} |")
     return "\n".join(lines)
 
 

@@ -15,16 +15,17 @@ Wherever a component takes a model, users may write
 :class:`ModelRef` is the one resolved form every plugin uses: where the model
 is, whether it is a hub id, and its content fingerprints under one rule
 (:meth:`ModelRef.fingerprint`), so one folder has one fingerprint whichever
-plugin loads it. :func:`resolve_device` is the one device rule.
+plugin loads it. :func:`resolve_device` is the one device rule, :func:`torch_dtype` the one weight-type rule.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rankkit.config import cache_dir
 from rankkit.errors import ConfigError
@@ -33,6 +34,8 @@ from rankkit.store import ensure
 
 if TYPE_CHECKING:  # pragma: no cover
     from rankkit.registry import Registry
+
+logger = logging.getLogger(__name__)
 
 PACKAGE_PREFIX = "package:"
 PLUGIN_PREFIX = "rankkit:"
@@ -248,3 +251,32 @@ def resolve_device(device: str, where: str = "device") -> str:
         raise ConfigError(f"{where}: device {device!r} is not available on this machine (available: {available}); "
                           "use device = 'auto'")
     return device
+
+
+#: The CPU instruction sets that run a reduced weight type natively (torch's own probes; any one suffices).
+_CPU_PROBES = {"bfloat16": ("_is_amx_tile_supported", "_is_avx512_bf16_supported"),
+               "float16": ("_is_amx_fp16_supported",)}
+
+
+def torch_dtype(name: str, device: str, where: str) -> Any:
+    """The torch dtype ``name`` (``float32``, ``bfloat16`` or ``float16``) of a model loaded on ``device``.
+
+    A reduced type on a CPU without instructions for it still runs, but slower than float32 (it is converted
+    on every matrix product): a warning names ``where`` and says so. torch is imported on the call.
+    """
+    import torch
+
+    dtype = getattr(torch, name)
+    if device == "cpu" and name in _CPU_PROBES and not cpu_runs_natively(name):
+        logger.warning("%s: dtype %s on a CPU without %s instructions runs slower than float32; use float32 here",
+                       where, name, "AMX or AVX512-BF16" if name == "bfloat16" else "AMX-FP16")
+    return dtype
+
+
+def cpu_runs_natively(name: str) -> bool:
+    """Whether this CPU has instructions for the reduced weight type ``name`` (by torch's probes; ``False`` when
+    this torch has none)."""
+    import torch
+
+    probes = [getattr(torch.cpu, probe, None) for probe in _CPU_PROBES.get(name, ())]
+    return any(probe is not None and probe() for probe in probes)

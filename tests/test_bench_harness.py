@@ -15,12 +15,15 @@ def test_a_comparison_is_recorded_and_tabled_with_its_verdict(tmp_path, monkeypa
     fast = harness.compare("fast side", lambda: calls.append("rk") or 1, lambda: calls.append("raw") or 1,
                            repeats=5, quiet=True, same=lambda a, b: a == b)
     harness.compare("too few runs", lambda: 1, lambda: 1, repeats=2, quiet=True)
+    harness.compare("lossy lever", lambda: 1, lambda: 1, repeats=5, quiet=True, agreement="nDCG@10 +0.0010")
     assert calls[2:6] == ["rk", "raw", "raw", "rk"]  # the output check, then alternating order
     timings = load(record)
-    assert [t.name for t in timings] == ["fast side", "too few runs"] and timings[0].checked
+    assert [t.name for t in timings] == ["fast side", "too few runs", "lossy lever"] and timings[0].checked
     assert timings[0].ratio == pytest.approx(fast.ratio)
+    assert not timings[1].checked and timings[2].checked and timings[2].agreement == "nDCG@10 +0.0010"
     text = table(timings)
-    assert "| fast side |" in text and "| not judged |" in text and "equal" in text
+    assert "| fast side |" in text and "| not judged |" in text and "| equal |" in text
+    assert "| not compared |" in text and "| nDCG@10 +0.0010 |" in text
 
 
 def test_different_outputs_fail_before_anything_is_timed(tmp_path, monkeypatch):

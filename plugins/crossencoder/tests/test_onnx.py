@@ -173,6 +173,8 @@ def test_graphs_are_built_once_and_reused(rankkit_registry: Registry, tiny_model
     ({"backend": "onnx", "quantize": "static-int8", "calibration": CALIBRATION, "calibration_pairs": 8},
      "'calibration_pairs' = 8 is out of range: it must be >= 16"),
     ({"ort_threads": 2}, "'ort_threads' applies only with backend = \"onnx\""),
+    ({"backend": "onnx", "dtype": "bfloat16"}, "'dtype' = 'bfloat16' applies only with backend = \"torch\""),
+    ({"dtype": "int4"}, "'dtype' = 'int4' is not one of 'float32', 'bfloat16', 'float16'"),
     ({"backend": "onnx", "device": "cuda"}, "backend = \"onnx\" runs on the CPU"),
 ])
 def test_bad_parameters_are_refused_before_any_work(rankkit_registry: Registry, params: dict, message: str) -> None:

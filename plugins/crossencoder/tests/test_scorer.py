@@ -48,6 +48,32 @@ def test_same_scores_as_raw_predict(tiny_model: Path) -> None:
     np.testing.assert_allclose(1 / (1 + np.exp(-logits)), expected, rtol=1e-5, atol=1e-6)
 
 
+def test_bfloat16_scores_near_float32_under_their_own_fingerprint(tiny_model: Path) -> None:
+    torch = pytest.importorskip("torch")
+    fp32, bf16 = ce(tiny_model, batch_size=2), ce(tiny_model, batch_size=2, dtype="bfloat16")
+    assert ce(tiny_model, dtype="float32").fingerprint == fp32.fingerprint   # the default's key is the one it had
+    assert bf16.fingerprint != fp32.fingerprint   # other scores: the cache never mixes them
+    assert "dtype='bfloat16'" in repr(bf16)
+    query, documents = SAMPLE_QUERIES[0].text, list(SAMPLE_DOCUMENTS)
+    expected, got = fp32.score(query, documents), bf16.score(query, documents)
+    assert next(bf16.model.model.parameters()).dtype == torch.bfloat16
+    assert got.dtype == np.float32 and got.shape == expected.shape
+    assert not np.array_equal(got, expected)   # really computed in bfloat16
+    np.testing.assert_allclose(got, expected, atol=0.02 * np.abs(expected).max())
+    assert bf16.score_many([(query, documents[:2]), (query, [])])[0].shape == (2,)
+
+
+def test_a_reduced_dtype_on_a_cpu_without_instructions_for_it_warns(tiny_model: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                    caplog: pytest.LogCaptureFixture) -> None:
+    import rankkit.models
+
+    monkeypatch.setattr(rankkit.models, "cpu_runs_natively", lambda name: False)
+    with caplog.at_level("WARNING", logger="rankkit.models"):
+        ce(tiny_model, dtype="bfloat16", device="cpu").score("q", ["d"])
+    assert "cross-encoder: dtype bfloat16 on a CPU without AMX or AVX512-BF16 instructions runs slower than " \
+           "float32" in caplog.text
+
+
 def test_fingerprint_covers_content_and_parameters(tiny_model: Path, tmp_path: Path) -> None:
     base = ce(tiny_model)
     assert base.fingerprint == ce(tiny_model, batch_size=7, device="cpu").fingerprint

@@ -17,7 +17,7 @@ from dataclasses import replace
 from typing import Any
 
 from rankkit.errors import ConfigError
-from rankkit.models import ModelRef, check_device, resolve_device
+from rankkit.models import ModelRef, check_device, resolve_device, torch_dtype
 from rankkit_reasoning.adapters import adapter_folder, check_adapter_base
 from rankkit_reasoning.generation import Generation
 from rankkit_reasoning.parsing import forced_answer
@@ -154,7 +154,7 @@ class TransformersBackend:
                 bf16 = device.startswith("cuda") and torch.cuda.is_bf16_supported()
                 dtype = torch.bfloat16 if bf16 else torch.float32
             else:
-                dtype = getattr(torch, self.dtype)
+                dtype = torch_dtype(self.dtype, device, f"model {self.model_name!r}")
             dense = self.adapter is not None
             model = AutoModelForCausalLM.from_pretrained(self.path, dtype=dtype, **self.load_kwargs(dense))
             if self.adapter is not None:
