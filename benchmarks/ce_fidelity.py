@@ -85,10 +85,10 @@ def judged(collection: str, all_candidates: Sequence[Candidates], limit: int = 0
 Scores = Callable[[list[tuple[str, list[str]]]], list[np.ndarray]]
 
 
-def fidelity(lever: str, lossy: Scores, raw: Scores, queries: Sequence[Candidates],
+def fidelity(lever: str, lossy: Scores, expected: list[np.ndarray], queries: Sequence[Candidates],
              qrels: dict[str, dict[str, int]], ndcg_tolerance: float, tau_floor: float) -> tuple[bool, str]:
-    """Whether ``lossy`` ranks ``queries``' candidates as the raw fp32 model does: nDCG@10 within
-    ``ndcg_tolerance`` and mean per-query Kendall tau >= ``tau_floor``. Prints what it measured.
+    """Whether ``lossy`` ranks ``queries``' candidates as the raw fp32 model does (its scores: ``expected``):
+    nDCG@10 within ``ndcg_tolerance`` and mean per-query Kendall tau >= ``tau_floor``. Prints what it measured.
 
     Returns:
         Whether both hold, and the agreement line for the benchmark table.
@@ -96,8 +96,7 @@ def fidelity(lever: str, lossy: Scores, raw: Scores, queries: Sequence[Candidate
     import ir_measures
     from scipy.stats import kendalltau
 
-    groups = [(c.query, c.docs) for c in queries]
-    got, expected = lossy(groups), raw(groups)
+    got = lossy([(c.query, c.docs) for c in queries])
     taus = [kendalltau(g, r).statistic for g, r in zip(got, expected) if len(r) > 1]
     taus = [t for t in taus if t == t]   # a query whose raw scores all tie has no tau
     top = [np.array_equal(np.argsort(-g, kind="stable")[:10], np.argsort(-r, kind="stable")[:10])

@@ -69,7 +69,7 @@ class Timing:
         """A one-line summary, e.g. ``evaluate: rankkit 1.20s  raw 1.25s  ratio 0.96 (ok)``."""
         said = verdict(self)
         said = {"reference": "reference, no target", "not judged": f"not judged: fewer than {MIN_REPEATS} runs",
-                "met": "ok"}.get(said, f"SLOWER than target {self.target}")
+                "met": "ok"}.get(said) or f"SLOWER than target {self.target:.3g}"
         checked = f"outputs {self.agreement}" if self.checked else "outputs not compared"
         return (
             f"{self.name}: rankkit {self.rankkit_s:.3f}s [{self.rankkit_range[0]:.3f}-{self.rankkit_range[1]:.3f}]  "

@@ -61,10 +61,10 @@ class CrossEncoderScorerSettings(Settings):
                               "(tested to 1e-5)", keyed=False)
     dtype: str = param("float32", help="torch only: the type the weights are loaded and run in (scores come back as "
                        "float32 either way). bfloat16 runs several times faster than float32 on CPUs with AMX "
-                       "(Intel Xeon 4th generation and later; about 4x on the benchmark's 2 cores) and on recent "
-                       "GPUs, but slower on CPUs without bf16 instructions (a warning says so); float16 is for "
-                       "GPUs. Both change scores in the third significant digit, so near-ties may swap: check "
-                       "nDCG on your collection (docs: Speed)", choices=DTYPES, keyed="unless-default")
+                       "(Intel Xeon 4th generation and later) and on recent GPUs, but slower on CPUs without bf16 "
+                       "instructions (a warning says so); float16 is for GPUs. Both change scores in the third "
+                       "significant digit, so near-ties may swap: check nDCG on your collection (docs: Speed)",
+                       choices=DTYPES, keyed="unless-default")
     backend: str = param("torch", help="torch: sentence-transformers' CrossEncoder; onnx: the same weights exported "
                          "once to an ONNX graph (cached in the artifact store) and run by onnxruntime on the CPU, "
                          "with the same tokenizer and activation", choices=BACKENDS, keyed="unless-default")
