@@ -126,7 +126,8 @@ def same_index(rankkit_index: Path, raw_index: Path) -> bool:
     stats = [LuceneIndexReader(str(path / "lucene" if (path / "lucene").is_dir() else path)).stats()
              for path in (rankkit_index, raw_index)]
     print(f"  index statistics: rankkit {stats[0]}  raw {stats[1]}")
-    known = [key for key in stats[0].keys() | stats[1].keys() if stats[0].get(key, -1) >= 0 and stats[1].get(key, -1) >= 0]
+    known = [key for key in stats[0].keys() | stats[1].keys()
+             if stats[0].get(key, -1) >= 0 and stats[1].get(key, -1) >= 0]
     return "total_terms" in known and all(stats[0][key] == stats[1][key] for key in known)
 
 
@@ -161,8 +162,8 @@ def bench_retrieval(registry, dataset, queries, index: Path, args) -> None:  # n
     )
     print(f"  queries/s: rankkit {len(queries) / timing.rankkit_s:.1f}  raw pyserini {len(queries) / timing.raw_s:.1f}")
     compare(f"reference: retrieve {len(queries)} queries, rankkit vs raw batch_search alone (hits left as Java "
-            "objects, never read)", rankkit_fn, lambda: searcher.batch_search(texts, qids, k=args.k, threads=args.threads),
-            args.repeats, target=None)
+            "objects, never read)", rankkit_fn,
+            lambda: searcher.batch_search(texts, qids, k=args.k, threads=args.threads), args.repeats, target=None)
 
 
 def bench_bm25s(dataset, queries, k: int) -> None:  # noqa: ANN001

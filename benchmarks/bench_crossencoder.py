@@ -56,12 +56,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--steps", type=int, default=30, help="training steps per timed training run")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--query-batch", type=int, default=50, help="queries per cross_query call (an experiment's batch_size)")
+    parser.add_argument("--query-batch", type=int, default=50,
+                        help="queries per cross_query call (an experiment's batch_size)")
     parser.add_argument("--calibration", default="wikiqa/train", help="the static-int8 calibration dataset")
     parser.add_argument("--judged", type=int, default=0,
                         help="judged test queries whose full candidate lists check a lossy lever's fidelity (0: all)")
     parser.add_argument("--ndcg-tolerance", type=float, default=0.005,
-                        help="largest |nDCG@10 difference| from the fp32 model a lossy lever may show before it is timed")
+                        help="largest |nDCG@10 difference| from the fp32 model a lossy lever may show before it "
+                             "is timed")
     parser.add_argument("--tau-floor", type=float, default=0.9,
                         help="least mean per-query Kendall tau between a lossy lever's and the fp32 model's rankings")
     parser.add_argument("--skip", nargs="*", default=[], choices=["scoring", "bf16", "onnx", "cache", "training"])
@@ -114,21 +116,21 @@ def bench_scoring(groups, checked, args) -> None:  # noqa: ANN001
         return raw.predict([(q, d) for q, docs in groups for d in docs], batch_size=args.batch_size,
                            activation_fn=identity, show_progress_bar=False)
 
-    compare(f"{args.collection}: score pairs per query: CrossEncoderScorer vs CrossEncoder.predict", lambda: per_query(scorer, groups),
-            raw_fn, repeats=args.repeats, same=close)
+    compare(f"{args.collection}: score pairs per query: CrossEncoderScorer vs CrossEncoder.predict",
+            lambda: per_query(scorer, groups), raw_fn, repeats=args.repeats, same=close)
     compare(f"{args.collection}: cross_query ({args.query_batch} queries per call) vs CrossEncoder.predict per query",
             lambda: across(batched, groups, args.query_batch), raw_fn, repeats=args.repeats, target=1 / 1.5, same=close)
-    compare(f"{args.collection}: reference: per-query scorer vs predict on all pairs at once", lambda: per_query(scorer, groups), raw_flat,
-            repeats=1, target=None)
+    compare(f"{args.collection}: reference: per-query scorer vs predict on all pairs at once",
+            lambda: per_query(scorer, groups), raw_flat, repeats=1, target=None)
     raw_judged = functools.cache(lambda: raw_scores([(c.query, c.docs) for c in checked[0]]))   # once, for every lever
     if "bf16" not in args.skip:
         bf16 = CrossEncoderScorer(replace(settings, dtype="bfloat16"))
         bf16_batched = CrossEncoderScorer(replace(settings, dtype="bfloat16", cross_query=True))
-        lossy_line(f"{args.collection}: bfloat16 per query vs CrossEncoder.predict (fp32) per query", lambda items: per_query(bf16, items),
+        lossy_line(f"{args.collection}: bfloat16 per query vs CrossEncoder.predict (fp32) per query",
+                   lambda items: per_query(bf16, items), raw_fn, raw_judged, groups, checked, args)
+        lossy_line(f"{args.collection}: cross_query ({args.query_batch} queries per call) + bfloat16 vs "
+                   "CrossEncoder.predict (fp32) per query", lambda items: across(bf16_batched, items, args.query_batch),
                    raw_fn, raw_judged, groups, checked, args)
-        lossy_line(f"{args.collection}: cross_query ({args.query_batch} queries per call) + bfloat16 vs CrossEncoder.predict (fp32) per "
-                   "query", lambda items: across(bf16_batched, items, args.query_batch), raw_fn, raw_judged, groups,
-                   checked, args)
     if "onnx" not in args.skip:
         bench_onnx(groups, checked, args, settings, raw_fn, raw_judged)
 
@@ -173,7 +175,8 @@ def bench_onnx(groups, checked, args, settings, raw_fn, raw_judged) -> None:  # 
         scorer.score("warm up", ["the model"])
         print(f"{scorer!r}: graph {scorer.model.artifact.path} ({scorer.model.session.get_providers()[0]}, "
               f"{scorer.model.session.get_session_options().intra_op_num_threads} threads)")
-    compare(f"{args.collection}: onnx backend (fp32) vs CrossEncoder.predict per query", lambda: per_query(fp32, groups), raw_fn,
+    compare(f"{args.collection}: onnx backend (fp32) vs CrossEncoder.predict per query",
+            lambda: per_query(fp32, groups), raw_fn,
             repeats=args.repeats, target=1 / 1.5, same=close)
     lossy_line(f"{args.collection}: onnx backend, static-int8 vs CrossEncoder.predict (fp32) per query",
                lambda items: per_query(int8, items), raw_fn, raw_judged, groups, checked, args)

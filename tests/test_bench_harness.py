@@ -24,7 +24,8 @@ def test_a_comparison_is_recorded_and_tabled_with_its_verdict(tmp_path, monkeypa
     text = table(timings)
     assert "| fast side |" in text and "| not judged |" in text and "| equal |" in text
     assert "| not compared |" in text and "| nDCG@10 +0.0010 |" in text
-    lines = [t.line() for t in (*timings, harness.Timing("slow", 2.0, 1.0, 5, 1 / 1.5), harness.Timing("ref", 1, 1, 1, None))]
+    extra = (harness.Timing("slow", 2.0, 1.0, 5, 1 / 1.5), harness.Timing("ref", 1, 1, 1, None))
+    lines = [t.line() for t in (*timings, *extra)]
     assert "not judged: fewer than 5 runs" in lines[1] and "outputs nDCG@10 +0.0010" in lines[2]
     assert "ratio 2.000 (SLOWER than target 0.667;" in lines[3] and "(reference, no target;" in lines[4]
 
