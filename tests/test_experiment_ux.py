@@ -221,7 +221,7 @@ def test_a_run_interrupted_before_anything_was_saved_says_so(tmp_path, registry,
 
 
 def test_ctrl_c_on_rankkit_run_prints_where_the_progress_is_saved(tmp_path, data_root):
-    path = _experiment(tmp_path, EXPERIMENT.replace('scorer = "stopping"', 'scorer = "term-overlap", delay = 0.2'))
+    path = _experiment(tmp_path, EXPERIMENT.replace('scorer = "stopping"', 'scorer = "term-overlap", delay = 0.5'))
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     run = subprocess.Popen([sys.executable, "-m", "rankkit.cli", "run", str(path), "--no-progress", "--no-cache", "-o",
                             str(tmp_path / "out")], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
