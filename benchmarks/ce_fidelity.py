@@ -12,8 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rankkit.datasets.base import Dataset
+    from rankkit.registry import Registry
 
 #: The test split each collection's candidates come from.
 COLLECTIONS = {"wikiqa": "wikiqa/test", "scifact": "beir-scifact/test"}
@@ -30,14 +35,18 @@ class Candidates:
     docs: list[str]
 
 
-def candidates(collection: str, depth: int = 100) -> list[Candidates]:
-    """Every test query's candidates: WikiQA's candidate run, or SciFact's BM25 top ``depth``."""
+def evaluation_split(collection: str, registry: Registry) -> Dataset:
+    """The test split whose queries ``collection``'s candidates belong to (:data:`COLLECTIONS`)."""
     from rankkit.datasets import resolve_dataset
-    from rankkit.registry import Registry
+
+    return resolve_dataset(COLLECTIONS[collection], registry)
+
+
+def candidates(collection: str, dataset: Dataset, registry: Registry, depth: int = 100) -> list[Candidates]:
+    """Every query's candidates in ``dataset`` (:func:`evaluation_split`): WikiQA's candidate run, or SciFact's
+    BM25 top ``depth``."""
     from rankkit.trec import read_run
 
-    registry = Registry.load()
-    dataset = resolve_dataset(COLLECTIONS[collection], registry)
     store = dataset.doc_store()
     queries = list(dataset.queries())
     if collection == "wikiqa":
@@ -68,15 +77,13 @@ def timing_groups(all_candidates: Sequence[Candidates], pairs: int) -> list[tupl
     return groups
 
 
-def judged(collection: str, all_candidates: Sequence[Candidates], limit: int = 0
+def judged(dataset: Dataset, all_candidates: Sequence[Candidates], limit: int = 0
            ) -> tuple[list[Candidates], dict[str, dict[str, int]]]:
-    """The candidates of the queries with at least one relevant candidate (the first ``limit``; 0: all), and the
-    qrels."""
-    from rankkit.datasets import resolve_dataset
+    """The candidates of the queries with at least one relevant candidate (the first ``limit``; 0: all), and
+    ``dataset``'s qrels."""
     from rankkit.evaluation.evaluate import qrels_to_ir_measures
-    from rankkit.registry import Registry
 
-    qrels = qrels_to_ir_measures(resolve_dataset(COLLECTIONS[collection], Registry.load()).qrels())
+    qrels = qrels_to_ir_measures(dataset.qrels())
     kept = [c for c in all_candidates
             if any(qrels.get(c.query_id, {}).get(d, 0) > 0 for d in c.doc_ids)]
     return (kept[:limit] if limit else kept), qrels
@@ -109,7 +116,7 @@ def fidelity(lever: str, lossy: Scores, expected: list[np.ndarray], queries: Seq
         ndcg[side] = ir_measures.calc_aggregate([ir_measures.nDCG @ 10], judged_qrels, run)[ir_measures.nDCG @ 10]
     delta, tau = ndcg["lossy"] - ndcg["raw"], float(np.mean(taus))
     ok = abs(delta) <= ndcg_tolerance and tau >= tau_floor
-    print(f"{lever} vs raw fp32 predict on {len(queries)} judged queries ({sum(len(c.docs) for c in queries)} "
+    print(f"{lever}: fidelity against raw fp32 predict on {len(queries)} judged queries ({sum(len(c.docs) for c in queries)} "
           f"pairs): nDCG@10 {ndcg['lossy']:.4f} against {ndcg['raw']:.4f} ({delta:+.4f}, tolerance "
           f"{ndcg_tolerance}); Kendall tau mean {tau:.4f} (min {np.min(taus):.4f}, floor {tau_floor}); same top-10 "
           f"order {np.mean(top):.3f}; max |score diff| {diff:.3g}: {'agrees' if ok else 'REFUSED'}", flush=True)
