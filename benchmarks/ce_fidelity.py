@@ -118,6 +118,7 @@ def fidelity(lever: str, lossy: Scores, expected: list[np.ndarray], queries: Seq
     ok = abs(delta) <= ndcg_tolerance and tau >= tau_floor
     pairs = sum(len(c.docs) for c in queries)
     print(f"{lever}: fidelity against raw fp32 predict on {len(queries)} judged queries ({pairs} pairs): "
-          f"nDCG@10 {ndcg['lossy']:.4f} against {ndcg['raw']:.4f} ({delta:+.4f}, tolerance {ndcg_tolerance}); Kendall tau mean {tau:.4f} (min {np.min(taus):.4f}, floor {tau_floor}); same top-10 "
+          f"nDCG@10 {ndcg['lossy']:.4f} against {ndcg['raw']:.4f} ({delta:+.4f}, tolerance {ndcg_tolerance}); "
+          f"Kendall tau mean {tau:.4f} (min {np.min(taus):.4f}, floor {tau_floor}); same top-10 "
           f"order {np.mean(top):.3f}; max |score diff| {diff:.3g}: {'agrees' if ok else 'REFUSED'}", flush=True)
     return ok, f"nDCG@10 {delta:+.4f} on {len(queries)} q, tau {tau:.3f}"
